@@ -1,0 +1,55 @@
+"""Halton(2, 3) sub-pixel jitter, shared by the engine (which renders with it) and the plugin.
+
+Convention (the project's input contract): ``jitter_px = (x, y)`` is the offset, in render pixels, of the
+point a pixel samples from that pixel's centre; +x right, +y down (top-down image rows). Values lie in
+[-0.5, 0.5). Rendering with jitter ``(x, y)`` means pixel ``(row i, column j)`` sees the scene at the
+continuous image position ``(j + 0.5 + x, i + 0.5 + y)`` (pixel units, origin at the top-left corner).
+"""
+
+from __future__ import annotations
+
+DEFAULT_PHASE_COUNT = 16
+
+
+def radical_inverse(index: int, base: int) -> float:
+    """Van der Corput radical inverse of ``index`` in ``base``: a value in [0, 1).
+
+    Examples:
+        >>> radical_inverse(1, 2), radical_inverse(2, 2), radical_inverse(3, 2)
+        (0.5, 0.25, 0.75)
+        >>> round(radical_inverse(1, 3), 6), round(radical_inverse(2, 3), 6)
+        (0.333333, 0.666667)
+    """
+    if index < 0:
+        raise ValueError(f"index must be >= 0, got {index}")
+    if base < 2:
+        raise ValueError(f"base must be >= 2, got {base}")
+    result, fraction = 0.0, 1.0 / base
+    while index > 0:
+        index, digit = divmod(index, base)
+        result += digit * fraction
+        fraction /= base
+    return result
+
+
+def jitter_offset_px(frame_index: int, phase_count: int = DEFAULT_PHASE_COUNT) -> tuple[float, float]:
+    """Jitter of a frame in render pixels, ``(x, y)`` in [-0.5, 0.5), +x right, +y down.
+
+    Uses Halton points 1..phase_count (index 0 is skipped because it is the pixel corner), cycling.
+
+    Args:
+        frame_index: frame number, >= 0.
+        phase_count: length of the jitter sequence (default 16), >= 1.
+
+    Examples:
+        >>> jitter_offset_px(0)
+        (0.0, -0.16666666666666669)
+        >>> jitter_offset_px(16) == jitter_offset_px(0)
+        True
+    """
+    if phase_count < 1:
+        raise ValueError(f"phase_count must be >= 1, got {phase_count}")
+    if frame_index < 0:
+        raise ValueError(f"frame_index must be >= 0, got {frame_index}")
+    index = frame_index % phase_count + 1
+    return radical_inverse(index, 2) - 0.5, radical_inverse(index, 3) - 0.5
