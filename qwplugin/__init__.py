@@ -6,5 +6,17 @@ layers; ``engine_bridge`` wraps this package for OpenGL hosts.
 
 from qwplugin.errors import InvalidArgument, InvalidOperation, QWPluginError, UnsupportedHardware
 
-__all__ = ["QWPluginError", "InvalidArgument", "InvalidOperation", "UnsupportedHardware"]
+__all__ = ["QWPluginError", "InvalidArgument", "InvalidOperation", "UnsupportedHardware", "Context", "ContextDesc",
+           "Frame", "QWPluginWarning", "DebugCheckWarning", "BudgetWarning"]
+
+_RUNTIME_NAMES = {"Context", "ContextDesc", "Frame", "QWPluginWarning", "DebugCheckWarning", "BudgetWarning"}
+
+
+def __getattr__(name: str):
+    """Import the runtime lazily, so ``import qwplugin.errors`` (e.g. from engine_bridge) stays light."""
+    if name in _RUNTIME_NAMES:
+        import qwplugin.runtime as runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'qwplugin' has no attribute {name!r}")
 __version__ = "0.1.0"

@@ -12,8 +12,10 @@ from engine_bridge.scene.model import (
     Texture,
     TransformKey,
 )
+from engine_bridge.scene.errors import SceneError
+from engine_bridge.scene.loader import load_scene, load_scene_file
 
 __all__ = [
     "Camera", "CameraKey", "DirectionalLight", "Material", "Mesh", "Scene", "SceneObject", "SceneState",
-    "Texture", "TransformKey",
+    "Texture", "TransformKey", "SceneError", "load_scene", "load_scene_file",
 ]

@@ -1,0 +1,301 @@
+"""The mini engine's rasterizer: jittered G-buffer frames, single-sample no-AA frames and supersampled
+references of an :class:`engine_bridge.scene.model.Scene` (needs a current OpenGL 4.1 context).
+
+Conventions (docs/engine.md): jitter ``(x, y)`` in render pixels moves each pixel's sample point from the
+pixel centre by ``+x`` right and ``+y`` down; it is applied to the projection as ``T(-2x/W, +2y/H, 0) @ P``
+(GL's NDC y is up). Motion vectors are computed from the UNJITTERED current and previous clip positions
+(previous model and previous view-projection matrices).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
+from OpenGL import GL
+
+from engine_bridge.gl.program import fullscreen_triangle, load_program, set_uniform
+from engine_bridge.gl.textures import read_texture
+from engine_bridge.raster.gbuffer import AccumulationTargets, GBufferArrays, GBufferTargets, GBufferTextures
+from engine_bridge.raster.resources import ResourceCache
+from engine_bridge.raster.sampling import jitter_to_ndc, reference_sample_offsets
+from engine_bridge.scene import transforms
+from engine_bridge.scene.model import Scene, SceneState
+from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.ops.halton import jitter_offset_px
+
+_TEXTURE_UNIT = 0
+
+
+class Renderer:
+    """Renders a Scene into a G-buffer (and references) at a fixed render size.
+
+    Args:
+        scene: the scene to draw.
+        width, height: render size in pixels.
+        mip_bias: added to the texture LOD of every material texture (negative = sharper, e.g.
+            log2(render/display) for upscaling).
+        phase_count: Halton(2, 3) jitter sequence length used by :meth:`jitter_for_frame`.
+
+    Raises:
+        InvalidArgument: bad size, phase count or scene type.
+        InvalidOperation: no current OpenGL context.
+    """
+
+    def __init__(self, scene: Scene, width: int, height: int, mip_bias: float = 0.0, phase_count: int = 16):
+        if not isinstance(scene, Scene):
+            raise InvalidArgument("scene must be an engine_bridge.scene.model.Scene", field="scene",
+                                  expected="Scene", actual=type(scene).__name__)
+        if int(width) < 1 or int(height) < 1:
+            raise InvalidArgument("render size must be positive", field="width/height", expected=">= 1",
+                                  actual=f"{width}x{height}")
+        if int(phase_count) < 1:
+            raise InvalidArgument("phase_count must be >= 1", field="phase_count", expected=">= 1",
+                                  actual=repr(phase_count))
+        if not math.isfinite(mip_bias):
+            raise InvalidArgument("mip_bias must be finite", field="mip_bias", expected="finite float",
+                                  actual=repr(mip_bias))
+        try:
+            GL.glGetString(GL.GL_VERSION)
+        except Exception as exc:  # noqa: BLE001 - PyOpenGL raises various errors without a context
+            raise InvalidOperation("Renderer needs a current OpenGL context (engine_bridge.gl.create_context)"
+                                   ) from exc
+        self.scene = scene
+        self.width, self.height = int(width), int(height)
+        self.mip_bias = float(mip_bias)
+        self.phase_count = int(phase_count)
+        self._program = load_program("gbuffer.vert.glsl", "gbuffer.frag.glsl")
+        self._accumulate = load_program("fullscreen.vert.glsl", "accumulate.frag.glsl")
+        self._triangle = fullscreen_triangle()
+        self._resources = ResourceCache()
+        self._gbuffer = GBufferTargets(self.width, self.height)
+        self._reference: AccumulationTargets | None = None
+        self._closed = False
+
+    # -- G-buffer textures (the engine's output, consumed by TAA / the bridge) --------------------------
+    @property
+    def color_tex(self) -> int:
+        return self._gbuffer.color
+
+    @property
+    def motion_tex(self) -> int:
+        return self._gbuffer.motion
+
+    @property
+    def depth_view_tex(self) -> int:
+        return self._gbuffer.depth_view
+
+    @property
+    def depth_tex(self) -> int:
+        return self._gbuffer.depth
+
+    @property
+    def fbo(self) -> int:
+        """The G-buffer framebuffer object (3 colour attachments + depth)."""
+        return self._gbuffer.fbo
+
+    def jitter_for_frame(self, frame_index: int) -> tuple[float, float]:
+        """Halton(2, 3) jitter of a frame, in render pixels, contract axes (see qwplugin.ops.halton)."""
+        return jitter_offset_px(frame_index, self.phase_count)
+
+    def projection(self, state: SceneState, jitter_px: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """The projection for ``state`` at this render size, with ``jitter_px`` applied (float64 4x4)."""
+        p = state.projection(self.width / self.height)
+        jx, jy = jitter_to_ndc(jitter_px, self.width, self.height)
+        return transforms.translation((jx, jy, 0.0)) @ p
+
+    # -- rendering -----------------------------------------------------------------------------------
+    def render_gbuffer(self, time_s: float, prev_time_s: float | None = None,
+                       jitter_px: tuple[float, float] = (0.0, 0.0)) -> GBufferTextures:
+        """Render the scene at ``time_s`` with ``jitter_px`` into the G-buffer textures.
+
+        Args:
+            time_s: scene time in seconds.
+            prev_time_s: the previous frame's time; motion vectors point to where each surface point was
+                then. None: same as ``time_s`` (all motion 0, e.g. first frame).
+            jitter_px: ``(x, y)`` in render pixels, each in [-0.5, 0.5], +x right, +y down.
+
+        Returns:
+            the texture names and the matrices used (:class:`GBufferTextures`).
+
+        Raises:
+            InvalidArgument: jitter outside [-0.5, 0.5] or non-finite time.
+            InvalidOperation: after :meth:`close`.
+        """
+        self._check_open()
+        jitter_px = _check_jitter(jitter_px)
+        time_s = _check_time(time_s, "time_s")
+        prev_time_s = time_s if prev_time_s is None else _check_time(prev_time_s, "prev_time_s")
+        state = self.scene.evaluate(time_s)
+        prev = state if prev_time_s == time_s else self.scene.evaluate(prev_time_s)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._gbuffer.fbo)
+        self._gbuffer.clear(self.scene.background, state.far)
+        jittered = self._draw_scene(state, prev, jitter_px)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        return GBufferTextures(
+            color=self.color_tex, motion=self.motion_tex, depth_view=self.depth_view_tex, depth=self.depth_tex,
+            time_s=time_s, prev_time_s=prev_time_s, jitter_px=jitter_px, view=state.view,
+            projection=state.projection(self.width / self.height), jittered_projection=jittered)
+
+    def read_gbuffer(self) -> GBufferArrays:
+        """Read the last G-buffer into preallocated top-down arrays (overwritten by the next call):
+        ``color`` (H, W, 3) float32, ``motion_px`` (H, W, 2) float32, ``depth_view`` (H, W) float32."""
+        self._check_open()
+        return self._gbuffer.read()
+
+    def render_reference(self, time_s: float, spp: int = 64) -> np.ndarray:
+        """The supersampled reference at ``time_s``: the box-filtered average of ``spp`` stratified
+        sub-pixel samples (see :func:`engine_bridge.raster.sampling.reference_sample_offsets`), each a full
+        render at that sub-pixel offset, summed in an RGBA32F texture with additive blending.
+
+        Returns:
+            a new (H, W, 3) float32 top-down array, linear HDR.
+
+        Raises:
+            InvalidArgument: ``spp`` not a positive perfect square; bad time.
+            InvalidOperation: after :meth:`close`.
+        """
+        self._check_open()
+        time_s = _check_time(time_s, "time_s")
+        offsets = reference_sample_offsets(spp)
+        if self._reference is None:
+            self._reference = AccumulationTargets(self.width, self.height)
+        ref = self._reference
+        state = self.scene.evaluate(time_s)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, ref.sum_fbo)
+        GL.glClearBufferfv(GL.GL_COLOR, 0, np.zeros(4, np.float32))
+        background = np.array([*self.scene.background, 1.0], np.float32)
+        for sx, sy in offsets:
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, ref.sample_fbo)
+            GL.glClearBufferfv(GL.GL_COLOR, 0, background)
+            GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
+            self._draw_scene(state, state, (float(sx) - 0.5, float(sy) - 0.5))
+            self._add_sample(ref)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        read_texture(ref.sum, ref.out)
+        return ref.out / np.float32(len(offsets))
+
+    def render_noaa(self, time_s: float) -> np.ndarray:
+        """The single-sample frame at ``time_s`` (no jitter: every pixel samples its centre), (H, W, 3)
+        float32 top-down, linear HDR (rendered in float32, not half)."""
+        return self.render_reference(time_s, spp=1)
+
+    def close(self) -> None:
+        """Release every GL object this renderer created (the context stays). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._resources.release()
+        self._gbuffer.release()
+        if self._reference is not None:
+            self._reference.release()
+        self._triangle.release()
+        GL.glDeleteProgram(self._program)
+        GL.glDeleteProgram(self._accumulate)
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidOperation("Renderer used after close()")
+
+    def _add_sample(self, ref: AccumulationTargets) -> None:
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, ref.sum_fbo)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFunc(GL.GL_ONE, GL.GL_ONE)
+        GL.glUseProgram(self._accumulate)
+        GL.glActiveTexture(GL.GL_TEXTURE0 + _TEXTURE_UNIT)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, ref.sample)
+        set_uniform(self._accumulate, "u_sample", _TEXTURE_UNIT)
+        self._triangle.draw()
+        GL.glDisable(GL.GL_BLEND)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+
+    def _draw_scene(self, state: SceneState, prev: SceneState, jitter_px: tuple[float, float]) -> np.ndarray:
+        """Draw every object into the bound framebuffer; returns the jittered projection used."""
+        aspect = self.width / self.height
+        projection = state.projection(aspect)
+        jittered = self.projection(state, jitter_px)
+        view_proj = projection @ state.view
+        prev_view_proj = prev.projection(aspect) @ prev.view
+        scene = self.scene
+        light_dir = np.asarray(scene.light.direction, np.float64)
+        light_dir = light_dir / np.linalg.norm(light_dir)
+        light_radiance = np.asarray(scene.light.color, np.float64) * scene.light.intensity
+
+        GL.glViewport(0, 0, self.width, self.height)
+        GL.glEnable(GL.GL_DEPTH_TEST)
+        GL.glDepthFunc(GL.GL_LESS)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glFrontFace(GL.GL_CCW)
+        GL.glCullFace(GL.GL_BACK)
+        prog = self._program
+        GL.glUseProgram(prog)
+        set_uniform(prog, "u_view", state.view)
+        set_uniform(prog, "u_view_proj", view_proj)
+        set_uniform(prog, "u_prev_view_proj", prev_view_proj)
+        set_uniform(prog, "u_jitter_ndc", jitter_to_ndc(jitter_px, self.width, self.height))
+        set_uniform(prog, "u_light_direction", light_dir)
+        set_uniform(prog, "u_light_radiance", light_radiance)
+        set_uniform(prog, "u_ambient", scene.ambient)
+        set_uniform(prog, "u_camera_position", state.camera_position)
+        set_uniform(prog, "u_render_size_px", (self.width, self.height))
+        set_uniform(prog, "u_mip_bias", self.mip_bias)
+        set_uniform(prog, "u_base_color_tex", _TEXTURE_UNIT)
+        GL.glActiveTexture(GL.GL_TEXTURE0 + _TEXTURE_UNIT)
+        for obj, model, prev_model in zip(scene.objects, state.model_matrices, prev.model_matrices):
+            mat = obj.material
+            if mat.double_sided:
+                GL.glDisable(GL.GL_CULL_FACE)
+            else:
+                GL.glEnable(GL.GL_CULL_FACE)
+            set_uniform(prog, "u_model", model)
+            set_uniform(prog, "u_prev_model", prev_model)
+            set_uniform(prog, "u_normal_matrix", np.linalg.inv(model[:3, :3]).T)
+            set_uniform(prog, "u_base_color", mat.base_color)
+            set_uniform(prog, "u_has_texture", mat.base_color_texture is not None)
+            if mat.base_color_texture is not None:
+                GL.glBindTexture(GL.GL_TEXTURE_2D, self._resources.texture(mat.base_color_texture))
+            set_uniform(prog, "u_uv_scale", mat.uv_scale)
+            set_uniform(prog, "u_specular", mat.specular)
+            set_uniform(prog, "u_roughness", mat.roughness)
+            set_uniform(prog, "u_emissive", mat.emissive)
+            set_uniform(prog, "u_alpha_cutoff", -1.0 if mat.alpha_cutoff is None else mat.alpha_cutoff)
+            set_uniform(prog, "u_double_sided", bool(mat.double_sided))
+            self._resources.mesh(obj.mesh).draw()
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        GL.glUseProgram(0)
+        return jittered
+
+
+def _check_jitter(jitter_px) -> tuple[float, float]:
+    try:
+        jx, jy = (float(v) for v in jitter_px)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument("jitter_px must be a pair of floats", field="jitter_px", expected="(x, y)",
+                              actual=repr(jitter_px)) from exc
+    if not (-0.5 <= jx <= 0.5 and -0.5 <= jy <= 0.5):
+        raise InvalidArgument("jitter_px out of range", field="jitter_px", expected="each in [-0.5, 0.5]",
+                              actual=f"({jx}, {jy})")
+    return jx, jy
+
+
+def _check_time(t, name: str) -> float:
+    try:
+        t = float(t)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{name} must be a number", field=name, expected="finite float seconds",
+                              actual=repr(t)) from exc
+    if not math.isfinite(t):
+        raise InvalidArgument(f"{name} must be finite", field=name, expected="finite float seconds",
+                              actual=repr(t))
+    return t

@@ -1,0 +1,431 @@
+"""QW-Net vs TAA vs no-AA over the built-in scenes: a GLFW window with a run-time toggle, or a headless run.
+
+Window (needs a display)::
+
+    python examples/demo.py --scene mixed --size 960x540
+
+Keys: 1 no-AA, 2 TAA, 3 QW-Net 4-bit, 4 QW-Net FP32, S split screen (TAA | QW-Net 4-bit), P pause,
+N single step (while paused), R reset histories, Esc or Q quit. The overlay shows the mode, the backend that
+really runs (device, precision, whether the weights are trained) and per-pass milliseconds.
+
+Headless (no ``DISPLAY``, or ``--headless``): renders one sequence, runs every method on the same G-buffer
+frames and writes into ``--out``:
+
+* ``comparison.png``: the last frame of each method side by side with the supersampled reference, labelled;
+* ``comparison.gif``: the whole sequence, methods side by side;
+* ``timings.json``: per-pass median milliseconds, the backend/weights/transfer actually used, PSNR vs the
+  reference, the GL renderer and the machine.
+
+    python examples/demo.py --headless --scene mixed --size 320x180 --frames 24 --out out/demo
+
+The mode toggle swaps pass objects (``NoAAPass``, ``TAAPass``, ``QWNetPass``): no ``if`` on the mode in the
+frame loop beyond choosing which objects to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import engine_bridge  # noqa: F401
+except ImportError:  # running from a source checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
+LABELS = {"noaa": "no AA", "taa": "TAA", "qwnet-int4": "QW-Net 4-bit", "qwnet-fp32": "QW-Net FP32"}
+KEY_MODES = {"1": "noaa", "2": "taa", "3": "qwnet-int4", "4": "qwnet-fp32"}
+SPLIT = ("taa", "qwnet-int4")
+MIN_TILE_WIDTH = 240  # px: tiles are upscaled (nearest, integer factor) so labels stay readable
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scene", default="mixed", help="built-in scene name or scene JSON path")
+    p.add_argument("--size", default=None, help="render size WxH (default 960x540 window, 320x180 headless)")
+    p.add_argument("--headless", action="store_true", help="no window: write comparison files")
+    p.add_argument("--frames", type=int, default=24, help="headless: frames to render")
+    p.add_argument("--fps", type=float, default=30.0, help="scene time step = 1/fps seconds")
+    p.add_argument("--out", default="out/demo", help="headless: output folder")
+    p.add_argument("--modes", default=",".join(MODES), help="headless: comma-separated methods")
+    p.add_argument("--model", default="qwnet", help="model name or weights path (qwnet, qwnet-tiny, ...)")
+    p.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--transfer", default="auto", choices=("auto", "readback", "cuda_interop"))
+    p.add_argument("--reference-spp", type=int, default=64, help="headless: reference samples (perfect square)")
+    p.add_argument("--gif-ms", type=int, default=100, help="headless: GIF frame duration")
+    p.add_argument("--max-frames", type=int, default=0, help="window: quit after N frames (0: run until Esc)")
+    p.add_argument("--keys", default="", help="window: scripted key presses 'frame:key,...', e.g. '2:2,4:s'")
+    p.add_argument("--screenshot", default=None, help="window: save the last presented frame (PNG) on exit")
+    args = p.parse_args(argv)
+    args.headless = args.headless or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    size = args.size or ("320x180" if args.headless else "960x540")
+    try:
+        args.width, args.height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        p.error(f"--size must be WxH, got {size!r}")
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        p.error(f"unknown modes {unknown}; choose from {', '.join(MODES)}")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------------------
+# passes and frames
+
+
+def make_pass(mode: str, width: int, height: int, args):
+    """The pass object of a mode (the toggle swaps these)."""
+    from engine_bridge.passes import NoAAPass, TAAPass
+    from engine_bridge.passes.qwnet_pass import QWNetPass
+
+    if mode == "noaa":
+        return NoAAPass(width, height)
+    if mode == "taa":
+        return TAAPass(width, height)
+    precision = "int4" if mode == "qwnet-int4" else "fp32"
+    return QWNetPass(width, height, model=args.model, precision=precision, backend=args.backend,
+                     transfer=args.transfer)
+
+
+def describe_pass(mode: str, pass_, gl_renderer: str) -> dict:
+    """What really runs for a mode: honest backend, weights and transfer (shown in overlay and JSON)."""
+    if not mode.startswith("qwnet"):
+        return {"backend": f"GLSL on {gl_renderer}", "trained": None}
+    info = pass_.context.backend_info
+    return {"backend": str(info), "device": info.device, "precision_detail": info.precision_detail,
+            "weights": info.weights, "trained": info.trained, "transfer": pass_.bridge.transfer_name,
+            "transfer_reason": pass_.bridge.transfer_reason}
+
+
+def short_backend(mode: str, desc: dict) -> str:
+    if not mode.startswith("qwnet"):
+        return desc["backend"]
+    trained = "trained" if desc["trained"] else "UNTRAINED weights"
+    return f"{desc['device']}, {desc['precision_detail']}, {trained}, {desc['transfer']}"
+
+
+def run_pass(pass_, renderer, jitter, reset: bool) -> tuple[int, float]:
+    """Execute one pass on the renderer's G-buffer; returns (output texture, milliseconds incl. GL work)."""
+    from OpenGL import GL
+
+    from engine_bridge.passes.base import PassFrame
+
+    inputs = {"color": renderer.color_tex, "motion_px": renderer.motion_tex, "depth": renderer.depth_view_tex}
+    inputs = {k: v for k, v in inputs.items() if k in pass_.inputs()}
+    GL.glFinish()
+    t0 = time.perf_counter()
+    outs = pass_.execute(inputs, PassFrame(jitter_px=tuple(jitter), reset=reset))
+    GL.glFinish()
+    return outs["color"], (time.perf_counter() - t0) * 1e3
+
+
+def to_display(rgb: np.ndarray) -> np.ndarray:
+    """Linear HDR (H, W, 3) -> sRGB uint8 for viewing: Reinhard x/(1+x), then the sRGB curve."""
+    x = np.clip(rgb, 0.0, None)
+    x = x / (1.0 + x)
+    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return (np.clip(srgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of two display-mapped images (uint8 scale)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def labelled(img: np.ndarray, text: str, scale: int):
+    """A Pillow image: ``img`` upscaled by ``scale`` (nearest) under a label bar."""
+    from PIL import Image, ImageDraw
+
+    tile = Image.fromarray(img).resize((img.shape[1] * scale, img.shape[0] * scale), Image.NEAREST)
+    bar = 16
+    out = Image.new("RGB", (tile.width, tile.height + bar), (0, 0, 0))
+    out.paste(tile, (0, bar))
+    ImageDraw.Draw(out).text((4, 2), text, fill=(255, 255, 255))
+    return out
+
+
+def side_by_side(tiles):
+    from PIL import Image
+
+    gap = 4
+    out = Image.new("RGB", (sum(t.width for t in tiles) + gap * (len(tiles) - 1), max(t.height for t in tiles)),
+                    (40, 40, 40))
+    x = 0
+    for t in tiles:
+        out.paste(t, (x, 0))
+        x += t.width + gap
+    return out
+
+
+def draw_overlay(img: np.ndarray, lines: list[str]) -> np.ndarray:
+    """Text lines on a dark box at the top-left (Pillow's built-in bitmap font)."""
+    from PIL import Image, ImageDraw
+
+    pil = Image.fromarray(img)
+    draw = ImageDraw.Draw(pil)
+    width = max(draw.textlength(line) for line in lines) + 8
+    draw.rectangle((0, 0, width, 12 * len(lines) + 6), fill=(0, 0, 0))
+    for i, line in enumerate(lines):
+        draw.text((4, 3 + 12 * i), line, fill=(255, 255, 90))
+    return np.asarray(pil)
+
+
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# headless
+
+
+def run_headless(args) -> dict:
+    """Render ``args.frames`` frames, run every mode on them, write comparison.png/.gif and timings.json."""
+    import torch
+
+    from engine_bridge.gl import create_context
+    from engine_bridge.raster.renderer import Renderer
+    from engine_bridge.scene.loader import load_scene
+    from engine_bridge.transfer.readback import ReadbackTransfer
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    w, h = args.width, args.height
+    gl = create_context(width=w, height=h, visible=False)
+    try:
+        scene = load_scene(args.scene)
+        renderer = Renderer(scene, w, h)
+        passes = {m: make_pass(m, w, h, args) for m in args.modes}
+        described = {m: describe_pass(m, p, gl.renderer) for m, p in passes.items()}
+        io = ReadbackTransfer(w, h)
+        ms = {m: [] for m in args.modes}
+        render_ms, frames = [], {m: [] for m in args.modes}
+        try:
+            from tqdm import tqdm
+        except ImportError:  # tqdm is a dependency; keep the example runnable without it anyway
+            def tqdm(x, **_):
+                return x
+        prev_t = None
+        last = {}
+        for i in tqdm(range(args.frames), desc="frames", unit="frame"):
+            t = i / args.fps
+            reset = i == 0 or scene.has_cut_between(prev_t, t)
+            jitter = renderer.jitter_for_frame(i)
+            t0 = time.perf_counter()
+            renderer.render_gbuffer(t, prev_t, jitter)
+            from OpenGL import GL
+
+            GL.glFinish()
+            render_ms.append((time.perf_counter() - t0) * 1e3)
+            for m, p in passes.items():
+                tex, dt = run_pass(p, renderer, jitter, reset)
+                ms[m].append(dt)
+                last[m] = io.read(tex, 3, m).copy()
+                frames[m].append(to_display(last[m]))
+            prev_t = t
+        reference = renderer.render_reference(prev_t, spp=args.reference_spp)
+        ref8 = to_display(reference)
+        warm = slice(1, None) if args.frames > 2 else slice(None)  # frame 0 includes one-off warm-up work
+        report = {
+            "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+            "scene": args.scene, "size": [w, h], "frames": args.frames, "fps": args.fps,
+            "machine": {"gl_backend": gl.backend, "gl_renderer": gl.renderer, "gl_version": gl.version,
+                        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+            "render_gbuffer_ms_median": _median(render_ms[warm]),
+            "timing_note": "median over frames 1.. (frame 0 excluded as warm-up); pass ms include glFinish",
+            "passes": {},
+        }
+        for m, p in passes.items():
+            entry = {"label": LABELS[m], "median_ms": _median(ms[m][warm]), "all_ms": [round(v, 3) for v in ms[m]],
+                     "psnr_db_vs_reference_last_frame": round(psnr_db(frames[m][-1], ref8), 3), **described[m]}
+            if m.startswith("qwnet"):
+                entry["bridge_ms_median"] = p.bridge.timings_ms()
+                entry["context_ms_median"] = p.context.stats.timing_median_ms
+            report["passes"][m] = entry
+        (out_dir / "timings.json").write_text(json.dumps(report, indent=2))
+
+        scale = max(1, math.ceil(MIN_TILE_WIDTH / w))
+        tiles = [labelled(frames[m][-1], f"{LABELS[m]} {_fmt_ms(report['passes'][m]['median_ms'])}"
+                          f"{'' if described[m]['trained'] in (None, True) else ' (untrained)'}", scale)
+                 for m in args.modes]
+        tiles.append(labelled(ref8, f"reference {args.reference_spp} spp", scale))
+        side_by_side(tiles).save(out_dir / "comparison.png")
+        gif = [side_by_side([labelled(frames[m][i], LABELS[m], scale) for m in args.modes])
+               for i in range(args.frames)]
+        gif[0].save(out_dir / "comparison.gif", save_all=True, append_images=gif[1:], duration=args.gif_ms, loop=0)
+        for p in passes.values():
+            p.close()
+        renderer.close()
+        return report
+    finally:
+        gl.close()
+
+
+def _fmt_ms(v) -> str:
+    return "" if v is None else (f"{v:.1f} ms" if v < 1000 else f"{v / 1000:.2f} s")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# window
+
+
+def apply_key(state: dict, name: str) -> bool:
+    """Apply one key to the app state (1-4 mode, s split, p pause, n step, r reset); True = quit."""
+    if name in ("esc", "escape", "q"):
+        return True
+    if name in KEY_MODES:
+        state["mode"], state["split"] = KEY_MODES[name], False
+    elif name == "s":
+        state["split"] = not state["split"]
+    elif name == "p":
+        state["paused"] = not state["paused"]
+    elif name == "n":
+        state["step"] = True
+    elif name == "r":
+        state["reset"] = True
+    return False
+
+
+class Presenter:
+    """Shows a top-down uint8 RGBA image in the window: upload to an RGBA8 texture, blit to the back buffer."""
+
+    def __init__(self, width: int, height: int):
+        from OpenGL import GL
+
+        from engine_bridge.gl.textures import create_texture
+
+        self.size = (width, height)
+        self.tex = create_texture(width, height, GL.GL_RGBA8)
+        self.fbo = int(GL.glGenFramebuffers(1))
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.fbo)
+        GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.tex, 0)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+
+    def show(self, rgba: np.ndarray, window) -> None:
+        import glfw
+        from OpenGL import GL
+
+        from engine_bridge.gl.textures import upload_texture
+
+        upload_texture(self.tex, rgba)
+        fw, fh = glfw.get_framebuffer_size(window)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.fbo)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
+        GL.glBlitFramebuffer(0, 0, *self.size, 0, 0, fw, fh, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, 0)
+
+
+def run_window(args) -> None:
+    import glfw
+
+    from engine_bridge.gl import create_context
+    from engine_bridge.raster.renderer import Renderer
+    from engine_bridge.scene.loader import load_scene
+    from engine_bridge.transfer.readback import ReadbackTransfer
+
+    w, h = args.width, args.height
+    gl = create_context(backend="glfw", width=w, height=h, visible=True,
+                        title="qwplugin demo: 1 noAA 2 TAA 3 QW4 4 QW32 S P N R")
+    scene = load_scene(args.scene)
+    renderer = Renderer(scene, w, h)
+    passes, described = {}, {}
+    state = {"mode": "qwnet-int4", "split": False, "paused": False, "step": False, "reset": True}
+
+    def get_pass(mode):
+        if mode not in passes:  # built on first use: QW-Net contexts load weights
+            passes[mode] = make_pass(mode, w, h, args)
+            described[mode] = describe_pass(mode, passes[mode], gl.renderer)
+        return passes[mode]
+
+    def on_key(window, key, scancode, action, mods):
+        if action != glfw.PRESS:
+            return
+        name = "esc" if key == glfw.KEY_ESCAPE else (glfw.get_key_name(key, scancode) or "")
+        if apply_key(state, name):
+            glfw.set_window_should_close(window, True)
+
+    scripted = {}
+    for item in filter(None, args.keys.split(",")):
+        at, key = item.split(":")
+        scripted.setdefault(int(at), []).append(key.strip().lower())
+    glfw.set_key_callback(gl.window, on_key)
+    presenter = Presenter(w, h)
+    io = ReadbackTransfer(w, h)
+    frame_index, prev_t, ran_last = 0, None, set()
+    shown = np.zeros((h, w, 4), np.uint8)
+    presented = 0
+    while not glfw.window_should_close(gl.window):
+        glfw.poll_events()
+        for key in scripted.pop(presented, []):
+            if apply_key(state, key):
+                glfw.set_window_should_close(gl.window, True)
+        if not state["paused"] or state["step"]:
+            state["step"] = False
+            t = (frame_index / args.fps) % scene.duration_s
+            reset = state["reset"] or prev_t is None or t < prev_t or scene.has_cut_between(prev_t, t)
+            jitter = renderer.jitter_for_frame(frame_index)
+            t0 = time.perf_counter()
+            renderer.render_gbuffer(t, None if reset else prev_t, jitter)
+            render_ms = (time.perf_counter() - t0) * 1e3
+            active = SPLIT if state["split"] else (state["mode"],)
+            images, times = [], []
+            for mode in active:
+                # a pass that did not run last frame has a stale history: reset it
+                tex, dt = run_pass(get_pass(mode), renderer, jitter, reset or mode not in ran_last)
+                images.append(to_display(io.read(tex, 3, mode).copy()))
+                times.append(f"{LABELS[mode]} {dt:.1f} ms")
+            ran_last = set(active)
+            img = images[0] if len(images) == 1 else np.concatenate([images[0][:, : w // 2],
+                                                                     images[1][:, w // 2:]], axis=1)
+            if len(images) == 2:
+                img[:, w // 2 - 1: w // 2 + 1] = 255
+            lines = [(f"mode: {' | '.join(LABELS[m] for m in active)}   frame {frame_index}"
+                      f"{'  PAUSED' if state['paused'] else ''}"),
+                     *[f"{LABELS[m]}: {short_backend(m, described[m])}" for m in active],
+                     f"render {render_ms:.1f} ms | " + " | ".join(times)]
+            img = draw_overlay(img, lines)
+            shown = np.concatenate([img, np.full((h, w, 1), 255, np.uint8)], axis=2)
+            state["reset"] = False
+            prev_t = t
+            frame_index += 1
+        presenter.show(shown, gl.window)
+        gl.swap_buffers()
+        presented += 1
+        if args.max_frames and presented >= args.max_frames:
+            break
+    if args.screenshot:
+        from PIL import Image
+
+        Image.fromarray(shown[..., :3]).save(args.screenshot)
+    for p in passes.values():
+        p.close()
+    renderer.close()
+    gl.close()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.headless:
+        report = run_headless(args)
+        print(f"wrote {args.out}/comparison.png, comparison.gif, timings.json")
+        for e in report["passes"].values():
+            print(f"  {e['label']:14s} {_fmt_ms(e['median_ms']):>10s}  {e['backend']}")
+        return 0
+    run_window(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""CLI: print the MAC table of a model configuration in markdown.
+
+Example:
+    python -m qwplugin.analysis --config paper --size 1920x1080
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qwplugin.analysis.macs import format_markdown, mac_report
+from qwplugin.errors import QWPluginError
+from qwplugin.model.config import ModelConfig
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qwplugin.analysis", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="paper", help="preset name: paper or tiny (default paper)")
+    parser.add_argument("--kind", choices=["qwnet", "unet"], default="qwnet", help="model kind")
+    parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
+    parser.add_argument("--input-processing", action="store_true", help="enable the input processing unit")
+    parser.add_argument("--depth", action="store_true", help="add the depth input channel")
+    parser.add_argument("--no-warp", action="store_true", help="do not count the history warp")
+    parser.add_argument("--summary", action="store_true", help="stage and precision tables only")
+    args = parser.parse_args(argv)
+    try:
+        config = ModelConfig.preset(args.config, kind=args.kind, input_processing=args.input_processing,
+                                    use_depth=args.depth)
+        report = mac_report(config, args.size[1], args.size[0], include_warp=not args.no_warp)
+    except QWPluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"MAC report: config {args.config}, kind {args.kind}, {args.size[0]}x{args.size[1]}\n")
+    print(format_markdown(report, per_layer=not args.summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

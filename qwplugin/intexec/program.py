@@ -1,0 +1,216 @@
+"""The integer model: a straight-line program over named tensors of unsigned activation codes.
+
+Every backend (reference, CPU, Triton, fake-quant float) executes the same :class:`IntProgram`. A tensor
+named in the program holds unsigned codes ``q`` of ``bits`` bits whose real value is ``q * scale`` (zero
+point 0). The network input ``input_name`` holds 8-bit codes; every conv output holds 4-bit codes
+(0..15). Ops, in program order:
+
+- :class:`Conv` (3x3 or 1x1, stride 1, zero padding ``k // 2``, per-output-channel symmetric weight codes,
+  int32 bias codes on the accumulator grid, requantization + ReLU to the destination's codes, see
+  :mod:`qwplugin.intexec.reference`);
+- :class:`MaxPool` (2x2, stride 2) on codes;
+- :class:`Upsample` (nearest, x2) on codes;
+- :class:`Concat` along channels on codes; all sources must share the destination's scale.
+
+Scales are stored as float32 values (Python floats that are exactly representable in float32) so that
+every backend derives bit-identical requantization constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from qwplugin.errors import InvalidArgument
+
+
+ACC_EXACT_LIMIT = 2 ** 24
+"""float32 represents every integer of magnitude below this exactly; accumulators stay below it."""
+
+
+def acc_bound(op: "Conv", in_bits: int) -> int:
+    """Static upper bound of ``|acc + bias|`` of conv ``op`` fed unsigned ``in_bits``-bit codes."""
+    w = op.weight.abs().to(torch.int64).sum(dim=(1, 2, 3)) * (2 ** in_bits - 1)
+    return int((w + op.bias.abs().to(torch.int64)).max())
+
+
+def f32(x: float) -> float:
+    """Round a Python float to the nearest float32 value (returned as a Python float)."""
+    return float(torch.tensor(float(x), dtype=torch.float32))
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An activation tensor of the program: ``channels`` channels of ``bits``-bit unsigned codes."""
+
+    name: str
+    channels: int
+    scale: float
+    bits: int = 4
+
+
+@dataclass
+class Conv:
+    """Integer convolution + requantization + ReLU.
+
+    Attributes:
+        weight: int8 codes (Cout, Cin, k, k), in [-2^(b-1), 2^(b-1) - 1] for ``weight_bits`` b.
+        weight_scale: float32 (Cout,) per-output-channel weight scale (real weight = code * scale).
+        bias: int32 (Cout,) bias codes on the accumulator grid: real bias = code * s_in * weight_scale,
+            with s_in the scale of ``src`` (as :meth:`qwplugin.quant.QuantConv2d.bias_to_int`).
+    """
+
+    name: str
+    src: str
+    dst: str
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor
+    weight_bits: int = 4
+
+    @property
+    def kernel_size(self) -> int:
+        return int(self.weight.shape[-1])
+
+    @property
+    def padding(self) -> int:
+        return self.kernel_size // 2
+
+    @property
+    def macs_per_pixel(self) -> int:
+        """Multiply-accumulates per output pixel (Cout * Cin * k * k)."""
+        return int(self.weight.numel())
+
+
+@dataclass
+class MaxPool:
+    """2x2 max pooling, stride 2, on codes (exact: max commutes with the monotonic dequantization)."""
+
+    src: str
+    dst: str
+
+
+@dataclass
+class Upsample:
+    """Nearest-neighbour 2x upsampling on codes."""
+
+    src: str
+    dst: str
+
+
+@dataclass
+class Concat:
+    """Channel concatenation of ``srcs`` (all with the destination's scale) into ``dst``."""
+
+    srcs: tuple[str, ...]
+    dst: str
+
+
+Op = Conv | MaxPool | Upsample | Concat
+
+
+@dataclass
+class IntProgram:
+    """An exported integer feature extractor.
+
+    Attributes:
+        input_name: name of the 8-bit input tensor (codes of the network input, see ``input_scale``).
+        tensors: every named tensor (input included) with its channels, scale and bits.
+        ops: the program, in execution order; each op writes one new tensor.
+        outputs: names of the feature tensors handed to the float filter network, in its order.
+        pad_multiple: H and W must be multiples of this (2^(levels-1)); callers pad like the model does.
+        config: the float model's configuration (``ModelConfig.to_dict()``), carried into the file.
+    """
+
+    input_name: str
+    tensors: dict[str, TensorSpec]
+    ops: list[Op]
+    outputs: list[str]
+    pad_multiple: int = 1
+    config: dict = field(default_factory=dict)
+
+    @property
+    def input_spec(self) -> TensorSpec:
+        return self.tensors[self.input_name]
+
+    def convs(self) -> list[Conv]:
+        return [op for op in self.ops if isinstance(op, Conv)]
+
+    def macs_per_pixel(self) -> float:
+        """Integer multiply-accumulates per input pixel (each level's convs weighted by its pixel fraction)."""
+        level = {self.input_name: 1.0}
+        total = 0.0
+        for op in self.ops:
+            if isinstance(op, Conv):
+                level[op.dst] = level[op.src]
+                total += op.macs_per_pixel * level[op.src]
+            elif isinstance(op, MaxPool):
+                level[op.dst] = level[op.src] / 4
+            elif isinstance(op, Upsample):
+                level[op.dst] = level[op.src] * 4
+            else:
+                level[op.dst] = level[op.srcs[0]]
+        return total
+
+    def validate(self) -> None:
+        """Check the program's internal consistency.
+
+        Raises:
+            InvalidArgument: naming the op and the field that is inconsistent.
+        """
+        def bad(msg: str, fld: str, expected: str, actual: str) -> InvalidArgument:
+            return InvalidArgument(msg, field=fld, expected=expected, actual=actual)
+
+        if self.input_name not in self.tensors:
+            raise bad("input tensor missing", "input_name", "a tensor spec", self.input_name)
+        defined = {self.input_name}
+        for i, op in enumerate(self.ops):
+            srcs = op.srcs if isinstance(op, Concat) else (op.src,)
+            for s in srcs:
+                if s not in defined:
+                    raise bad("op reads a tensor not yet written", f"ops[{i}]", "a defined tensor", s)
+            if op.dst in defined or op.dst not in self.tensors:
+                raise bad("op must write a new, declared tensor", f"ops[{i}].dst", "new declared name", op.dst)
+            dst = self.tensors[op.dst]
+            if isinstance(op, Conv):
+                co, ci = op.weight.shape[:2]
+                if op.weight.dtype != torch.int8 or op.weight.dim() != 4 or op.kernel_size not in (1, 3):
+                    raise bad("conv weight must be int8 (Cout, Cin, k, k), k in {1, 3}", f"ops[{i}].weight",
+                              "int8 (Cout, Cin, 1|3, 1|3)", f"{op.weight.dtype} {tuple(op.weight.shape)}")
+                lim = 2 ** (op.weight_bits - 1)
+                if int(op.weight.min()) < -lim or int(op.weight.max()) > lim - 1:
+                    raise bad("weight codes out of range", f"ops[{i}].weight", f"[{-lim}, {lim - 1}]",
+                              f"[{int(op.weight.min())}, {int(op.weight.max())}]")
+                if ci != self.tensors[op.src].channels or co != dst.channels:
+                    raise bad("conv channels mismatch", f"ops[{i}]",
+                              f"{self.tensors[op.src].channels}->{dst.channels}", f"{ci}->{co}")
+                for name, dtype in (("weight_scale", torch.float32), ("bias", torch.int32)):
+                    t = getattr(op, name)
+                    if t.dtype != dtype or tuple(t.shape) != (co,):
+                        raise bad(f"{name} must be {dtype} (Cout,)", f"ops[{i}].{name}", f"{dtype} ({co},)",
+                                  f"{t.dtype} {tuple(t.shape)}")
+                bound = acc_bound(op, self.tensors[op.src].bits)
+                if bound >= ACC_EXACT_LIMIT:
+                    raise bad("accumulator may exceed float32's exact integer range", f"ops[{i}]",
+                              f"max |acc + bias| < 2^24", str(bound))
+                if not bool((op.weight_scale > 0).all()):
+                    raise bad("weight scales must be positive", f"ops[{i}].weight_scale", "> 0", "<= 0")
+                if dst.bits != 4:
+                    raise bad("conv outputs must be 4-bit", f"tensors[{op.dst}].bits", "4", str(dst.bits))
+            elif isinstance(op, Concat):
+                if sum(self.tensors[s].channels for s in op.srcs) != dst.channels:
+                    raise bad("concat channel count mismatch", f"ops[{i}]", str(dst.channels), "sum differs")
+                for s in op.srcs:
+                    if self.tensors[s].scale != dst.scale or self.tensors[s].bits != dst.bits:
+                        raise bad("concatenated tensors must share one scale", f"ops[{i}].srcs",
+                                  f"scale {dst.scale}", f"{s}: {self.tensors[s].scale}")
+            else:
+                s = self.tensors[op.src]
+                if (s.channels, s.scale, s.bits) != (dst.channels, dst.scale, dst.bits):
+                    raise bad("pool/upsample must keep channels and scale", f"ops[{i}]",
+                              str((s.channels, s.scale, s.bits)), str((dst.channels, dst.scale, dst.bits)))
+            defined.add(op.dst)
+        for name in self.outputs:
+            if name not in defined:
+                raise bad("output is never written", "outputs", "a written tensor", name)

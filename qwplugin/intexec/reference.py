@@ -1,0 +1,166 @@
+"""Integer reference executor: slow, plain torch integer arithmetic; it defines the right answer.
+
+Arithmetic, exactly (every backend must reproduce these codes bit for bit); it is the integer form of
+:mod:`qwplugin.quant`'s fake-quant forward:
+
+1. **Input**: ``q_in = clamp(round_half_even(x / s_in), 0, 255)`` in float32 (``x`` the network input
+   in [0, 1), ``s_in`` the input quantizer's step), as ``ActQuantUnsigned.to_int``. See :func:`quantize_input`.
+2. **Conv accumulation**: ``acc[c] = sum_{ci, dy, dx} q_x[ci, y+dy, x+dx] * w[c, ci, dy, dx]`` in int32
+   with zero padding (code 0 = real 0). A static bound ``|acc| + |q_b| < 2^24`` is checked on the program,
+   so ``float32(acc)`` is exact.
+3. **Requantization + ReLU**, per output channel ``c``, in float32 with round-half-to-even, from the
+   int32 bias codes ``q_b`` on the accumulator grid ``s_acc[c] = f32(s_x * s_w[c])`` (as
+   ``QuantConv2d.bias_to_int``), constants computed once::
+
+       b_f[c]  = f32(q_b[c] * s_acc[c])              # the real bias, float32
+       beta[c] = f32(b_f[c] / s_acc[c])              # bias in accumulator units (almost always == q_b)
+       m[c]    = f32(s_acc[c] / s_out)               # output multiplier
+       q_out   = clamp(round_half_even(f32(f32(acc) + beta[c]) * m[c]), 0, 15)
+
+   Add, multiply, round: no fused multiply-add. The clamp at 0 is the ReLU (ReLU then rounding then
+   clamping at 0 gives the same code). This is FBGEMM's requantization with a float bias
+   (``cvtps2dq((cvtdq2ps(acc) + bias / act_times_w_scale) * multiplier)``), which is why the CPU backend
+   matches it bit for bit; ``beta`` rather than ``q_b`` because no float32 ``b_f`` always gives ``q_b``
+   back through FBGEMM's division.
+4. **Max-pool 2x2, nearest 2x upsampling, concatenation** act on codes directly (exact: dequantization is
+   monotonic and all concatenated tensors share one scale).
+
+Real value of a code: ``q * scale``. The fake-quantized float model computes
+``round_half_even(relu(sum(x_fq * w_fq) + b_fq) / s_out)`` in float32 instead (summation in another order,
+then a division); the two give different codes only where the real value lies within float32 rounding
+error of a rounding boundary, by one code (documented in ``docs/integer.md``, bounded in the tests).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from qwplugin.errors import InvalidArgument
+from qwplugin.intexec.program import Concat, Conv, IntProgram, MaxPool, Upsample
+
+def accumulator_scale(in_scale: float, weight_scale: torch.Tensor) -> torch.Tensor:
+    """``s_acc = f32(s_in * s_w)``, float32 (Cout,): the scale of the int32 accumulators and bias codes."""
+    return torch.tensor(in_scale, dtype=torch.float32) * weight_scale.to(torch.float32)
+
+
+def requant_constants(in_scale: float, weight_scale: torch.Tensor, bias_codes: torch.Tensor,
+                      out_scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 3's per-channel constants ``(b_f, beta, m)``, float32 (Cout,) each."""
+    s_acc = accumulator_scale(in_scale, weight_scale)
+    b_f = bias_codes.to(torch.float32) * s_acc
+    return b_f, b_f / s_acc, s_acc / torch.tensor(out_scale, dtype=torch.float32)
+
+
+def requantize(acc: torch.Tensor, beta: torch.Tensor, m: torch.Tensor, bits: int = 4,
+               channel_dim: int = 1) -> torch.Tensor:
+    """Step 3: int32 accumulators (without bias) -> unsigned codes (uint8).
+
+    Args:
+        acc: int32 accumulators, channels on ``channel_dim``.
+        beta, m: float32 (C,) from :func:`requant_constants`.
+        bits: output bit width (codes in [0, 2^bits - 1]).
+        channel_dim: axis of ``acc`` holding the channels (1 for NCHW, -1 for NHWC).
+
+    Returns:
+        uint8 codes, same shape as ``acc``.
+    """
+    assert acc.dtype == torch.int32
+    shape = [1] * acc.dim()
+    shape[channel_dim] = -1
+    t = (acc.to(torch.float32) + beta.view(shape)) * m.view(shape)
+    return torch.round(t).clamp_(0, 2 ** bits - 1).to(torch.uint8)
+
+
+def quantize_input(x: torch.Tensor, scale: float, bits: int = 8) -> torch.Tensor:
+    """Step 1: float network input (N, C, H, W) -> uint8 codes ``clamp(round(x / scale), 0, 2^bits - 1)``."""
+    q = torch.round(x.to(torch.float32) / torch.tensor(scale, dtype=torch.float32))
+    return q.clamp_(0, 2 ** bits - 1).to(torch.uint8)
+
+
+def conv_int32(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Step 2: integer convolution with int32 accumulation, stride 1, zero padding ``k // 2``.
+
+    Args:
+        x: integer codes (N, Cin, H, W) (any integer dtype).
+        w: int8 weight codes (Cout, Cin, k, k), k odd.
+
+    Returns:
+        int32 accumulators (N, Cout, H, W).
+    """
+    n, ci, h, wd = x.shape
+    co, ci_w, k, _ = w.shape
+    assert ci == ci_w and k % 2 == 1
+    p = k // 2
+    xp = F.pad(x.to(torch.int32), (p, p, p, p))
+    acc = torch.zeros(n, h, wd, co, dtype=torch.int32)
+    w32 = w.to(torch.int32)
+    for dy in range(k):
+        for dx in range(k):
+            tap = xp[:, :, dy:dy + h, dx:dx + wd].permute(0, 2, 3, 1).reshape(-1, ci)
+            acc += (tap @ w32[:, :, dy, dx].t()).view(n, h, wd, co)
+    return acc.permute(0, 3, 1, 2).contiguous()
+
+
+def maxpool_codes(q: torch.Tensor) -> torch.Tensor:
+    """2x2 / stride 2 max of uint8 codes (N, C, H, W) -> (N, C, H/2, W/2), on integers."""
+    n, c, h, w = q.shape
+    assert h % 2 == 0 and w % 2 == 0
+    return q.view(n, c, h // 2, 2, w // 2, 2).amax(dim=(3, 5))
+
+
+def upsample_codes(q: torch.Tensor) -> torch.Tensor:
+    """Nearest 2x upsampling of codes (N, C, H, W) -> (N, C, 2H, 2W)."""
+    return q.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+
+
+def run_reference(program: IntProgram, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Execute ``program`` on input codes, returning every named tensor's uint8 codes (N, C, H, W).
+
+    Args:
+        program: a validated :class:`IntProgram`.
+        x_codes: uint8 input codes (N, Cin, H, W), H and W multiples of ``program.pad_multiple``.
+
+    Raises:
+        InvalidArgument: on a wrong dtype, channel count or spatial size.
+    """
+    check_input_codes(program, x_codes)
+    env = {program.input_name: x_codes.cpu()}
+    for op in program.ops:
+        if isinstance(op, Conv):
+            src = program.tensors[op.src]
+            _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, program.tensors[op.dst].scale)
+            env[op.dst] = requantize(conv_int32(env[op.src], op.weight), beta, m, program.tensors[op.dst].bits)
+        elif isinstance(op, MaxPool):
+            env[op.dst] = maxpool_codes(env[op.src])
+        elif isinstance(op, Upsample):
+            env[op.dst] = upsample_codes(env[op.src])
+        elif isinstance(op, Concat):
+            env[op.dst] = torch.cat([env[s] for s in op.srcs], dim=1)
+        else:  # pragma: no cover - the program type is closed
+            raise AssertionError(f"unknown op {op!r}")
+    return env
+
+
+def check_input_codes(program: IntProgram, x_codes: torch.Tensor) -> None:
+    """Boundary check shared by every backend: uint8 (N, Cin, H, W), H, W multiples of pad_multiple.
+
+    Raises:
+        InvalidArgument: naming ``x_codes`` with the expected and actual dtype or shape.
+    """
+    spec = program.input_spec
+    if not isinstance(x_codes, torch.Tensor) or x_codes.dtype != torch.uint8 or x_codes.dim() != 4:
+        raise InvalidArgument("input codes must be a uint8 (N, C, H, W) tensor", field="x_codes",
+                              expected="uint8 (N, C, H, W)",
+                              actual=f"{getattr(x_codes, 'dtype', type(x_codes).__name__)} "
+                                     f"{tuple(getattr(x_codes, 'shape', ()))}")
+    pm = program.pad_multiple
+    if x_codes.shape[1] != spec.channels or x_codes.shape[2] % pm or x_codes.shape[3] % pm:
+        raise InvalidArgument("input codes have the wrong channels or size", field="x_codes",
+                              expected=f"(N, {spec.channels}, H, W) with H, W multiples of {pm}",
+                              actual=str(tuple(x_codes.shape)))
+
+
+def dequantize(q: torch.Tensor, scale: float) -> torch.Tensor:
+    """Codes -> float32 real values ``q * scale``."""
+    return q.to(torch.float32) * torch.tensor(scale, dtype=torch.float32)

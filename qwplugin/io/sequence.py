@@ -1,0 +1,242 @@
+"""The on-disk format of one rendered sequence (what ``python -m engine_bridge.render`` writes and the
+dataset / evaluation tools read).
+
+One folder per sequence::
+
+    DIR/sequence.json        metadata (below)
+    DIR/frame_0000.exr       per frame, one EXR with the planes
+                               color.R/G/B       aliased, jittered colour, linear HDR, half
+                               reference.R/G/B   supersampled reference at the same time, half (optional)
+                               motion.X/Y        motion_px (contract: render pixels, current -> previous,
+                                                 jitter removed, +x right, +y down), half
+                               depth.Z           linear view depth, float32 (half would keep only
+                                                 ~3 significant digits at far distances; see docs/engine.md)
+
+``sequence.json``: ``format`` ("qwplugin-sequence"), ``version`` (1), ``scene``, ``width``, ``height``,
+``spp`` (reference samples per pixel, 0 = no reference), ``fps``, ``conventions`` (text), and ``frames``:
+a list of ``{index, file, time_s, jitter_px: [x, y], reset, view: 4x4, projection: 4x4 (unjittered),
+jittered_projection: 4x4}`` with matrices as row-major nested lists in the column-vector convention
+(``p_clip = projection @ view @ p_world``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.io.exr import read_exr, write_exr
+
+FORMAT_NAME = "qwplugin-sequence"
+FORMAT_VERSION = 1
+METADATA_FILE = "sequence.json"
+CONVENTIONS = ("Arrays top-down (row 0 = top). color/reference: linear HDR RGB. motion_px: render pixels, "
+               "from the current pixel to where it was in the previous frame (previous = current + motion), "
+               "jitter removed, +x right, +y down. jitter_px: offset of the pixel's sample point from its "
+               "centre in render pixels, +x right, +y down, in [-0.5, 0.5]. depth: linear view depth. "
+               "Matrices: column-vector convention, projection unjittered; reset: history must be dropped.")
+
+
+@dataclass
+class Sequence:
+    """A sequence read back from disk.
+
+    Attributes:
+        color: (T, H, W, 3) float32 aliased jittered colour.
+        reference: (T, H, W, 3) float32, or None when the sequence has no reference.
+        motion_px: (T, H, W, 2) float32.
+        depth_view: (T, H, W) float32.
+        jitter_px: (T, 2) float64; time_s: (T,) float64; reset: (T,) bool.
+        view, projection, jittered_projection: (T, 4, 4) float64.
+        scene, width, height, spp, fps: from the metadata; meta: the whole JSON dict.
+    """
+
+    color: np.ndarray
+    reference: np.ndarray | None
+    motion_px: np.ndarray
+    depth_view: np.ndarray
+    jitter_px: np.ndarray
+    time_s: np.ndarray
+    reset: np.ndarray
+    view: np.ndarray
+    projection: np.ndarray
+    jittered_projection: np.ndarray
+    scene: str
+    width: int
+    height: int
+    spp: int
+    fps: float
+    meta: dict = field(repr=False, default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+
+def _check_image(name: str, array, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(array)
+    if array.shape != shape:
+        raise InvalidArgument(f"{name} has the wrong shape", field=name, expected=str(shape), actual=str(array.shape))
+    if array.dtype.kind != "f":
+        raise InvalidArgument(f"{name} must be floating point", field=name, expected="float16/32/64",
+                              actual=str(array.dtype))
+    if not np.isfinite(array).all():
+        raise InvalidArgument(f"{name} contains NaN or Inf", field=name, expected="finite values",
+                              actual="non-finite values")
+    return array
+
+
+def _matrix(name: str, m) -> list[list[float]]:
+    m = np.asarray(m, dtype=np.float64)
+    if m.shape != (4, 4):
+        raise InvalidArgument(f"{name} must be 4x4", field=name, expected="(4, 4)", actual=str(m.shape))
+    return m.tolist()
+
+
+class SequenceWriter:
+    """Writes one sequence folder frame by frame; ``sequence.json`` is rewritten after every frame so a
+    partial sequence stays readable.
+
+    Args:
+        path: the folder (created if missing; must not already hold a sequence unless ``overwrite``).
+        scene: scene name; width, height: render size; spp: reference samples per pixel (0: none);
+        fps: frames per second of the time step.
+        overwrite: allow replacing an existing sequence.
+
+    Raises:
+        InvalidArgument: bad size, or ``path`` already holds a sequence and ``overwrite`` is False.
+    """
+
+    def __init__(self, path: str | os.PathLike, scene: str, width: int, height: int, spp: int, fps: float,
+                 overwrite: bool = False):
+        self.path = Path(path)
+        if width < 1 or height < 1:
+            raise InvalidArgument("size must be positive", field="width/height", expected=">= 1",
+                                  actual=f"{width}x{height}")
+        if (self.path / METADATA_FILE).exists() and not overwrite:
+            raise InvalidArgument("output folder already holds a sequence", field="path",
+                                  expected="an empty or new folder (or overwrite=True)", actual=str(self.path))
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "scene": scene, "width": int(width),
+                     "height": int(height), "spp": int(spp), "fps": float(fps), "conventions": CONVENTIONS,
+                     "frames": []}
+        self._closed = False
+
+    def add_frame(self, color, motion_px, depth_view, *, time_s: float, jitter_px, reset: bool, view,
+                  projection, jittered_projection=None, reference=None) -> Path:
+        """Write one frame.
+
+        Args:
+            color: (H, W, 3) float linear HDR aliased colour.
+            motion_px: (H, W, 2) float contract motion vectors.
+            depth_view: (H, W) float linear view depth.
+            time_s: frame time; jitter_px: (x, y); reset: drop history at this frame.
+            view, projection: (4, 4) world->view and unjittered projection; jittered_projection: optional.
+            reference: (H, W, 3) float, required when the writer's ``spp`` > 0.
+
+        Returns:
+            the EXR path written.
+
+        Raises:
+            InvalidArgument: wrong shapes/dtypes, non-finite values, reference missing or unexpected.
+            InvalidOperation: after :meth:`close`.
+        """
+        if self._closed:
+            raise InvalidOperation("add_frame() after close()")
+        h, w = self.meta["height"], self.meta["width"]
+        color = _check_image("color", color, (h, w, 3))
+        motion_px = _check_image("motion_px", motion_px, (h, w, 2))
+        depth_view = _check_image("depth_view", depth_view, (h, w))
+        if (reference is None) != (self.meta["spp"] == 0):
+            raise InvalidArgument("reference must be given exactly when spp > 0", field="reference",
+                                  expected="an (H, W, 3) array" if self.meta["spp"] else "None",
+                                  actual="None" if reference is None else "an array")
+        jx, jy = (float(v) for v in jitter_px)
+        index = len(self.meta["frames"])
+        name = f"frame_{index:04d}.exr"
+        planes = {f"color.{c}": color[..., i].astype(np.float16) for i, c in enumerate("RGB")}
+        if reference is not None:
+            reference = _check_image("reference", reference, (h, w, 3))
+            planes.update({f"reference.{c}": reference[..., i].astype(np.float16) for i, c in enumerate("RGB")})
+        planes["motion.X"] = motion_px[..., 0].astype(np.float16)
+        planes["motion.Y"] = motion_px[..., 1].astype(np.float16)
+        planes["depth.Z"] = depth_view.astype(np.float32)
+        write_exr(self.path / name, planes, half=False)
+        self.meta["frames"].append({
+            "index": index, "file": name, "time_s": float(time_s), "jitter_px": [jx, jy], "reset": bool(reset),
+            "view": _matrix("view", view), "projection": _matrix("projection", projection),
+            "jittered_projection": _matrix("jittered_projection",
+                                           projection if jittered_projection is None else jittered_projection),
+        })
+        self._write_meta()
+        return self.path / name
+
+    def _write_meta(self) -> None:
+        tmp = self.path / (METADATA_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.meta, indent=1))
+        os.replace(tmp, self.path / METADATA_FILE)
+
+    def close(self) -> None:
+        """Finish the sequence (writes the metadata once more). Idempotent."""
+        if not self._closed:
+            self._write_meta()
+            self._closed = True
+
+    def __enter__(self) -> SequenceWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_sequence(path: str | os.PathLike) -> Sequence:
+    """Read a sequence folder written by :class:`SequenceWriter` into float32 arrays.
+
+    Raises:
+        InvalidArgument: missing folder or metadata, wrong format/version, missing frame file or plane.
+    """
+    path = Path(path)
+    meta_path = path / METADATA_FILE
+    if not meta_path.is_file():
+        raise InvalidArgument("not a sequence folder (no sequence.json)", field="path",
+                              expected=f"a folder holding {METADATA_FILE}", actual=str(path))
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"{meta_path}: bad JSON: {exc}", field="sequence.json", expected="JSON",
+                              actual=str(exc)) from exc
+    if meta.get("format") != FORMAT_NAME or meta.get("version") != FORMAT_VERSION:
+        raise InvalidArgument(f"{meta_path}: unsupported sequence format", field="format/version",
+                              expected=f"{FORMAT_NAME} v{FORMAT_VERSION}",
+                              actual=f"{meta.get('format')} v{meta.get('version')}")
+    frames = meta["frames"]
+    h, w, t = meta["height"], meta["width"], len(frames)
+    has_ref = meta["spp"] > 0
+    color = np.zeros((t, h, w, 3), np.float32)
+    reference = np.zeros((t, h, w, 3), np.float32) if has_ref else None
+    motion = np.zeros((t, h, w, 2), np.float32)
+    depth = np.zeros((t, h, w), np.float32)
+    for i, frame in enumerate(frames):
+        planes = read_exr(path / frame["file"])
+        try:
+            color[i] = np.stack([planes[f"color.{c}"] for c in "RGB"], axis=-1)
+            if has_ref:
+                reference[i] = np.stack([planes[f"reference.{c}"] for c in "RGB"], axis=-1)
+            motion[i] = np.stack([planes["motion.X"], planes["motion.Y"]], axis=-1)
+            depth[i] = planes["depth.Z"]
+        except KeyError as exc:
+            raise InvalidArgument(f"{path / frame['file']}: missing plane {exc}", field=f"frames[{i}]",
+                                  expected="color, reference (if spp > 0), motion, depth planes",
+                                  actual=", ".join(sorted(planes))) from exc
+    return Sequence(
+        color=color, reference=reference, motion_px=motion, depth_view=depth,
+        jitter_px=np.array([f["jitter_px"] for f in frames], np.float64).reshape(t, 2),
+        time_s=np.array([f["time_s"] for f in frames], np.float64),
+        reset=np.array([f["reset"] for f in frames], bool),
+        view=np.array([f["view"] for f in frames], np.float64).reshape(t, 4, 4),
+        projection=np.array([f["projection"] for f in frames], np.float64).reshape(t, 4, 4),
+        jittered_projection=np.array([f["jittered_projection"] for f in frames], np.float64).reshape(t, 4, 4),
+        scene=meta["scene"], width=w, height=h, spp=meta["spp"], fps=meta["fps"], meta=meta)

@@ -1,0 +1,139 @@
+"""Model configuration: one dataclass, two presets (``paper`` = the released QW-Net, ``tiny`` for tests)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from qwplugin.errors import InvalidArgument
+
+KINDS = ("qwnet", "unet")
+RGB_CHANNELS = 6
+"""Aliased RGB + warped history RGB: the released code's whole input."""
+INPUT_UNIT_CHANNELS = 4
+"""Grayscale and gradient magnitude of the aliased input and of the warped history."""
+
+
+@dataclass
+class ModelConfig:
+    """Everything that determines a model's layers (and so its weights file layout).
+
+    Attributes:
+        kind: "qwnet" (U-Net features + kernel-predicting filter network) or "unet" (the black-box
+            baseline: the same U-Net predicting colour directly).
+        encoder_channels: channels per level, finest first (len = number of levels, >= 2).
+        encoder_convs: 3x3 convs per encoder level (same length).
+        decoder_convs: 3x3 convs per decoder level after its 1x1 projection (len = levels - 1); the
+            decoder of level d outputs ``encoder_channels[d]`` channels, as in the released code.
+        input_processing: add the input processing unit's 4 channels (grayscale + gradient magnitude of
+            the aliased input and of the warped history) to the 6 RGB channels.
+        use_depth: add normalised depth ``1 / (1 + z)`` as one more input channel.
+        weight_bits: weight bits of the U-Net convs (4).
+        first_conv_bits: weight bits of the very first conv (8).
+        filter_bits: weight bits of the filter network's 1x1 convs and the baseline's output conv (8).
+        act_bits: activation bits after each ReLU (4).
+        input_bits: bits of the network input quantizer (8).
+        act_max_init: initial clipping maximum of activation quantizers (released code: 1.0).
+        input_max_init: initial clipping maximum of the input quantizer (inputs lie in [0, 1)).
+        quantized: whether a freshly built model starts in fake-quant mode.
+    """
+
+    kind: str = "qwnet"
+    encoder_channels: tuple[int, ...] = (32, 64, 96, 128, 160)
+    encoder_convs: tuple[int, ...] = (2, 2, 2, 2, 2)
+    decoder_convs: tuple[int, ...] = (2, 1, 1, 1)
+    input_processing: bool = False
+    use_depth: bool = False
+    weight_bits: int = 4
+    first_conv_bits: int = 8
+    filter_bits: int = 8
+    act_bits: int = 4
+    input_bits: int = 8
+    act_max_init: float = 1.0
+    input_max_init: float = 1.0
+    quantized: bool = False
+
+    def __post_init__(self) -> None:
+        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
+        self.encoder_convs = tuple(int(c) for c in self.encoder_convs)
+        self.decoder_convs = tuple(int(c) for c in self.decoder_convs)
+        self.validate()
+
+    @property
+    def levels(self) -> int:
+        """Number of resolution levels (the U-Net pools ``levels - 1`` times)."""
+        return len(self.encoder_channels)
+
+    @property
+    def size_multiple(self) -> int:
+        """H and W are padded to multiples of this: ``2 ** (levels - 1)``."""
+        return 2 ** (self.levels - 1)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the network input tensor."""
+        return RGB_CHANNELS + INPUT_UNIT_CHANNELS * self.input_processing + int(self.use_depth)
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidArgument` naming the first bad field."""
+        if self.kind not in KINDS:
+            raise InvalidArgument("unknown model kind", field="kind", expected=" or ".join(KINDS),
+                                  actual=repr(self.kind))
+        if self.levels < 2 or any(c < 1 for c in self.encoder_channels):
+            raise InvalidArgument("need >= 2 levels of >= 1 channel", field="encoder_channels",
+                                  expected=">= 2 positive ints", actual=repr(self.encoder_channels))
+        if len(self.encoder_convs) != self.levels or any(c < 1 for c in self.encoder_convs):
+            raise InvalidArgument("one conv count >= 1 per level", field="encoder_convs",
+                                  expected=f"{self.levels} ints >= 1", actual=repr(self.encoder_convs))
+        if len(self.decoder_convs) != self.levels - 1 or any(c < 0 for c in self.decoder_convs):
+            raise InvalidArgument("one conv count >= 0 per decoder level", field="decoder_convs",
+                                  expected=f"{self.levels - 1} ints >= 0", actual=repr(self.decoder_convs))
+        for name in ("weight_bits", "first_conv_bits", "filter_bits", "act_bits", "input_bits"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 2 <= value <= 8:
+                raise InvalidArgument("bit width out of range", field=name, expected="int in [2, 8]",
+                                      actual=repr(value))
+        for name in ("act_max_init", "input_max_init"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
+                                      actual=repr(getattr(self, name)))
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> ModelConfig:
+        """A named configuration, optionally with fields overridden.
+
+        ``paper``: the released QW-Net config (5 levels, 32/64/96/128/160, 6-channel input, ~83k MAC/px).
+        ``tiny``: 3 levels, 8/12/16 channels, for tests (same structure).
+
+        Raises:
+            InvalidArgument: unknown preset or field.
+
+        Examples:
+            >>> ModelConfig.preset("tiny").levels
+            3
+        """
+        presets = {
+            "paper": {},
+            "tiny": {"encoder_channels": (8, 12, 16), "encoder_convs": (2, 2, 2), "decoder_convs": (2, 1)},
+        }
+        if name not in presets:
+            raise InvalidArgument("unknown preset", field="preset", expected=" or ".join(presets),
+                                  actual=repr(name))
+        return cls.from_dict({**presets[name], **overrides})
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict (tuples as lists) that :meth:`from_dict` reads back."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; missing fields take their defaults.
+
+        Raises:
+            InvalidArgument: unknown keys or invalid values.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidArgument("unknown model config fields", field=unknown[0], expected=", ".join(sorted(known)),
+                                  actual=", ".join(unknown))
+        return cls(**data)

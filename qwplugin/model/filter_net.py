@@ -1,0 +1,65 @@
+"""QW-Net's filter network: per-pixel kernels predicted from the U-Net features at every level.
+
+Per level d (L levels, images in the network colour domain):
+
+- down stage 0 (full resolution): 1x1 conv ``down0`` (level-0 features -> 18 logits), softmax over the
+  18, applied jointly to 3x3 of the aliased frame and 3x3 of the warped history -> ``r0``;
+- down stage d >= 1: ``r_d = K(avg_pool_2x2(r_{d-1}))`` with 9 softmax weights from ``down{d}`` on the
+  level-d features (the bottleneck at d = L - 1);
+- up stage d (from L - 2 down to 0): ``u_d = K10(bilinear_x2(u_{d+1}), r_d)`` with 10 softmax weights
+  from ``up{d}``: 9 on 3x3 of the upsampled coarser result, 1 on ``r_d``; ``u_{L-1} = r_{L-1}``.
+
+Output ``u_0``. Every stage is a convex combination, so outputs stay within the inputs' range. The 1x1
+convs have 8-bit weights (``filter_bits``) when quantized and read the 4-bit U-Net features; softmax,
+kernel application, pooling and upsampling run in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qwplugin.model.config import ModelConfig
+from qwplugin.ops.kernels import TAPS, _apply3x3
+from qwplugin.quant import QuantConv2d
+
+
+class FilterNetwork(nn.Module):
+    """Kernel-predicting multi-scale filter (see the module docstring).
+
+    Args:
+        config: levels and channels (the feature widths), ``filter_bits``.
+
+    Shape:
+        features: list of L tensors (N, C_d, H / 2**d, W / 2**d); color, history: (N, 3, H, W);
+        output: (N, 3, H, W).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        chans, bits, q = config.encoder_channels, config.filter_bits, config.quantized
+        self.down = nn.ModuleDict()
+        self.up = nn.ModuleDict()
+        for d in range(config.levels):
+            self.down[f"down{d}"] = QuantConv2d(chans[d], 2 * TAPS if d == 0 else TAPS, 1, bits, quantized=q)
+        for d in range(config.levels - 1):
+            self.up[f"up{d}"] = QuantConv2d(chans[d], TAPS + 1, 1, bits, quantized=q)
+
+    def forward(self, features: list[torch.Tensor], scales: list, color: torch.Tensor,
+                history: torch.Tensor, return_stages: bool = False):
+        """Filter ``color`` and ``history``; with ``return_stages`` also return the down results ``r_d``."""
+        levels = self.config.levels
+        assert len(features) == levels
+        weights = torch.softmax(self.down["down0"](features[0], scales[0]), dim=1)
+        down = [_apply3x3(color, weights[:, :TAPS]) + _apply3x3(history, weights[:, TAPS:])]
+        for d in range(1, levels):
+            weights = torch.softmax(self.down[f"down{d}"](features[d], scales[d]), dim=1)
+            down.append(_apply3x3(F.avg_pool2d(down[-1], 2), weights))
+        y = down[-1]
+        for d in range(levels - 2, -1, -1):
+            up = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            weights = torch.softmax(self.up[f"up{d}"](features[d], scales[d]), dim=1)
+            y = _apply3x3(up, weights[:, :TAPS]) + weights[:, TAPS:] * down[d]
+        return (y, down) if return_stages else y

@@ -1,0 +1,126 @@
+"""Recurrent reconstruction: warp the previous output into the current frame, run the model, repeat.
+
+History handling (as in the released code, plus a per-pixel rule for disocclusions at the frame edge):
+
+- no history (first frame, ``reset``): the current aliased frame is its own history;
+- otherwise the previous output is converted to the network domain, warped with
+  :func:`~qwplugin.ops.warp.warp_backward`, and pixels whose motion points outside the previous frame
+  (``valid == 0``) take the current aliased frame instead.
+
+The warp runs in the network domain (on tonemapped values), like the model's own inputs. Colour enters
+and leaves in linear HDR; the history is passed in linear HDR so a change of exposure between frames is
+handled by the colour transform.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from qwplugin.errors import InvalidArgument
+from qwplugin.ops._checks import check_same_spatial, check_tensor
+from qwplugin.ops.colour import from_network, to_network
+from qwplugin.ops.warp import warp_backward
+
+
+def warp_history_nw(prev_output_nw: torch.Tensor, motion_px: torch.Tensor, color_nw: torch.Tensor) -> torch.Tensor:
+    """Warped previous output with out-of-frame pixels replaced by ``color_nw`` (all (N, C, H, W))."""
+    warped, valid = warp_backward(prev_output_nw, motion_px)
+    return torch.where(valid > 0, warped, color_nw)
+
+
+def _exposure_nchw(exposure: float | torch.Tensor, n: int) -> float | torch.Tensor:
+    if isinstance(exposure, torch.Tensor):
+        if exposure.dim() == 0:
+            return exposure
+        if exposure.shape != (n,):
+            raise InvalidArgument("exposure must be a float, a 0-dim tensor or one value per batch element",
+                                  field="exposure", expected=f"shape ({n},)", actual=f"shape {tuple(exposure.shape)}")
+        return exposure.view(n, 1, 1, 1)
+    return exposure
+
+
+def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: torch.Tensor,
+                     prev_output_linear: torch.Tensor | None, exposure: float | torch.Tensor = 1.0,
+                     depth: torch.Tensor | None = None) -> torch.Tensor:
+    """One frame: (aliased colour, motion, previous output) -> reconstructed colour, linear HDR.
+
+    Args:
+        model: a model from :func:`~qwplugin.model.build_model`.
+        color_linear: (N, 3, H, W) aliased frame, linear HDR.
+        motion_px: (N, 2, H, W) motion in render pixels, previous = current + motion.
+        prev_output_linear: (N, 3, H, W) previous output (linear HDR) or None (reset).
+        exposure: pre-exposure, float or (N,) tensor.
+        depth: (N, 1, H, W) linear view depth (used when the model's config has ``use_depth``).
+
+    Returns:
+        (N, 3, H, W) linear HDR.
+
+    Raises:
+        InvalidArgument: wrong shapes or exposure.
+    """
+    check_tensor(color_linear, "color_linear", 4, channels=3)
+    check_tensor(motion_px, "motion_px", 4, channels=2)
+    check_same_spatial(color_linear, motion_px, "color_linear", "motion_px")
+    e = _exposure_nchw(exposure, color_linear.shape[0])
+    color_nw = to_network(color_linear, e)
+    if prev_output_linear is None:
+        history_nw = color_nw
+    else:
+        check_tensor(prev_output_linear, "prev_output_linear", 4, channels=3)
+        check_same_spatial(color_linear, prev_output_linear, "color_linear", "prev_output_linear")
+        history_nw = warp_history_nw(to_network(prev_output_linear, e), motion_px, color_nw)
+    return from_network(model(color_nw, history_nw, depth), e)
+
+
+def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tensor, resets: torch.Tensor,
+                 exposure: float | torch.Tensor = 1.0, depth: torch.Tensor | None = None,
+                 return_network_domain: bool = False) -> torch.Tensor:
+    """Run the model recurrently over sequences (differentiable through time, for training).
+
+    Frame 0 of every sequence is treated as a reset whatever ``resets[:, 0]`` says. The history is kept
+    in the network domain between frames (no round trip through linear HDR).
+
+    Args:
+        model: a model from :func:`~qwplugin.model.build_model`.
+        colors: (N, T, 3, H, W) aliased frames, linear HDR.
+        motions_px: (N, T, 2, H, W) motion of frame t relative to frame t - 1 (frame 0's is unused).
+        resets: (N, T) bool, True drops the history of that sequence at that frame.
+        exposure: float or (N,) tensor, constant over the sequence.
+        depth: (N, T, 1, H, W) linear view depth or None.
+        return_network_domain: return network-domain outputs (e.g. for a loss on tonemapped values).
+
+    Returns:
+        (N, T, 3, H, W) outputs, linear HDR (or network domain).
+
+    Raises:
+        InvalidArgument: wrong shapes.
+    """
+    check_tensor(colors, "colors", 5)
+    check_tensor(motions_px, "motions_px", 5)
+    n, t = colors.shape[:2]
+    if colors.shape[2] != 3 or motions_px.shape[:2] != (n, t) or motions_px.shape[2] != 2 \
+            or motions_px.shape[3:] != colors.shape[3:]:
+        raise InvalidArgument("colors and motions_px must be (N, T, 3, H, W) and (N, T, 2, H, W)",
+                              field="motions_px", expected=f"(N, T, 2, H, W) with colors {tuple(colors.shape)}",
+                              actual=f"shape {tuple(motions_px.shape)}")
+    if not isinstance(resets, torch.Tensor) or resets.shape != (n, t):
+        raise InvalidArgument("resets must be an (N, T) bool tensor", field="resets", expected=f"({n}, {t})",
+                              actual=f"{getattr(resets, 'shape', type(resets).__name__)}")
+    if depth is not None and (depth.dim() != 5 or depth.shape[:3] != (n, t, 1) or depth.shape[3:] != colors.shape[3:]):
+        raise InvalidArgument("depth must be (N, T, 1, H, W)", field="depth", expected="(N, T, 1, H, W)",
+                              actual=f"shape {tuple(depth.shape)}")
+    e = _exposure_nchw(exposure, n)
+    outputs = []
+    prev_nw = None
+    for i in range(t):
+        color_nw = to_network(colors[:, i], e)
+        if prev_nw is None:
+            history_nw = color_nw
+        else:
+            warped = warp_history_nw(prev_nw, motions_px[:, i], color_nw)
+            reset = resets[:, i].to(torch.bool).view(n, 1, 1, 1)
+            history_nw = torch.where(reset, color_nw, warped)
+        prev_nw = model(color_nw, history_nw, None if depth is None else depth[:, i])
+        outputs.append(prev_nw if return_network_domain else from_network(prev_nw, e))
+    return torch.stack(outputs, dim=1)

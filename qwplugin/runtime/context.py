@@ -1,0 +1,329 @@
+"""``Context``: the one public entry object of the runtime (FSR 2 context / OIDN filter style).
+
+Creation does the expensive work once (pick the device, load and verify the weights, build the model,
+set its precision); ``dispatch(frame)`` is the cheap per-frame call; ``close()`` releases everything.
+A refused frame (:class:`~qwplugin.errors.InvalidArgument`) changes nothing: every check runs before
+any state is touched, and the new output becomes the history only after the whole step succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.model import ModelConfig, reconstruct_step
+from qwplugin.quant import set_quantized
+from qwplugin.runtime.backend import INT4_FAKE_QUANT, BackendInfo, attach_int4_backend, select_device
+from qwplugin.runtime.budget import BudgetMonitor
+from qwplugin.runtime.debug import DebugChecker
+from qwplugin.runtime.desc import ContextDesc
+from qwplugin.runtime.frame import Frame
+from qwplugin.runtime.timing import ModuleTimer, StageClock, TimingStats
+from qwplugin.runtime.validate import check_frame, frame_to_tensors
+from qwplugin.runtime.weights import LoadedModel, load_model
+from qwplugin.taa import TAAConfig, taa_resolve
+
+FALLBACK_DESCRIPTION = "TAA baseline (qwplugin.taa, PyTorch) on frames predicted over budget"
+
+
+@dataclass(frozen=True)
+class ContextStats:
+    """A snapshot of a context's counters and timings (``Context.stats``).
+
+    Attributes:
+        frames: frames dispatched successfully since creation.
+        refused_frames: frames refused with InvalidArgument.
+        resets: history drops (``Frame.reset``, ``reset()``, ``resize()``).
+        nonfinite_color_values: colour values that were NaN/Inf and were replaced by 0, in total.
+        over_budget_frames: frames whose ``dispatch`` took longer than ``budget_ms``.
+        fallback_frames: frames that ran the TAA baseline (policy ``"fallback"``).
+        recent_over_budget: the latest over-budget frames as ``(frame index, ms)``.
+        timing_median_ms: median ms per stage over the last ``timing_window`` frames (see
+            :mod:`qwplugin.runtime.timing` for the stages).
+        timing_last_ms: the last frame's ms per stage.
+        timing_window: frames the medians cover (at most; fewer right after creation or a resize).
+        debug_checks_fired: how often each debug check fired (``debug_checks=True`` only).
+    """
+
+    frames: int
+    refused_frames: int
+    resets: int
+    nonfinite_color_values: int
+    over_budget_frames: int
+    fallback_frames: int
+    recent_over_budget: tuple[tuple[int, float], ...]
+    timing_median_ms: dict[str, float] = field(default_factory=dict)
+    timing_last_ms: dict[str, float] = field(default_factory=dict)
+    timing_window: int = 0
+    debug_checks_fired: dict[str, int] = field(default_factory=dict)
+
+
+class Context:
+    """A QW-Net reconstruction context: owns the model, the history and the statistics.
+
+    Args:
+        desc: the :class:`ContextDesc`.
+        model: optional already-built ``nn.Module`` to run instead of loading ``desc.model`` (e.g. a
+            model fresh from training); it must follow the model interface
+            ``forward(color_nw, history_nw, depth=None)`` and should carry its ``ModelConfig`` as
+            ``.config``. ``backend_info`` then reports "caller-supplied module".
+
+    Raises:
+        InvalidArgument: ``desc`` is not a ContextDesc; bad weights (see :mod:`~qwplugin.runtime.weights`);
+            ``precision="int4"`` with a model that has no quantizers.
+        UnsupportedHardware: ``backend="cuda"`` without CUDA.
+
+    Examples:
+        >>> import numpy as np
+        >>> ctx = Context(ContextDesc(render_size=(16, 8), model="qwnet-tiny", backend="cpu"))
+        >>> frame = Frame(color=np.ones((8, 16, 3), np.float32), motion_px=np.zeros((8, 16, 2), np.float32),
+        ...               jitter_px=(0.0, -0.17), reset=True)
+        >>> ctx.dispatch(frame).shape
+        (8, 16, 3)
+        >>> ctx.backend_info.weights
+        'untrained: random init (seed 0)'
+        >>> ctx.close()
+    """
+
+    def __init__(self, desc: ContextDesc, *, model: torch.nn.Module | None = None):
+        if not isinstance(desc, ContextDesc):
+            raise InvalidArgument("Context takes a ContextDesc", field="desc", expected="ContextDesc",
+                                  actual=type(desc).__name__)
+        self._desc = desc
+        self._device, device_reason = select_device(desc.backend)
+        loaded = self._load(desc, model)
+        quantized = desc.precision == "int4"
+        if quantized and not _has_quantizers(loaded.model):
+            raise InvalidArgument("precision 'int4' needs a quantization-aware model", field="precision",
+                                  expected="a model with qwplugin.quant layers",
+                                  actual=type(loaded.model).__name__)
+        set_quantized(loaded.model, quantized)
+        self._model = loaded.model.to(self._device).eval()
+        precision_detail, notes = "fp32", list(loaded.notes)
+        if quantized:
+            if model is None and loaded.config is not None and loaded.config.kind in ("qwnet", "unet"):
+                precision_detail, int_notes = attach_int4_backend(self._model, desc.int4_backend,
+                                                                  self._device)
+                notes += int_notes
+            else:
+                precision_detail = INT4_FAKE_QUANT
+                notes.append("caller-supplied module: runs its own fake-quant forward")
+        self._use_depth = bool(getattr(loaded.config, "use_depth", False))
+        features = getattr(self._model, "features", None)
+        self._extractor_timer = ModuleTimer(features, self._device) if isinstance(features, torch.nn.Module) \
+            else None
+        kind = getattr(loaded.config, "kind", type(self._model).__name__)
+        self._info = BackendInfo(
+            device=self._device.type, device_reason=device_reason, precision=desc.precision,
+            precision_detail=precision_detail, model=loaded.name, model_kind=kind,
+            weights=loaded.weights, trained=loaded.trained, notes=tuple(notes),
+            fallback=FALLBACK_DESCRIPTION if desc.budget_policy == "fallback" and desc.budget_ms else "none")
+        self._taa_config = TAAConfig()
+        self._history: torch.Tensor | None = None
+        self._timing = TimingStats(desc.timing_window)
+        self._budget = BudgetMonitor(desc.budget_ms, desc.budget_policy)
+        self._debug = DebugChecker() if desc.debug_checks else None
+        self._frame_index = 0
+        self._refused = 0
+        self._resets = 0
+        self._nonfinite = 0
+        self._closed = False
+
+    @staticmethod
+    def _load(desc: ContextDesc, model: torch.nn.Module | None) -> LoadedModel:
+        if model is None:
+            return load_model(desc.model, desc.precision, seed=desc.seed)
+        if not isinstance(model, torch.nn.Module):
+            raise InvalidArgument("model must be a torch.nn.Module", field="model", expected="nn.Module",
+                                  actual=type(model).__name__)
+        config = getattr(model, "config", None)
+        return LoadedModel(model=model, config=config if isinstance(config, ModelConfig) else None,
+                           name=type(model).__name__,
+                           weights=f"caller-supplied module ({type(model).__name__})",
+                           trained=True, notes=["weights supplied by the caller; not verified by qwplugin"])
+
+    # ------------------------------------------------------------------------------------------------------
+    # properties
+
+    @property
+    def desc(self) -> ContextDesc:
+        """The current description (``render_size``/``display_size`` follow ``resize``)."""
+        return self._desc
+
+    @property
+    def backend_info(self) -> BackendInfo:
+        """Which device, precision and weights are running, and why (see :class:`BackendInfo`)."""
+        return self._info
+
+    @property
+    def has_history(self) -> bool:
+        """Whether the next frame will use a history (False after creation, reset and resize)."""
+        return self._history is not None
+
+    @property
+    def stats(self) -> ContextStats:
+        """A snapshot of the counters and per-stage timing medians."""
+        return ContextStats(
+            frames=self._frame_index, refused_frames=self._refused, resets=self._resets,
+            nonfinite_color_values=self._nonfinite, over_budget_frames=self._budget.over_budget_frames,
+            fallback_frames=self._budget.fallback_frames, recent_over_budget=tuple(self._budget.recent_over),
+            timing_median_ms=self._timing.medians(), timing_last_ms=self._timing.last(),
+            timing_window=min(self._timing.window, self._timing.frames),
+            debug_checks_fired=dict(self._debug.fired) if self._debug else {})
+
+    # ------------------------------------------------------------------------------------------------------
+    # verbs
+
+    def dispatch(self, frame: Frame, out: np.ndarray | torch.Tensor | None = None
+                 ) -> np.ndarray | torch.Tensor:
+        """Reconstruct one frame; its output becomes the next frame's history.
+
+        Args:
+            frame: the inputs (see :class:`Frame` for the contract).
+            out: optional preallocated (H, W, 3) float32 numpy array or torch tensor to write the output
+                into (then returned).
+
+        Returns:
+            (H, W, 3) float32 linear HDR at display size, top-down: a numpy array when ``frame.color`` is
+            numpy, else a torch tensor on the context's device; a fresh copy the caller may modify.
+
+        Raises:
+            InvalidArgument: a bad field (named, with expected and actual); nothing changes.
+            InvalidOperation: after ``close()``.
+        """
+        self._require_open("dispatch")
+        clock = StageClock(self._device)
+        try:
+            check_frame(frame, self._desc.render_shape, needs_depth=self._use_depth,
+                        depth_convention=self._desc.depth_convention)
+            if out is not None:
+                _check_out(out, self._desc.render_shape)
+        except InvalidArgument:
+            self._refused += 1
+            raise
+        clock.lap("checks")
+        d = self._desc
+        ft = frame_to_tensors(frame, self._device, depth_convention=d.depth_convention,
+                              camera_near=d.camera_near, camera_far=d.camera_far, use_depth=self._use_depth)
+        clock.lap("input_transfer")
+        history = None if ft.reset else self._history
+        if self._debug is not None:
+            self._debug.check_inputs(self._frame_index, ft)
+            self._debug.check_history(self._frame_index, ft, history)
+            clock.lap("checks")
+        fallback = self._budget.use_fallback()
+        if self._extractor_timer is not None:
+            self._extractor_timer.pop_ms()
+        with torch.no_grad():
+            if fallback:
+                result = taa_resolve(ft.color, ft.motion_px, history, self._taa_config, ft.jitter_px)
+            else:
+                result = reconstruct_step(self._model, ft.color, ft.motion_px, history, ft.exposure, ft.depth)
+            # The model maps finite inputs to finite outputs; this guard keeps a numerical accident
+            # (e.g. a bad caller-supplied model) from entering the history.
+            result = torch.nan_to_num(result, nan=0.0, posinf=0.0, neginf=0.0)
+        clock.lap("filter")
+        if self._extractor_timer is not None:
+            clock.move(self._extractor_timer.pop_ms(), "filter", "extractor")
+        if ft.reset and self._history is not None:
+            self._resets += 1
+        self._history = result  # commit: only a fully successful step reaches the history
+        self._nonfinite += ft.nonfinite_color
+        output = _deliver(result, out, ft.as_numpy)
+        clock.lap("output_transfer")
+        times = clock.finish()
+        self._timing.add_frame(times)
+        self._budget.observe(self._frame_index, times["total"], fallback=fallback)
+        self._frame_index += 1
+        return output
+
+    def reset(self) -> None:
+        """Drop the history: the next frame starts a new accumulation (as ``Frame(reset=True)``).
+
+        Raises:
+            InvalidOperation: after ``close()``.
+        """
+        self._require_open("reset")
+        if self._history is not None:
+            self._resets += 1
+        self._history = None
+
+    def resize(self, render_size: tuple[int, int], display_size: tuple[int, int] | None = None) -> None:
+        """Change the sizes: reallocates the per-size state and drops the history.
+
+        Args:
+            render_size: new ``(width, height)`` of the inputs.
+            display_size: new output ``(width, height)``; None means equal to ``render_size``.
+
+        Raises:
+            InvalidArgument: bad sizes (the context is unchanged).
+            InvalidOperation: after ``close()``.
+        """
+        self._require_open("resize")
+        self._desc = self._desc.with_sizes(render_size, display_size)
+        if self._history is not None:
+            self._resets += 1
+        self._history = None
+        self._timing.clear()
+        self._budget.reset_measurements()
+        if self._debug is not None:
+            self._debug.reset()
+        if self._device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def close(self) -> None:
+        """Release the model and the history; later ``dispatch``/``reset``/``resize`` raise. Idempotent."""
+        if self._closed:
+            return
+        if self._extractor_timer is not None:
+            self._extractor_timer.remove()
+        self._history = None
+        self._model = None
+        self._closed = True
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _require_open(self, verb: str) -> None:
+        if self._closed:
+            raise InvalidOperation(f"Context.{verb} called after close()")
+
+
+def _has_quantizers(model: torch.nn.Module) -> bool:
+    from qwplugin.quant import QuantConv2d, QuantModule
+
+    return any(isinstance(m, (QuantModule, QuantConv2d)) for m in model.modules())
+
+
+def _check_out(out: object, render_shape: tuple[int, int]) -> None:
+    h, w = render_shape
+    if isinstance(out, np.ndarray):
+        ok = out.shape == (h, w, 3) and out.dtype == np.float32 and out.flags.writeable
+        actual = f"numpy {out.dtype} shape {out.shape}" + ("" if out.flags.writeable else " read-only")
+    elif isinstance(out, torch.Tensor):
+        ok = tuple(out.shape) == (h, w, 3) and out.dtype == torch.float32
+        actual = f"torch {out.dtype} shape {tuple(out.shape)}"
+    else:
+        ok, actual = False, type(out).__name__
+    if not ok:
+        raise InvalidArgument("out must be a writable float32 (H, W, 3) array at display size", field="out",
+                              expected=f"float32 ({h}, {w}, 3) numpy array or torch tensor", actual=actual)
+
+
+def _deliver(result: torch.Tensor, out, as_numpy: bool):
+    """Copy the (1, 3, H, W) result to the caller's (H, W, 3) type; never a view of the history."""
+    hwc = result[0].permute(1, 2, 0)
+    if out is None:
+        if as_numpy:
+            out = np.empty(tuple(hwc.shape), np.float32)
+        else:
+            return hwc.clone(memory_format=torch.contiguous_format)
+    target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
+    target.copy_(hwc)
+    return out

@@ -1,0 +1,240 @@
+"""Boundary checks of a :class:`~qwplugin.runtime.frame.Frame` and its conversion to tensors.
+
+``check_frame`` only reads its inputs and raises :class:`~qwplugin.errors.InvalidArgument` naming the
+field, with expected and actual shape, dtype or range; ``Context.dispatch`` calls it before touching any
+state, so a refused frame leaves the history exactly as it was. ``frame_to_tensors`` then converts a
+checked frame to (1, C, H, W) float32 tensors on the context's device.
+
+Colour policy: NaN and +-Inf in ``color`` are *sanitised* (replaced by 0) rather than refused, because a
+single bad pixel from a shader should not stop a game; their count is returned (``Context.stats`` keeps a
+total and the debug checker warns). Finite negative colour is refused: it means the input is not linear
+HDR radiance (e.g. a signed buffer bound by mistake).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from qwplugin.errors import InvalidArgument
+from qwplugin.runtime.depth import to_linear_view_depth
+from qwplugin.runtime.frame import Frame
+
+JITTER_LIMIT_PX = 0.5
+"""Largest accepted ``|jitter_px|`` component (render pixels): the sample point stays inside its pixel."""
+
+
+@dataclass(frozen=True)
+class FrameTensors:
+    """A checked frame as tensors on the context's device (internal hand-off, not a public type).
+
+    Attributes:
+        color: (1, 3, H, W) float32 linear HDR, non-finite values replaced by 0.
+        motion_px: (1, 2, H, W) float32 render pixels.
+        depth: (1, 1, H, W) float32 linear view depth, or None.
+        jitter_px: (x, y) floats.
+        reset: drop the history first.
+        exposure: > 0.
+        frame_time_ms: host frame delta or None.
+        nonfinite_color: number of colour values (RGB) that were NaN or Inf and became 0.
+        as_numpy: the caller passed colour as a numpy array (the output is returned as numpy too).
+    """
+
+    color: torch.Tensor
+    motion_px: torch.Tensor
+    depth: torch.Tensor | None
+    jitter_px: tuple[float, float]
+    reset: bool
+    exposure: float
+    frame_time_ms: float | None
+    nonfinite_color: int
+    as_numpy: bool
+
+
+def check_frame(frame: object, render_shape: tuple[int, int], *, needs_depth: bool,
+                depth_convention: str = "linear_view") -> None:
+    """Check every field of ``frame`` against the input contract without modifying anything.
+
+    Args:
+        frame: the object passed to ``dispatch``; must be a :class:`Frame`.
+        render_shape: ``(H, W)`` the arrays must have.
+        needs_depth: the model uses depth, so ``frame.depth`` is required.
+        depth_convention: ``ContextDesc.depth_convention`` (sets the depth range check).
+
+    Raises:
+        InvalidArgument: the first bad field, with ``.field``, ``.expected`` and ``.actual`` set.
+    """
+    if not isinstance(frame, Frame):
+        raise InvalidArgument("dispatch takes a qwplugin.Frame", field="frame", expected="Frame",
+                              actual=type(frame).__name__)
+    h, w = render_shape
+    _check_array(frame.color, "color", (h, w), channels=(3, 4))
+    _check_color_range(frame.color)
+    _check_array(frame.motion_px, "motion_px", (h, w), channels=(2,))
+    _check_finite(frame.motion_px, "motion_px")
+    check_jitter(frame.jitter_px)
+    if frame.depth is None:
+        if needs_depth:
+            raise InvalidArgument("this model uses depth: Frame.depth is missing", field="depth",
+                                  expected=f"({h}, {w}) float array", actual="None")
+    else:
+        _check_array(frame.depth, "depth", (h, w), channels=(1, None))
+        _check_depth_range(frame.depth, depth_convention)
+    if not isinstance(frame.reset, (bool, np.bool_)):
+        raise InvalidArgument("reset must be a bool", field="reset", expected="bool",
+                              actual=type(frame.reset).__name__)
+    if not (_is_real(frame.exposure) and math.isfinite(frame.exposure) and frame.exposure > 0):
+        raise InvalidArgument("exposure must be a finite number > 0", field="exposure",
+                              expected="finite > 0", actual=repr(frame.exposure))
+    t = frame.frame_time_ms
+    if t is not None and not (_is_real(t) and math.isfinite(t) and t >= 0):
+        raise InvalidArgument("frame_time_ms must be a finite number >= 0 (milliseconds) or None",
+                              field="frame_time_ms", expected="finite >= 0 or None", actual=repr(t))
+
+
+def check_jitter(jitter_px: object) -> tuple[float, float]:
+    """Check ``jitter_px`` is two finite numbers in [-0.5, 0.5] and return them as floats.
+
+    Raises:
+        InvalidArgument: field ``jitter_px``.
+    """
+    if jitter_px is None:
+        raise InvalidArgument("Frame.jitter_px is missing", field="jitter_px",
+                              expected="(x, y) in [-0.5, 0.5]", actual="None")
+    if isinstance(jitter_px, torch.Tensor):
+        jitter_px = jitter_px.detach().cpu().reshape(-1).tolist()
+    elif isinstance(jitter_px, np.ndarray):
+        jitter_px = jitter_px.reshape(-1).tolist()
+    try:
+        values = [float(v) for v in jitter_px]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y) floats",
+                              actual=repr(jitter_px)) from None
+    if len(values) != 2:
+        raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y) floats",
+                              actual=f"{len(values)} values")
+    if not all(math.isfinite(v) and abs(v) <= JITTER_LIMIT_PX for v in values):
+        raise InvalidArgument("jitter_px out of range (render pixels)", field="jitter_px",
+                              expected="each in [-0.5, 0.5]", actual=repr(tuple(values)))
+    return values[0], values[1]
+
+
+def frame_to_tensors(frame: Frame, device: torch.device, *, depth_convention: str = "linear_view",
+                     camera_near: float | None = None, camera_far: float | None = None,
+                     use_depth: bool = False) -> FrameTensors:
+    """Convert a frame that passed :func:`check_frame` to (1, C, H, W) float32 tensors on ``device``.
+
+    Colour NaN/Inf become 0 here (the only place colour enters the runtime), alpha is dropped, and depth
+    is converted to linear view depth when ``use_depth`` (otherwise it is not transferred at all).
+    """
+    color = _to_nchw(frame.color, device)[:, :3]
+    finite = torch.isfinite(color)
+    nonfinite = int(color.numel() - int(finite.sum()))
+    if nonfinite:
+        color = torch.where(finite, color, torch.zeros_like(color))
+    motion = _to_nchw(frame.motion_px, device)
+    depth = None
+    if use_depth and frame.depth is not None:
+        raw = _to_nchw(frame.depth if _ndim(frame.depth) == 3 else _unsqueeze_last(frame.depth), device)
+        depth = to_linear_view_depth(raw, depth_convention, camera_near, camera_far)
+    return FrameTensors(color=color, motion_px=motion, depth=depth, jitter_px=check_jitter(frame.jitter_px),
+                        reset=bool(frame.reset), exposure=float(frame.exposure),
+                        frame_time_ms=None if frame.frame_time_ms is None else float(frame.frame_time_ms),
+                        nonfinite_color=nonfinite, as_numpy=isinstance(frame.color, np.ndarray))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _ndim(a) -> int:
+    return a.ndim if isinstance(a, np.ndarray) else a.dim()
+
+
+def _unsqueeze_last(a):
+    return a[..., None] if isinstance(a, np.ndarray) else a.unsqueeze(-1)
+
+
+def _describe(a: object) -> str:
+    if isinstance(a, np.ndarray):
+        return f"numpy {a.dtype} shape {a.shape}"
+    if isinstance(a, torch.Tensor):
+        return f"torch {a.dtype} shape {tuple(a.shape)} on {a.device}"
+    return type(a).__name__
+
+
+def _check_array(a: object, name: str, hw: tuple[int, int], channels: tuple[int | None, ...]) -> None:
+    """Type, rank, (H, W), channel count (None in ``channels`` allows a missing channel axis) and dtype."""
+    h, w = hw
+    shapes = " or ".join(f"({h}, {w})" if c is None else f"({h}, {w}, {c})" for c in channels)
+    if a is None:
+        raise InvalidArgument(f"Frame.{name} is missing", field=name, expected=f"{shapes} float array",
+                              actual="None")
+    if not isinstance(a, (np.ndarray, torch.Tensor)):
+        raise InvalidArgument(f"{name} must be a numpy array or a torch tensor", field=name,
+                              expected=f"{shapes} numpy.ndarray or torch.Tensor", actual=_describe(a))
+    shape = tuple(a.shape)
+    ok = any((c is None and shape == (h, w)) or (c is not None and shape == (h, w, c)) for c in channels)
+    if not ok:
+        raise InvalidArgument(f"{name} has the wrong shape (top-down (H, W, C) at render size)", field=name,
+                              expected=shapes, actual=_describe(a))
+    floating = np.issubdtype(a.dtype, np.floating) if isinstance(a, np.ndarray) else a.is_floating_point()
+    if not floating:
+        raise InvalidArgument(f"{name} must be floating point", field=name,
+                              expected="float16, float32 or float64", actual=_describe(a))
+
+
+def _as_torch(a) -> torch.Tensor:
+    if isinstance(a, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(a))
+    return a.detach()
+
+
+def _check_color_range(color) -> None:
+    c = _as_torch(color)[..., :3]
+    negative = c < 0  # NaN compares False; -Inf is sanitised, not refused
+    if bool(negative.any()):
+        negative &= torch.isfinite(c)
+        count = int(negative.sum())
+        if count:
+            low = float(c[negative].min())
+            raise InvalidArgument("color must be linear HDR radiance >= 0", field="color",
+                                  expected="values >= 0 (NaN/Inf are replaced by 0)",
+                                  actual=f"{count} negative values, min {low:g}")
+
+
+def _check_finite(a, name: str) -> None:
+    t = _as_torch(a)
+    finite = torch.isfinite(t)
+    if not bool(finite.all()):
+        raise InvalidArgument(f"{name} must be finite", field=name, expected="no NaN or Inf",
+                              actual=f"{int(t.numel() - int(finite.sum()))} non-finite values")
+
+
+def _check_depth_range(depth, convention: str) -> None:
+    t = _as_torch(depth)
+    nan = torch.isnan(t)
+    if bool(nan.any()):
+        raise InvalidArgument("depth must not be NaN", field="depth", expected="no NaN",
+                              actual=f"{int(nan.sum())} NaN values")
+    if convention == "linear_view":
+        low, high, text = 0.0, math.inf, "linear view depth >= 0 (+inf allowed for the sky)"
+    else:
+        low, high, text = 0.0, 1.0, "window-space depth in [0, 1]"
+    lo, hi = float(t.min()), float(t.max())
+    if lo < low or hi > high:
+        raise InvalidArgument(f"depth out of range for depth_convention {convention!r}", field="depth",
+                              expected=text, actual=f"range [{lo:g}, {hi:g}]")
+
+
+def _to_nchw(a, device: torch.device) -> torch.Tensor:
+    t = _as_torch(a)
+    return t.to(device=device, dtype=torch.float32).permute(2, 0, 1).unsqueeze(0).contiguous()

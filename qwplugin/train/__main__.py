@@ -1,0 +1,42 @@
+"""``python -m qwplugin.train --config FILE``: train (or resume) a run; also under ``torchrun``.
+
+Examples:
+    python -m qwplugin.train --config configs/qwnet_small.json
+    torchrun --nproc_per_node=2 -m qwplugin.train --config configs/tiny_test.json --out runs/tiny_ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from qwplugin.errors import QWPluginError
+from qwplugin.train.config import load_config
+from qwplugin.train.loop import train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qwplugin.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="training config JSON (see configs/)")
+    parser.add_argument("--out", default=None, help="run folder (default runs/<config name>); resumes if it holds a checkpoint")
+    parser.add_argument("--data", default=None, help="override data.root of the config")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after this global step as if killed (no checkpoint at the stop)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.data:
+            config.data.root = args.data
+        result = train(config, args.out, device=args.device, progress=not args.no_progress,
+                       stop_after=args.stop_after)
+    except QWPluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Validation figures: PSNR against the reference and temporal error, for a model and the no-AA input.
+
+Both are measured in the network's tonemapped domain ``x / (1 + x)`` (values in [0, 1), peak 1), where
+the loss lives too; HDR values would otherwise let a few highlights decide the PSNR.
+
+- PSNR: ``-10 log10(MSE)`` per frame (over pixels and channels), averaged over all frames of all
+  validation sequences (frame 0 included).
+- Temporal error: mean ``|(out_t - W(out_{t-1})) - (ref_t - W(ref_{t-1}))|`` over t >= 1, camera cuts
+  (reset frames) left out (the temporal loss term; 0 for an output that changes exactly like the
+  reference).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from qwplugin.ops.colour import to_network
+from qwplugin.train.loss import SPATIAL_WEIGHT, qwnet_loss, temporal_differences
+from qwplugin.train.recurrence import SequenceRunner
+
+PSNR_MSE_FLOOR = 1e-10
+"""MSE floor of the PSNR (caps a perfect frame at 100 dB instead of infinity)."""
+
+
+@dataclass
+class ValidationFigures:
+    """Validation results (see the module docstring)."""
+
+    psnr_db: float
+    temporal: float
+    noaa_psnr_db: float
+    noaa_temporal: float
+    sequences: int
+    frames: int
+    loss: float = float("nan")
+
+    def to_dict(self) -> dict[str, float]:
+        return {"val_psnr_db": round(self.psnr_db, 4), "val_temporal": round(self.temporal, 6),
+                "noaa_psnr_db": round(self.noaa_psnr_db, 4), "noaa_temporal": round(self.noaa_temporal, 6),
+                "val_sequences": self.sequences, "val_frames": self.frames, "val_loss": round(self.loss, 6)}
+
+
+def frame_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-frame PSNR (peak 1) of (..., C, H, W) tensors: shape (...)."""
+    mse = torch.mean((a - b) ** 2, dim=(-3, -2, -1))
+    return -10.0 * torch.log10(torch.clamp(mse, min=PSNR_MSE_FLOOR))
+
+
+def temporal_error(x_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tensor) -> torch.Tensor:
+    """Mean |frame difference error| of (N, T, 3, H, W) sequences (0-dim tensor; 0 when T == 1)."""
+    if x_nw.shape[1] < 2:
+        return torch.zeros(())
+    return torch.mean(torch.abs(temporal_differences(x_nw, motion_px) - temporal_differences(ref_nw, motion_px)))
+
+
+def temporal_error_masked(x_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tensor,
+                          resets: torch.Tensor) -> torch.Tensor:
+    """:func:`temporal_error` leaving out frames flagged as resets (camera cuts)."""
+    return qwnet_loss(x_nw, ref_nw, motion_px, resets, spatial_weight=0.0).temporal
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
+             spatial_weight: float = SPATIAL_WEIGHT) -> ValidationFigures:
+    """Run ``model`` recurrently over whole validation sequences and measure it and the no-AA input.
+
+    Args:
+        model: the bare reconstruction model (not DDP-wrapped); left in eval mode while running.
+        blocks: per sequence, tensors ``color``/``reference`` (T, 3, H, W), ``motion_px`` (T, 2, H, W),
+            ``depth`` (T, 1, H, W), ``resets`` (T,) as made by :func:`qwplugin.data.dataset.to_tensors`.
+        spatial_weight: of the training loss, also reported (``loss``, mean over sequences).
+
+    Returns:
+        :class:`ValidationFigures` averaged over frames (PSNR) and frame pairs (temporal error).
+    """
+    runner = SequenceRunner(model)
+    was_training = model.training
+    model.eval()
+    psnr, noaa_psnr, temporal, noaa_temporal, losses, frames = [], [], [], [], [], 0
+    try:
+        for b in blocks:
+            color, ref, mv = b["color"][None], b["reference"][None], b["motion_px"][None]
+            resets = b["resets"][None].clone()
+            resets[:, 0] = True
+            out = runner(color, mv, resets, b["depth"][None])
+            ref_nw, noaa_nw = to_network(ref), to_network(color)
+            psnr.append(frame_psnr(out, ref_nw).flatten())
+            noaa_psnr.append(frame_psnr(noaa_nw, ref_nw).flatten())
+            temporal.append(float(temporal_error_masked(out, ref_nw, mv, resets)))
+            noaa_temporal.append(float(temporal_error_masked(noaa_nw, ref_nw, mv, resets)))
+            losses.append(float(qwnet_loss(out, ref_nw, mv, resets, spatial_weight).total))
+            frames += color.shape[1]
+    finally:
+        model.train(was_training)
+    return ValidationFigures(
+        psnr_db=float(torch.cat(psnr).mean()), temporal=sum(temporal) / len(temporal),
+        noaa_psnr_db=float(torch.cat(noaa_psnr).mean()), noaa_temporal=sum(noaa_temporal) / len(noaa_temporal),
+        sequences=len(blocks), frames=frames, loss=sum(losses) / len(losses))
+
+
+def is_finite_figures(fig: ValidationFigures) -> bool:
+    """True when every figure is a finite number."""
+    return all(math.isfinite(v) for v in (fig.psnr_db, fig.temporal, fig.noaa_psnr_db, fig.noaa_temporal))

@@ -1,0 +1,124 @@
+"""Export the final weights of training stages as shipped ``safetensors`` files with a sha256 manifest.
+
+Usage::
+
+    python -m qwplugin.train.export --run runs/qwnet_small --run runs/unet_small [--out qwplugin/weights]
+
+For each run folder, every finished stage (``stage_<name>.pt``) becomes ``<kind>-<precision>.safetensors``
+(``qwnet-fp32``, ``qwnet-int4``, ``unet-fp32``, ``unet-int4``), written with
+:func:`qwplugin.runtime.weights.save_weights` (the runtime loader's own writer, so the format is the one it
+reads) and recorded in ``<out>/manifest.json``. Metadata: model config, precision, quantization spec,
+training description (dataset, scenes, steps, stage, the training config) and the validation figures
+measured by the training run at that step. Nothing here invents a number: the figures are copied from
+the stage file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from qwplugin.data.index import read_index
+from qwplugin.errors import InvalidArgument, QWPluginError
+from qwplugin.model.build import build_model
+from qwplugin.model.config import ModelConfig
+from qwplugin.quant.switch import set_quantized
+from qwplugin.train.checkpoint import load_checkpoint
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "weights"
+
+
+def quantization_spec(config: ModelConfig, enabled: bool) -> dict:
+    """The quantization scheme of ``config`` as recorded in the metadata."""
+    return {"enabled": enabled, "scheme": "QW-Net QAT (straight-through rounding), see qwplugin.quant",
+            "weights": "symmetric per output channel", "weight_bits": config.weight_bits,
+            "first_conv_bits": config.first_conv_bits, "filter_bits": config.filter_bits,
+            "activations": "unsigned per tensor, learned clipping max exp(max_log)",
+            "act_bits": config.act_bits, "input_bits": config.input_bits}
+
+
+def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT) -> Path:
+    """Write one stage file as ``<out_dir>/<kind>-<fp32|int4>.safetensors`` and update the manifest.
+
+    Returns:
+        The written path.
+
+    Raises:
+        InvalidArgument: missing or unreadable stage file.
+    """
+    from qwplugin.runtime.weights import save_weights
+
+    stage = load_checkpoint(stage_file)
+    if stage is None:
+        raise InvalidArgument("no such stage file", field="stage_file", expected="runs/<name>/stage_<stage>.pt",
+                              actual=str(stage_file))
+    quantized = bool(stage["quantized"])
+    config = ModelConfig.from_dict({**stage["model_config"], "quantized": quantized})
+    model = build_model(config)
+    model.load_state_dict(stage["model"])
+    set_quantized(model, quantized)
+    precision = "int4" if quantized else "fp32"
+    train_config = json.loads(stage["train_config"])
+    training = {"stage": stage["stage"], "steps": int(stage["step"]), "run": train_config.get("name"),
+                "description": train_config.get("description", ""), "train_config": train_config,
+                "loss": "0.3 * spatial L1 + 0.7 * temporal L1 of frame differences, tonemapped x/(1+x)"}
+    try:
+        index = read_index(train_config["data"]["root"])
+        training["dataset"] = {"generator": index.generator, "train_scenes": index.train_scenes,
+                               "validation_scenes": index.validation_scenes,
+                               "train_sequences": len(index.split("train")), "val_sequences": len(index.split("val"))}
+    except QWPluginError as exc:  # the dataset may live elsewhere at export time; say so
+        training["dataset"] = {"root": train_config["data"]["root"], "note": f"index not readable at export: {exc}"}
+    figures = json.loads(stage.get("figures", "{}"))
+    if not figures:
+        raise InvalidArgument(f"{stage_file} has no validation figures (no evaluation before it was written)",
+                              field="stage_file", expected="a file written at or after an evaluation",
+                              actual="no figures")
+    path = Path(out_dir) / f"{config.kind}-{precision}.safetensors"
+    save_weights(path, model, precision=precision, extra_metadata={
+        "quantization": quantization_spec(config, quantized), "training": training,
+        "metrics": {**figures, "measured": "by the training run on the held-out validation scenes; PSNR and "
+                                           "temporal error in the tonemapped domain, see docs/training.md"}})
+    for written in (path, path.parent / "manifest.json"):  # package data: readable by everyone (mkstemp: 0600)
+        os.chmod(written, 0o644)
+    return path
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT) -> list[Path]:
+    """Export every finished stage of a run folder.
+
+    Raises:
+        InvalidArgument: the folder holds no finished stage.
+    """
+    files = sorted(Path(run_dir).glob("stage_*.pt"))
+    if not files:
+        raise InvalidArgument("run folder has no finished stage", field="--run", expected="stage_*.pt files",
+                              actual=str(run_dir))
+    return [export_stage(f, out_dir) for f in files]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qwplugin.train.export", description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="append", default=[], help="run folder: export its finished stages (repeatable)")
+    parser.add_argument("--file", action="append", default=[],
+                        help="one stage_*.pt or checkpoint.pt to export (repeatable; for unfinished runs)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="weights folder (default: the package's)")
+    args = parser.parse_args(argv)
+    try:
+        if not args.run and not args.file:
+            parser.error("give --run or --file")
+        paths = [p for run in args.run for p in export_run(run, args.out)]
+        paths += [export_stage(f, args.out) for f in args.file]
+        for path in paths:
+            print(f"wrote {path}")
+    except QWPluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Recurrent unrolling for training: run a model over T frames, feeding its warped output back.
+
+Each block goes through :func:`qwplugin.model.recurrent.run_sequence`, the model area's recurrence (warp
+of the previous output by the motion vectors, out-of-frame pixels and resets take the current frame),
+so training sees the inference-time recurrence. Gradients flow through all T frames (full BPTT).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from qwplugin.model.recurrent import run_sequence
+
+
+class SequenceRunner(nn.Module):
+    """Wraps a model so that one ``forward`` runs a whole block (one DDP forward per step).
+
+    Args:
+        model: a reconstruction model (``forward(color_nw, history_nw, depth=None)``).
+
+    Shape:
+        ``forward(color (N, T, 3, H, W) linear, motion_px (N, T, 2, H, W), resets (N, T) bool,
+        depth (N, T, 1, H, W) | None) -> (N, T, 3, H, W)`` in the network (tonemapped) domain.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, color: torch.Tensor, motion_px: torch.Tensor, resets: torch.Tensor,
+                depth: torch.Tensor | None = None) -> torch.Tensor:
+        use_depth = bool(getattr(self.model.config, "use_depth", False))
+        return run_sequence(self.model, color, motion_px, resets, depth=depth if use_depth else None,
+                            return_network_domain=True)
