@@ -1,0 +1,144 @@
+"""The torch-side dataset: sequences of a dataset folder as training samples and validation blocks.
+
+A dataset folder holds ``index.json`` (:mod:`qwplugin.data.index`) and one sequence folder per entry
+(:mod:`qwplugin.io.sequence`). Sequences are read once and kept in memory (float32), which suits the
+datasets this project trains on (tens of sequences at 256x192).
+
+A *sample* is a window of ``frames`` consecutive frames of one sequence, augmented as one block
+(:mod:`qwplugin.data.augment`), as tensors::
+
+    color, reference  (T, 3, h, w)  linear HDR
+    motion_px         (T, 2, h, w)  contract motion, render pixels
+    depth             (T, 1, h, w)  linear view depth
+    resets            (T,) bool     the window's first frame is always a reset (it has no history)
+
+Randomness comes only from the generator passed in, so the trainer's ``default_rng([seed, step])``
+makes every batch reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qwplugin.data.augment import apply_params, draw_params
+from qwplugin.data.index import read_index
+from qwplugin.errors import InvalidArgument
+from qwplugin.io.sequence import read_sequence
+
+SPATIAL_KEYS = ("color", "reference", "motion_px", "depth")
+
+
+def to_tensors(block: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """A numpy block (``(T, H, W, C)`` arrays and ``resets`` (T,)) to ``(T, C, H, W)`` float32 tensors and a
+    ``(T,)`` bool tensor."""
+    out = {k: torch.from_numpy(np.ascontiguousarray(block[k], dtype=np.float32)).permute(0, 3, 1, 2).contiguous()
+           for k in SPATIAL_KEYS}
+    out["resets"] = torch.from_numpy(np.asarray(block["resets"], dtype=bool).copy())
+    return out
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples along a new batch axis: ``(N, T, C, H, W)`` and resets ``(N, T)``.
+
+    Raises:
+        InvalidArgument: no items, or items of different shapes.
+    """
+    if not items:
+        raise InvalidArgument("cannot collate an empty batch", field="items", expected=">= 1 item", actual="0")
+    shapes = {tuple(it["color"].shape) for it in items}
+    if len(shapes) != 1:
+        raise InvalidArgument("samples of a batch must share one shape", field="items", expected="one shape",
+                              actual=str(sorted(shapes)))
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+class SequenceDataset:
+    """The sequences of one split of a dataset folder.
+
+    Args:
+        root: dataset folder (with ``index.json``).
+        split: "train" or "val".
+        crop: square crop in pixels, None for whole frames.
+        frames: frames per sample, None for whole sequences.
+        flips: random horizontal / vertical flips.
+        exposure_log2_range: exposure multiplier ``2 ** U(-r, r)``; 0 disables it.
+        seed: seeds ``ds[i]`` (``default_rng([seed, i])``).
+        limit: use at most this many sequences of the split (None: all).
+
+    Raises:
+        InvalidArgument: no index, empty split. A sequence shorter than ``frames``, smaller than ``crop``
+            or without a reference is refused when it is first read.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str, crop: int | None = None, frames: int | None = None,
+                 flips: bool = False, exposure_log2_range: float = 0.0, seed: int = 0, limit: int | None = None):
+        self.root = Path(root)
+        self.index = read_index(self.root)
+        self.entries = self.index.split(split)
+        if limit is not None:
+            self.entries = self.entries[:limit]
+        if not self.entries:
+            raise InvalidArgument(f"dataset has no {split!r} sequences", field="split", expected=">= 1 sequence",
+                                  actual=f"0 in {self.root}")
+        if frames is not None and frames < 1:
+            raise InvalidArgument("frames must be >= 1", field="frames", expected=">= 1", actual=str(frames))
+        self.split, self.crop, self.frames = split, crop, frames
+        self.flips, self.exposure_log2_range, self.seed = flips, exposure_log2_range, seed
+        self._cache: dict[int, dict[str, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def block(self, i: int) -> dict[str, np.ndarray]:
+        """Sequence ``i`` whole and unaugmented: ``(T, H, W, C)`` float32 arrays and ``resets`` (T,) bool.
+
+        The arrays are shared with the cache: do not modify them.
+
+        Raises:
+            InvalidArgument: the sequence has no reference, or is shorter than ``frames``.
+        """
+        if not 0 <= i < len(self.entries):
+            raise IndexError(i)
+        if i not in self._cache:
+            entry = self.entries[i]
+            seq = read_sequence(self.root / entry.name)
+            if seq.reference is None:
+                raise InvalidArgument("sequence has no reference (rendered with spp 0)", field=entry.name,
+                                      expected="spp > 0", actual="spp 0")
+            if self.frames is not None and len(seq) < self.frames:
+                raise InvalidArgument("sequence is shorter than the frames per sample", field="frames",
+                                      expected=f"<= {len(seq)} ({entry.name})", actual=str(self.frames))
+            if self.crop is not None and self.crop > min(seq.height, seq.width):
+                raise InvalidArgument("crop is larger than the frames", field="crop",
+                                      expected=f"<= {min(seq.height, seq.width)} ({entry.name})", actual=str(self.crop))
+            self._cache[i] = {"color": seq.color, "reference": seq.reference, "motion_px": seq.motion_px,
+                              "depth": seq.depth_view[..., None], "resets": seq.reset.copy()}
+        return self._cache[i]
+
+    def _sample_of(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        block = self.block(i)
+        t_all = len(block["resets"])
+        t = t_all if self.frames is None else self.frames
+        start = int(rng.integers(0, t_all - t + 1))
+        window = {k: block[k][start:start + t] for k in SPATIAL_KEYS}
+        h, w = window["color"].shape[1:3]
+        params = draw_params(rng, h, w, self.crop, self.flips, self.exposure_log2_range)
+        out = apply_params(window, params)
+        resets = block["resets"][start:start + t].copy()
+        resets[0] = True
+        out["resets"] = resets
+        return to_tensors(out)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Sample of sequence ``i`` drawn from ``default_rng([seed, i])`` (the same every call)."""
+        if not 0 <= i < len(self.entries):
+            raise IndexError(i)
+        return self._sample_of(i, np.random.default_rng([self.seed, i]))
+
+    def sample(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A sample of a sequence chosen uniformly with ``rng`` (then window and augmentation from it)."""
+        return self._sample_of(int(rng.integers(0, len(self.entries))), rng)

@@ -1,0 +1,119 @@
+"""A renderer-free dataset in the project's dataset format, for tests and smoke runs.
+
+Each sequence is a procedural 2-D pattern (a rotated checkerboard with thin bright HDR lines, both of
+which alias when point-sampled) scrolling at a constant sub-pixel velocity ``v`` (pixels per frame,
++x right, +y down). Frame ``k`` shows ``P(p - k v)`` at continuous image position ``p`` (pixel centres at
+``+0.5``), so the motion is exact and the same everywhere: ``motion_px = -v`` (previous = current + motion).
+
+- ``color``: one sample per pixel at the frame's Halton(2, 3) jitter (:func:`qwplugin.ops.halton.jitter_offset_px`);
+- ``reference``: the box-filtered mean of ``spp`` stratified samples (``sqrt(spp)`` per axis) over the
+  pixel, as the engine's references are;
+- ``depth_view``: a constant per sequence (a fronto-parallel plane).
+
+Sequence ``i`` is scene ``synthetic_<i>`` drawn from ``default_rng([seed, i])``; the last
+``val_sequences`` sequences form the validation split (whole scenes held out, as the real generator does).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from qwplugin.data.index import DatasetIndex, SequenceEntry, write_index
+from qwplugin.errors import InvalidArgument
+from qwplugin.io.sequence import SequenceWriter
+from qwplugin.ops.halton import jitter_offset_px
+
+LINE_RADIANCE = 3.0
+"""HDR value of the thin lines (above 1, so the tonemap matters)."""
+
+
+def _draw_pattern(rng: np.random.Generator) -> dict:
+    return {"angle": float(rng.uniform(0.0, math.pi)), "cell_px": float(rng.uniform(1.5, 5.0)),
+            "line_period_px": float(rng.uniform(4.0, 9.0)), "line_width_px": float(rng.uniform(0.15, 0.5)),
+            "colors": rng.uniform(0.02, 0.8, size=(3, 3)).astype(np.float64),
+            "velocity_px": rng.uniform(-2.0, 2.0, size=2), "depth": float(rng.uniform(2.0, 30.0))}
+
+
+def evaluate_pattern(x: np.ndarray, y: np.ndarray, p: dict) -> np.ndarray:
+    """Linear HDR RGB of pattern ``p`` at continuous positions (``x``, ``y``): shape ``x.shape + (3,)``."""
+    c, s = math.cos(p["angle"]), math.sin(p["angle"])
+    u, w = x * c + y * s, -x * s + y * c
+    checker = (np.floor(u / p["cell_px"]) + np.floor(w / p["cell_px"])) % 2.0
+    line = (np.mod(w, p["line_period_px"]) < p["line_width_px"]).astype(np.float64)
+    a, b, l = p["colors"]
+    rgb = checker[..., None] * a + (1.0 - checker[..., None]) * b
+    return rgb * (1.0 - line[..., None]) + line[..., None] * (LINE_RADIANCE * l / max(l.max(), 1e-6))
+
+
+def render_frame(p: dict, k: int, width: int, height: int, spp: int) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Frame ``k`` of pattern ``p``: (aliased colour (H, W, 3), reference (H, W, 3), jitter_px)."""
+    jx, jy = jitter_offset_px(k)
+    vx, vy = p["velocity_px"]
+    x, y = np.meshgrid(np.arange(width, dtype=np.float64) - k * vx, np.arange(height, dtype=np.float64) - k * vy)
+    color = evaluate_pattern(x + 0.5 + jx, y + 0.5 + jy, p)
+    n = int(round(math.sqrt(spp)))
+    offsets = (np.arange(n) + 0.5) / n
+    ref = np.zeros((height, width, 3))
+    for oy in offsets:
+        for ox in offsets:
+            ref += evaluate_pattern(x + ox, y + oy, p)
+    return color.astype(np.float32), (ref / (n * n)).astype(np.float32), (jx, jy)
+
+
+def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int = 8, width: int = 64,
+                            height: int = 64, spp: int = 16, seed: int = 0,
+                            val_sequences: int | None = None) -> DatasetIndex:
+    """Write a synthetic dataset (see the module docstring) to ``root``; returns its index.
+
+    Args:
+        root: dataset folder (created; existing sequences are overwritten).
+        sequences: total sequences (train + val), >= 2.
+        frames, width, height: per sequence.
+        spp: reference samples per pixel, a perfect square.
+        seed: base seed.
+        val_sequences: validation sequences (default ``max(1, sequences // 8)``).
+
+    Raises:
+        InvalidArgument: bad counts or a non-square ``spp``.
+    """
+    if sequences < 2:
+        raise InvalidArgument("need at least two sequences (one held out)", field="sequences", expected=">= 2",
+                              actual=str(sequences))
+    if frames < 1:
+        raise InvalidArgument("frames must be >= 1", field="frames", expected=">= 1", actual=str(frames))
+    n = int(round(math.sqrt(spp)))
+    if spp < 1 or n * n != spp:
+        raise InvalidArgument("spp must be a perfect square", field="spp", expected="1, 4, 9, 16, ...",
+                              actual=str(spp))
+    val_sequences = max(1, sequences // 8) if val_sequences is None else val_sequences
+    if not 0 < val_sequences < sequences:
+        raise InvalidArgument("val sequences must be in 1..sequences-1", field="val_sequences",
+                              expected=f"1..{sequences - 1}", actual=str(val_sequences))
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    identity = np.eye(4)
+    for i in range(sequences):
+        split = "val" if i >= sequences - val_sequences else "train"
+        entry = SequenceEntry(f"seq_{i:04d}", f"synthetic_{i}", split)
+        p = _draw_pattern(np.random.default_rng([seed, i]))
+        motion = np.empty((height, width, 2), np.float32)
+        motion[..., 0], motion[..., 1] = -p["velocity_px"][0], -p["velocity_px"][1]
+        depth = np.full((height, width), p["depth"], np.float32)
+        with SequenceWriter(root / entry.name, entry.scene, width, height, spp, fps=30.0, overwrite=True) as w:
+            for k in range(frames):
+                color, ref, jitter = render_frame(p, k, width, height, spp)
+                w.add_frame(color, motion, depth, time_s=k / 30.0, jitter_px=jitter, reset=k == 0, view=identity,
+                            projection=identity, reference=ref)
+        entries.append(entry)
+    index = DatasetIndex(entries, sorted(e.scene for e in entries if e.split == "train"),
+                         sorted(e.scene for e in entries if e.split == "val"),
+                         {"command": "qwplugin.data.synthetic.write_synthetic_dataset", "seed": seed,
+                          "sequences": sequences, "frames": frames, "size": [width, height], "spp": spp,
+                          "val_sequences": val_sequences})
+    write_index(root, index)
+    return index
