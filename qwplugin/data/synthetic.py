@@ -32,10 +32,10 @@ LINE_RADIANCE = 3.0
 
 
 def _draw_pattern(rng: np.random.Generator) -> dict:
-    return {"angle": float(rng.uniform(0.0, math.pi)), "cell_px": float(rng.uniform(1.5, 5.0)),
-            "line_period_px": float(rng.uniform(4.0, 9.0)), "line_width_px": float(rng.uniform(0.15, 0.5)),
+    return {"angle": float(rng.uniform(0.0, math.pi)), "cell_px": float(rng.uniform(4.0, 10.0)),
+            "line_period_px": float(rng.uniform(8.0, 16.0)), "line_width_px": float(rng.uniform(0.3, 0.8)),
             "colors": rng.uniform(0.02, 0.8, size=(3, 3)).astype(np.float64),
-            "velocity_px": rng.uniform(-2.0, 2.0, size=2), "depth": float(rng.uniform(2.0, 30.0))}
+            "velocity_px": rng.uniform(-1.0, 1.0, size=2), "depth": float(rng.uniform(2.0, 30.0))}
 
 
 def evaluate_pattern(x: np.ndarray, y: np.ndarray, p: dict) -> np.ndarray:
