@@ -1,0 +1,144 @@
+"""Image-quality and temporal-stability metrics against supersampled references.
+
+**Display domain.** Every metric but HDR-FLIP is computed on *display* values: linear HDR times the
+exposure (default 1), tonemapped with ``x / (1 + x)`` (the network's own domain,
+:func:`qwplugin.ops.colour.to_network`), so values lie in [0, 1) with peak 1. LDR-FLIP additionally
+encodes these with the sRGB transfer function, because FLIP's LDR mode expects sRGB-encoded images.
+HDR-FLIP takes the linear HDR values (times exposure) directly and sweeps exposures itself.
+
+Metrics (per frame; all are 0 / perfect for an output equal to the reference):
+
+- ``psnr_db``: ``-10 log10(MSE)`` over pixels and channels, peak 1 (MSE floored at 1e-10: 100 dB cap).
+- ``ssim``: SSIM from ``pytorch-msssim`` (11-pixel Gaussian window, sigma 1.5, data range 1).
+- ``flip``: mean LDR-FLIP error (NVIDIA ``flip-evaluator``, default 67 pixels per degree).
+- ``hdr_flip``: mean HDR-FLIP error (same package, its automatic exposure range).
+- ``temporal``: the QW-Net paper's temporal error, mean ``|(o_t - W o_{t-1}) - (r_t - W r_{t-1})|``
+  where ``W`` warps by frame ``t``'s motion vectors; pixels whose motion leaves the previous frame are
+  left out. Undefined for the first frame after a reset.
+- ``flicker``: mean ``max(0, |o_t - W o_{t-1}| - |r_t - W r_{t-1}|)``: the frame-to-frame change of the
+  output beyond what the reference itself changes (crawling edges, shimmering highlights). Same masks.
+
+Both temporal metrics are computed on display values, after the warm-up rule of the caller.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qwplugin.errors import InvalidArgument
+from qwplugin.ops.colour import to_network
+from qwplugin.ops.warp import warp_backward
+
+PSNR_MSE_FLOOR = 1e-10
+METRIC_NAMES = ("psnr_db", "ssim", "flip", "hdr_flip", "temporal", "flicker")
+HIGHER_IS_BETTER = {"psnr_db": True, "ssim": True, "flip": False, "hdr_flip": False, "temporal": False,
+                    "flicker": False}
+LABELS = {"psnr_db": "PSNR dB", "ssim": "SSIM", "flip": "FLIP", "hdr_flip": "HDR-FLIP", "temporal": "temporal error",
+          "flicker": "flicker"}
+
+
+def _as_hwc(name: str, image) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise InvalidArgument(f"{name} must be an (H, W, 3) image", field=name, expected="(H, W, 3)",
+                              actual=str(a.shape))
+    if not np.isfinite(a).all():
+        raise InvalidArgument(f"{name} contains NaN or Inf", field=name, expected="finite values",
+                              actual="non-finite values")
+    return a
+
+
+def _check_pair(reference, test) -> tuple[np.ndarray, np.ndarray]:
+    ref, out = _as_hwc("reference", reference), _as_hwc("test", test)
+    if ref.shape != out.shape:
+        raise InvalidArgument("test and reference differ in shape", field="test", expected=str(ref.shape),
+                              actual=str(out.shape))
+    return ref, out
+
+
+def to_display(linear, exposure: float = 1.0) -> np.ndarray:
+    """Linear HDR (H, W, 3) -> display values ``e x / (1 + e x)`` in [0, 1) (negatives clamped to 0)."""
+    t = torch.from_numpy(np.ascontiguousarray(linear, dtype=np.float32))
+    return to_network(t.clamp_min(0.0), exposure).numpy()
+
+
+def srgb_encode(display: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function (IEC 61966-2-1) on values in [0, 1]."""
+    x = np.clip(display, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def psnr_db(reference_display, test_display) -> float:
+    """PSNR (peak 1) of two (H, W, 3) display-domain images."""
+    ref, out = _check_pair(reference_display, test_display)
+    mse = float(np.mean((ref.astype(np.float64) - out) ** 2))
+    return -10.0 * float(np.log10(max(mse, PSNR_MSE_FLOOR)))
+
+
+def ssim(reference_display, test_display) -> float:
+    """SSIM (``pytorch_msssim.ssim``, data range 1) of two (H, W, 3) display-domain images.
+
+    Raises:
+        InvalidArgument: an image smaller than the 11-pixel window.
+    """
+    from pytorch_msssim import ssim as _ssim
+
+    ref, out = _check_pair(reference_display, test_display)
+    if min(ref.shape[:2]) < 11:
+        raise InvalidArgument("SSIM needs images of at least 11x11 pixels", field="reference",
+                              expected=">= 11x11", actual=f"{ref.shape[1]}x{ref.shape[0]}")
+    r = torch.from_numpy(ref).permute(2, 0, 1)[None].double()
+    o = torch.from_numpy(out).permute(2, 0, 1)[None].double()
+    return float(_ssim(r, o, data_range=1.0, size_average=True))
+
+
+def flip_ldr(reference_display, test_display, with_map: bool = False):
+    """Mean LDR-FLIP of two display-domain images (sRGB-encoded before FLIP).
+
+    Returns:
+        the mean error, or ``(mean, error map (H, W, 3) magma-coloured float in [0, 1])`` with ``with_map``.
+    """
+    import flip_evaluator
+
+    ref, out = _check_pair(reference_display, test_display)
+    error_map, mean, _ = flip_evaluator.evaluate(srgb_encode(ref), srgb_encode(out), "LDR", inputsRGB=True,
+                                                 applyMagma=with_map, computeMeanError=True)
+    return (float(mean), np.asarray(error_map)) if with_map else float(mean)
+
+
+def flip_hdr(reference_linear, test_linear, exposure: float = 1.0, with_map: bool = False):
+    """Mean HDR-FLIP of two linear HDR images (times ``exposure``, negatives clamped to 0)."""
+    import flip_evaluator
+
+    ref, out = _check_pair(reference_linear, test_linear)
+    ref = np.clip(ref * np.float32(exposure), 0.0, None)
+    out = np.clip(out * np.float32(exposure), 0.0, None)
+    error_map, mean, _ = flip_evaluator.evaluate(ref, out, "HDR", inputsRGB=False, applyMagma=with_map,
+                                                 computeMeanError=True)
+    return (float(mean), np.asarray(error_map)) if with_map else float(mean)
+
+
+def frame_change(current_display: np.ndarray, previous_display: np.ndarray, motion_px: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``current - W(previous)`` with ``W`` the backward warp by ``motion_px`` (H, W, 2), and the (H, W) bool
+    mask of pixels whose motion stays inside the previous frame."""
+    prev = torch.from_numpy(np.ascontiguousarray(previous_display, dtype=np.float32)).permute(2, 0, 1)[None]
+    mv = torch.from_numpy(np.ascontiguousarray(motion_px, dtype=np.float32)).permute(2, 0, 1)[None]
+    warped, valid = warp_backward(prev, mv)
+    change = np.asarray(current_display, np.float32) - warped[0].permute(1, 2, 0).numpy()
+    return change, valid[0, 0].numpy() > 0
+
+
+def temporal_metrics(out_t, out_prev, ref_t, ref_prev, motion_px) -> tuple[float, float]:
+    """(temporal error, flicker) of one frame pair, display domain (see the module docstring).
+
+    Returns NaN for both when no pixel's motion stays inside the previous frame.
+    """
+    d_out, valid = frame_change(out_t, out_prev, motion_px)
+    d_ref, _ = frame_change(ref_t, ref_prev, motion_px)
+    if not valid.any():
+        return float("nan"), float("nan")
+    temporal = float(np.mean(np.abs(d_out - d_ref)[valid]))
+    flicker = float(np.mean(np.maximum(0.0, np.abs(d_out) - np.abs(d_ref))[valid]))
+    return temporal, flicker
