@@ -30,17 +30,14 @@ def _input_folder(out: Path, scene: str) -> Path:
 
 
 def _matches(folder: Path, frames: int, width: int, height: int, spp: int, start: float, fps: float) -> bool:
-    meta = folder / "sequence.json"
-    if not meta.is_file():
+    """Whether ``folder`` holds a finished render with exactly these settings (then it is reused)."""
+    from engine_bridge.dataset import is_complete
+
+    if not is_complete(folder, frames):
         return False
-    try:
-        data = json.loads(meta.read_text())
-    except ValueError:
-        return False
-    fr = data.get("frames", [])
-    return (len(fr) == frames and data.get("width") == width and data.get("height") == height
-            and data.get("spp") == spp and data.get("fps") == fps and bool(fr)
-            and abs(fr[0]["time_s"] - start) < 1e-9 and all((folder / f["file"]).is_file() for f in fr))
+    data = json.loads((folder / "sequence.json").read_text())
+    return (data.get("width") == width and data.get("height") == height and data.get("spp") == spp
+            and data.get("fps") == fps and abs(data["frames"][0]["time_s"] - start) < 1e-9)
 
 
 def render_inputs(scenes: list[str], out: Path, frames: int, width: int, height: int, spp: int,
