@@ -35,6 +35,10 @@ class ModelConfig:
         act_max_init: initial clipping maximum of activation quantizers (released code: 1.0).
         input_max_init: initial clipping maximum of the input quantizer (inputs lie in [0, 1)).
         quantized: whether a freshly built model starts in fake-quant mode.
+        kernel_logit_cap: if set, the filter network's kernel logits are soft-capped to
+            ``cap * tanh(logit / cap)`` before the softmax (None: the released network, uncapped). A cap
+            keeps the softmax away from one-hot saturation, where it has no gradient: see
+            ``docs/training.md`` ("collapse into copy the history").
     """
 
     kind: str = "qwnet"
@@ -51,6 +55,7 @@ class ModelConfig:
     act_max_init: float = 1.0
     input_max_init: float = 1.0
     quantized: bool = False
+    kernel_logit_cap: float | None = None
 
     def __post_init__(self) -> None:
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
@@ -92,6 +97,10 @@ class ModelConfig:
             if not isinstance(value, int) or not 2 <= value <= 8:
                 raise InvalidArgument("bit width out of range", field=name, expected="int in [2, 8]",
                                       actual=repr(value))
+        cap = self.kernel_logit_cap
+        if cap is not None and not (isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0):
+            raise InvalidArgument("kernel_logit_cap must be > 0 or None", field="kernel_logit_cap",
+                                  expected="> 0 or None", actual=repr(cap))
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
@@ -122,7 +131,10 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """JSON-friendly dict (tuples as lists) that :meth:`from_dict` reads back."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if data["kernel_logit_cap"] is None:  # optional field: configs written before it existed stay equal
+            del data["kernel_logit_cap"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

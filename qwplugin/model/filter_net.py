@@ -47,19 +47,27 @@ class FilterNetwork(nn.Module):
         for d in range(config.levels - 1):
             self.up[f"up{d}"] = QuantConv2d(chans[d], TAPS + 1, 1, bits, quantized=q)
 
+    def _weights(self, conv: nn.Module, features: torch.Tensor, scale) -> torch.Tensor:
+        """Softmax kernel weights from a 1x1 conv's logits, soft-capped when ``kernel_logit_cap`` is set."""
+        logits = conv(features, scale)
+        cap = self.config.kernel_logit_cap
+        if cap is not None:
+            logits = cap * torch.tanh(logits / cap)
+        return torch.softmax(logits, dim=1)
+
     def forward(self, features: list[torch.Tensor], scales: list, color: torch.Tensor,
                 history: torch.Tensor, return_stages: bool = False):
         """Filter ``color`` and ``history``; with ``return_stages`` also return the down results ``r_d``."""
         levels = self.config.levels
         assert len(features) == levels
-        weights = torch.softmax(self.down["down0"](features[0], scales[0]), dim=1)
+        weights = self._weights(self.down["down0"], features[0], scales[0])
         down = [_apply3x3(color, weights[:, :TAPS]) + _apply3x3(history, weights[:, TAPS:])]
         for d in range(1, levels):
-            weights = torch.softmax(self.down[f"down{d}"](features[d], scales[d]), dim=1)
+            weights = self._weights(self.down[f"down{d}"], features[d], scales[d])
             down.append(_apply3x3(F.avg_pool2d(down[-1], 2), weights))
         y = down[-1]
         for d in range(levels - 2, -1, -1):
             up = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
-            weights = torch.softmax(self.up[f"up{d}"](features[d], scales[d]), dim=1)
+            weights = self._weights(self.up[f"up{d}"], features[d], scales[d])
             y = _apply3x3(up, weights[:, :TAPS]) + weights[:, TAPS:] * down[d]
         return (y, down) if return_stages else y

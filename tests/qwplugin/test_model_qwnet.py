@@ -142,3 +142,26 @@ def test_paper_forward_small():
             out.mean().backward()
             assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
             assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_kernel_logit_cap_bounds_the_softmax_and_keeps_gradients():
+    from qwplugin.model.filter_net import FilterNetwork
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", kernel_logit_cap=3.0)
+    assert "kernel_logit_cap" not in ModelConfig.preset("tiny").to_dict()  # old configs compare equal
+    assert ModelConfig.from_dict(cfg.to_dict()).kernel_logit_cap == 3.0
+    with pytest.raises(InvalidArgument, match="kernel_logit_cap"):
+        ModelConfig.preset("tiny", kernel_logit_cap=0.0)
+    filt = FilterNetwork(cfg)
+    feats = torch.rand(1, cfg.encoder_channels[0], 6, 6) * 1000  # features that saturate an uncapped softmax
+    with torch.no_grad():
+        weights = filt._weights(filt.down["down0"], feats, None)
+    # |logit| <= 3: the largest of 18 weights is at most e^3 / (e^3 + 17 e^-3) ~ 0.96, the smallest above 0.
+    bound = torch.exp(torch.tensor(3.0)) / (torch.exp(torch.tensor(3.0)) + 17 * torch.exp(torch.tensor(-3.0)))
+    assert float(weights.max()) <= float(bound) + 1e-6 and float(weights.min()) > 0
+    torch.testing.assert_close(weights.sum(1), torch.ones(1, 6, 6))
+    uncapped = FilterNetwork(ModelConfig.preset("tiny"))
+    uncapped.load_state_dict(filt.state_dict())
+    with torch.no_grad():
+        assert float(uncapped._weights(uncapped.down["down0"], feats, None).max()) > 0.999  # saturated
