@@ -101,7 +101,13 @@ class OptimizerConfig:
 
 @dataclass
 class TrainConfig:
-    """A whole training run (see the module docstring)."""
+    """A whole training run (see the module docstring).
+
+    ``kernel_logit_penalty`` (default 0, the released loss): weight ``lambda`` of a z-loss style term
+    ``lambda * mean(logit**2)`` over the raw logits of the filter network's kernel-predicting 1x1 convs
+    (every stage, every frame), added to the QW-Net loss. It keeps the logits small so the softmax (or the
+    ``kernel_logit_cap``'s tanh) never saturates, where it has no gradient (docs/training.md).
+    """
 
     name: str
     model: dict[str, Any]
@@ -112,6 +118,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     eval_every: int = 200
     spatial_weight: float = 0.3
+    kernel_logit_penalty: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     threads: int | None = None
     description: str = ""
@@ -158,6 +165,9 @@ class TrainConfig:
             if s.steps < 0 or s.lr <= 0:
                 raise InvalidArgument("steps must be >= 0 and lr > 0", field=f"stages[{i}]",
                                       expected="steps >= 0, lr > 0", actual=f"steps={s.steps}, lr={s.lr}")
+        if not cfg.kernel_logit_penalty >= 0:
+            raise InvalidArgument("kernel_logit_penalty must be >= 0", field="kernel_logit_penalty",
+                                  expected=">= 0", actual=repr(cfg.kernel_logit_penalty))
         if cfg.batch_size < 1 or cfg.checkpoint_every < 1 or cfg.eval_every < 1:
             raise InvalidArgument("batch_size, checkpoint_every and eval_every must be >= 1", field="config")
         if cfg.optimizer.name not in ("ranger", "adam"):

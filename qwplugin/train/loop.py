@@ -43,7 +43,7 @@ from qwplugin.train.quant_init import calibrate_activation_ranges, set_quant_par
 from qwplugin.train.recurrence import SequenceRunner
 
 CHECKPOINT_FORMAT = "qwplugin-train-checkpoint/1"
-TRAIN_COLUMNS = ["step", "stage", "lr", "loss", "spatial", "temporal", "seconds"]
+TRAIN_COLUMNS = ["step", "stage", "lr", "loss", "spatial", "temporal", "logit_sq", "seconds"]
 EVAL_COLUMNS = ["step", "stage", "val_loss", "val_psnr_db", "val_temporal", "noaa_psnr_db", "noaa_temporal",
                 "train_seconds"]
 
@@ -90,6 +90,21 @@ class Trainer:
         self.progress = progress
         self.info: DistInfo = DistInfo()
         self.model_config = model_config_from(config.model)
+        self._logit_sq: list[torch.Tensor] = []
+        self._collect_logits = False
+
+    def _watch_kernel_logits(self) -> None:
+        """Record ``mean(logit**2)`` of every kernel-predicting 1x1 conv while a training step runs."""
+        filt = getattr(self.model, "filter", None)
+        if filt is None:
+            return
+        for conv in list(filt.down.values()) + list(filt.up.values()):
+            conv.register_forward_hook(lambda _m, _i, out: self._logit_sq.append(out.float().pow(2).mean())
+                                       if self._collect_logits else None)
+
+    def _kernel_logit_term(self) -> torch.Tensor:
+        terms, self._logit_sq = self._logit_sq, []
+        return torch.stack(terms).mean() if terms else torch.zeros(())
 
     # -- state -----------------------------------------------------------------------------------
     def _checkpoint_state(self, step: int, stage_index: int, optimizer, train_seconds: float,
@@ -131,6 +146,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_config).to(self.device)
         self.model.train()
+        self._watch_kernel_logits()
 
         ckpt = load_checkpoint(self.out / CHECKPOINT_NAME)
         step, opt_state, ckpt_stage, train_seconds, figures = 0, None, -1, 0.0, {}
@@ -172,18 +188,24 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 batch = self._batch(train_ds, step)
+                self._logit_sq, self._collect_logits = [], True
                 out = runner(batch["color"], batch["motion_px"], batch["resets"], batch["depth"])
+                self._collect_logits = False
+                logit_sq = self._kernel_logit_term()
                 terms = qwnet_loss(out, to_network(batch["reference"]), batch["motion_px"], batch["resets"],
                                    cfg.spatial_weight)
+                total = terms.total + cfg.kernel_logit_penalty * logit_sq if cfg.kernel_logit_penalty \
+                    else terms.total
                 optimizer.zero_grad(set_to_none=True)
-                terms.total.backward()
+                total.backward()
                 if cfg.optimizer.grad_clip:
                     nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optimizer.grad_clip)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # pytorch-ranger uses deprecated overloads
                     optimizer.step()
                 step += 1
-                logged = self._reduce([terms.total.detach(), terms.spatial.detach(), terms.temporal.detach()])
+                logged = self._reduce([terms.total.detach(), terms.spatial.detach(), terms.temporal.detach(),
+                                       logit_sq.detach()])
                 seconds = time.perf_counter() - t0
                 train_seconds += seconds
                 stage_end = step == cfg.stage_start(si) + stage.steps
@@ -191,7 +213,8 @@ class Trainer:
                 do_ckpt = step % cfg.checkpoint_every == 0 or do_eval
                 if info.is_main:
                     train_log.append({"step": step, "stage": stage.name, "lr": lr, "loss": logged[0],
-                                      "spatial": logged[1], "temporal": logged[2], "seconds": seconds})
+                                      "spatial": logged[1], "temporal": logged[2], "logit_sq": logged[3],
+                                      "seconds": seconds})
                     if do_eval:
                         fig = evaluate(self.model, val_blocks, cfg.spatial_weight)
                         figures = {**fig.to_dict(), "step": step, "stage": stage.name}

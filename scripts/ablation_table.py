@@ -1,0 +1,53 @@
+"""Compare training runs at the same step from their ``eval.csv`` (held-out validation figures).
+
+    python scripts/ablation_table.py --step 1500 runs/qwnet_paper_cpu runs/ablation_qwnet_ip \
+        runs/ablation_qwnet_depth --out docs/ablations.md
+
+Every run must have evaluated at ``--step`` (same seed, data and schedule make the rows comparable: only
+the model switch named in each run's config differs). Prints a markdown table; ``--out`` also writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def run_row(run: Path, step: int) -> dict:
+    rows = [r for r in csv.DictReader(open(run / "eval.csv")) if int(r["step"]) == step]
+    if not rows:
+        raise SystemExit(f"error: {run}/eval.csv has no evaluation at step {step}")
+    model = json.loads((run / "config.json").read_text())["model"]
+    switches = [k for k in ("input_processing", "use_depth") if model.get(k)]
+    return {"run": run.name, "model": ", ".join(f"{k}" for k in switches) or "baseline (6 RGB channels)",
+            **{k: float(rows[-1][k]) for k in ("val_psnr_db", "val_temporal", "noaa_psnr_db", "noaa_temporal")}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders (first = the reference run)")
+    ap.add_argument("--step", type=int, required=True, help="global step to compare at")
+    ap.add_argument("--out", type=Path, help="also write the markdown here")
+    args = ap.parse_args(argv)
+    rows = [run_row(r, args.step) for r in args.runs]
+    base = rows[0]
+    cmd = "python scripts/ablation_table.py --step {} {}".format(args.step, " ".join(str(r) for r in args.runs))
+    lines = [f"Command: `{cmd}`", "",
+             f"Validation at step {args.step} (held-out scene `mixed`, tonemapped domain; no-AA input: "
+             f"{base['noaa_psnr_db']:.2f} dB, temporal error {base['noaa_temporal']:.4f}).", "",
+             "| run | extra inputs | PSNR dB | vs first | temporal error | vs first |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['model']} | {r['val_psnr_db']:.2f} | {r['val_psnr_db'] - base['val_psnr_db']:+.2f} "
+                     f"| {r['val_temporal']:.4f} | {r['val_temporal'] / base['val_temporal'] - 1:+.1%} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
