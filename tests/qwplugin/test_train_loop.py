@@ -133,3 +133,25 @@ def test_unet_baseline_trains_with_the_same_command(data_root, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 6
     assert load_checkpoint(tmp_path / "run" / "stage_int4.pt")["model_config"]["kind"] == "unet"
+
+
+def test_kernel_logit_penalty_keeps_logits_small(data_root, tmp_path):
+    logit_sq = {}
+    for penalty in (0.0, 1.0):
+        cfg = tiny_config(data_root)
+        cfg.optimizer.name = "adam"
+        cfg.stages = cfg.stages[:1]
+        cfg.stages[0].steps, cfg.stages[0].lr, cfg.stages[0].schedule = 30, 0.02, "flat"
+        cfg.kernel_logit_penalty = penalty
+        train(cfg, tmp_path / f"run{penalty}", progress=False)
+        rows = CsvLog(tmp_path / f"run{penalty}" / "train.csv", ["step"]).read()
+        logit_sq[penalty] = [float(r["logit_sq"]) for r in rows]
+    # Same seed and batches: step 1 sees the same logits; then the penalty pulls them down.
+    assert logit_sq[0.0][0] == pytest.approx(logit_sq[1.0][0]) and logit_sq[0.0][0] > 0
+    assert sum(logit_sq[1.0][-10:]) < 0.5 * sum(logit_sq[0.0][-10:]), (logit_sq[0.0][-10:], logit_sq[1.0][-10:])
+    cfg = tiny_config(data_root)
+    cfg.kernel_logit_penalty = -1.0
+    from qwplugin.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="kernel_logit_penalty"):
+        TrainConfig.from_dict(cfg.to_dict())
