@@ -56,7 +56,7 @@ def targets(result: EvalResult) -> list[dict]:
     if {"qwnet-fp32", "qwnet-int4", "unet-fp32", "unet-int4"} <= set(result.methods):
         o = {m: result.overall(m)["psnr_db"]["mean"] for m in ("qwnet-fp32", "qwnet-int4", "unet-fp32", "unet-int4")}
         q_loss, u_loss = o["qwnet-fp32"] - o["qwnet-int4"], o["unet-fp32"] - o["unet-int4"]
-        rows.append({"scene": "overall", "target": "QW-Net loses less PSNR at 4 bits than the U-Net",
+        rows.append({"scene": "overall", "target": "QW-Net's PSNR drop from FP32 to 4-bit is smaller than the U-Net's",
                      "qwnet_loss_db": q_loss, "unet_loss_db": u_loss, "met": bool(q_loss < u_loss)})
     return rows
 
@@ -200,7 +200,7 @@ def write_report(result: EvalResult, out_dir: str | Path, config: dict | None = 
         lines += ["## Targets", "", "| scene | target | met |", "|---|---|---|"]
         for r in target_rows:
             detail = (f"QW-Net 4-bit {r['qwnet_int4']:.4g} vs TAA {r['taa']:.4g}" if "taa" in r else
-                      f"QW-Net {r['qwnet_loss_db']:+.2f} dB vs U-Net {r['unet_loss_db']:+.2f} dB")
+                      f"drop QW-Net {r['qwnet_loss_db']:.2f} dB, U-Net {r['unet_loss_db']:.2f} dB")
             lines.append(f"| {r['scene']} | {r['target']} ({detail}) | {'yes' if r['met'] else '**no**'} |")
         lines.append("")
     rows = []
