@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,9 +23,15 @@ from pathlib import Path
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 
+def scene_label(scene: str) -> str:
+    """How a ``--scenes`` entry is named in the report: a scene file's stem, or the built-in name."""
+    return Path(scene).stem if scene.endswith(".json") else scene
+
+
 def _input_folder(out: Path, scene: str) -> Path:
-    stem = Path(scene).stem if scene.endswith(".json") else scene
-    return out / "inputs" / (re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "scene")
+    from qwplugin.eval.report import slug
+
+    return out / "inputs" / slug(scene_label(scene))
 
 
 def _matches(folder: Path, frames: int, width: int, height: int, spp: int, start: float, fps: float) -> bool:
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         from qwplugin.eval import evaluate_and_report
         from qwplugin.io.sequence import read_sequence
 
-        inputs = [(Path(s).stem if s.endswith(".json") else s, read_sequence(f)) for s, f in zip(scenes, folders)]
+        inputs = [(scene_label(s), read_sequence(f)) for s, f in zip(scenes, folders)]
         report = evaluate_and_report(inputs, methods, out, args.warmup, args.exposure, config=vars(args),
                                      command=command, progress=not args.no_progress)
     except QWPluginError as exc:

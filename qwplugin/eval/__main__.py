@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         # The scene name labels each sequence; two sequences of one scene are told apart by their folder.
         scenes = [(name if names.count(name) == 1 else f"{name} ({Path(folder).name})", seq)
                   for name, folder, seq in zip(names, folders, seqs)]
+        command = "python -m qwplugin.eval " + " ".join(sys.argv[1:] if argv is None else argv)
         report = evaluate_and_report(scenes, [m for m in args.methods.split(",") if m], args.out, args.warmup,
-                                     args.exposure, config=vars(args),
-                                     command="python -m qwplugin.eval " + " ".join(sys.argv[1:] if argv is None else argv),
+                                     args.exposure, config=vars(args), command=command,
                                      progress=not args.no_progress)
     except QWPluginError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -86,18 +86,14 @@ class ContextMethod:
         self.name = name
         self._ctx = Context(ContextDesc(render_size=size, model=model, precision=precision, backend="auto"))
         info = self._ctx.backend_info
-        detail = getattr(info, "precision_detail", precision)
-        self.description = f"{info.model} {precision} ({detail}) on {info.device}; weights {info.weights}"
-        self.trained = bool(info.trained)
+        self.description = (f"{info.model} {precision} ({info.precision_detail}) on {info.device}; "
+                            f"weights {info.weights}")
 
     def reset(self) -> None:
         self._ctx.reset()
 
     def step(self, frame: Frame) -> np.ndarray:
         return np.asarray(self._ctx.dispatch(frame), np.float32)
-
-    def resize(self, size: tuple[int, int]) -> None:
-        self._ctx.resize(size)
 
     def close(self) -> None:
         self._ctx.close()

@@ -29,8 +29,7 @@ import torch
 from qwplugin.errors import InvalidArgument
 from qwplugin.ops.colour import to_network
 from qwplugin.ops.warp import warp_backward
-
-PSNR_MSE_FLOOR = 1e-10
+from qwplugin.train.evaluate import PSNR_MSE_FLOOR  # the training validation's floor: one PSNR cap (100 dB)
 METRIC_NAMES = ("psnr_db", "ssim", "flip", "hdr_flip", "temporal", "flicker")
 HIGHER_IS_BETTER = {"psnr_db": True, "ssim": True, "flip": False, "hdr_flip": False, "temporal": False,
                     "flicker": False}

@@ -31,7 +31,8 @@ CROP_SCALE = 4
 """Nearest-neighbour magnification of the hot-spot crops (pixels stay visible)."""
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """A file-name-safe form of a scene name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "scene"
 
 
@@ -159,24 +160,21 @@ def write_plot(scene: SceneResult, methods: list[str], path: Path) -> None:
 
 
 def to_json(result: EvalResult, config: dict) -> dict:
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
+    """Every number of ``result`` as plain JSON data (NaN, e.g. unscored frames, becomes null)."""
     scenes = {}
     for s in result.scenes:
         scenes[s.name] = {
             "size": list(s.size), "frames": s.frames, "scored_frames": [int(i) for i in np.flatnonzero(s.scored)],
             "ms_per_frame": s.ms_per_frame,
             "summary": {m: s.summary(m) for m in result.methods},
-            "per_frame": {m: {k: [clean(float(x)) for x in v] for k, v in s.per_frame[m].items()}
+            "per_frame": {m: {k: [float(x) for x in v] for k, v in s.per_frame[m].items()}
                           for m in result.methods}}
     data = {"format": "qwplugin-eval-report", "version": 1, "config": config, "warmup_frames": result.warmup,
             "exposure": result.exposure, "display_domain": "x*e/(1+x*e), sRGB-encoded for LDR-FLIP",
             "methods": {m: result.descriptions.get(m, m) for m in result.methods},
             "overall": {m: result.overall(m) for m in result.methods}, "scenes": scenes,
             "targets": targets(result)}
-    return json.loads(json.dumps(data, default=lambda o: None if isinstance(o, float) else str(o)),
-                      parse_constant=lambda c: None)
+    return json.loads(json.dumps(data, default=str), parse_constant=lambda _nan: None)
 
 
 def write_report(result: EvalResult, out_dir: str | Path, config: dict | None = None,
@@ -205,14 +203,14 @@ def write_report(result: EvalResult, out_dir: str | Path, config: dict | None = 
         lines.append("")
     rows = []
     for s in result.scenes:
-        slug = _slug(s.name)
-        write_plot(s, methods, out / "plots" / f"{slug}.png")
-        top, left, size = write_crops(s, methods, result.exposure, out / "crops" / f"{slug}.png")
-        write_flip_maps(s, methods, result.exposure, out / "flip" / f"{slug}.png")
+        tag = slug(s.name)
+        write_plot(s, methods, out / "plots" / f"{tag}.png")
+        top, left, size = write_crops(s, methods, result.exposure, out / "crops" / f"{tag}.png")
+        write_flip_maps(s, methods, result.exposure, out / "flip" / f"{tag}.png")
         lines += [f"## Scene `{s.name}` ({s.size[0]}x{s.size[1]}, {s.frames} frames, "
                   f"{int(s.scored.sum())} scored)", ""] + _table(result, s) + [
             "", f"Hot spot (rows {top}-{top + size}, columns {left}-{left + size}, last frame, x{CROP_SCALE}):", "",
-            f"![crops](crops/{slug}.png)", "", f"![FLIP maps](flip/{slug}.png)", "", f"![per-frame](plots/{slug}.png)", ""]
+            f"![crops](crops/{tag}.png)", "", f"![FLIP maps](flip/{tag}.png)", "", f"![per-frame](plots/{tag}.png)", ""]
         for m in methods:
             for metric, v in s.summary(m).items():
                 rows.append({"scene": s.name, "method": m, "metric": metric, **v})

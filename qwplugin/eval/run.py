@@ -94,10 +94,10 @@ def scored_frames(resets: np.ndarray, warmup: int) -> np.ndarray:
     return out
 
 
-def _frame_metrics(out, ref, exposure, with_flip: bool) -> dict[str, float]:
-    od, rd = M.to_display(out, exposure), M.to_display(ref, exposure)
-    values = {"psnr_db": M.psnr_db(rd, od), "ssim": M.ssim(rd, od)}
-    values["flip"] = M.flip_ldr(rd, od) if with_flip else float("nan")
+def _frame_metrics(out, ref, out_display, ref_display, exposure, with_flip: bool) -> dict[str, float]:
+    """Spatial metrics of one frame: linear HDR ``out``/``ref`` and their display-domain versions."""
+    values = {"psnr_db": M.psnr_db(ref_display, out_display), "ssim": M.ssim(ref_display, out_display)}
+    values["flip"] = M.flip_ldr(ref_display, out_display) if with_flip else float("nan")
     values["hdr_flip"] = M.flip_hdr(ref, out, exposure) if with_flip else float("nan")
     return values
 
@@ -123,6 +123,7 @@ def evaluate_scene(name: str, seq: Sequence, methods: list[str], warmup: int = D
         if descriptions is not None:
             descriptions[mname] = method.description
         outputs = np.zeros_like(seq.color)
+        out_display = np.zeros_like(seq.color)
         times = []
         per_frame = {m: [float("nan")] * t for m in M.METRIC_NAMES}
         bar = tqdm(range(t), desc=f"{name}: {mname}", unit="frame", leave=False, disable=not progress)
@@ -133,14 +134,15 @@ def evaluate_scene(name: str, seq: Sequence, methods: list[str], warmup: int = D
                 t0 = time.perf_counter()
                 outputs[i] = method.step(frame)
                 times.append((time.perf_counter() - t0) * 1e3)
+                out_display[i] = M.to_display(outputs[i], exposure)
                 if not scored[i]:
                     continue
-                for k, v in _frame_metrics(outputs[i], seq.reference[i], exposure, with_flip).items():
+                for k, v in _frame_metrics(outputs[i], seq.reference[i], out_display[i], ref_display[i], exposure,
+                                           with_flip).items():
                     per_frame[k][i] = v
                 if i > 0 and not seq.reset[i]:
-                    od, od_prev = M.to_display(outputs[i], exposure), M.to_display(outputs[i - 1], exposure)
                     per_frame["temporal"][i], per_frame["flicker"][i] = M.temporal_metrics(
-                        od, od_prev, ref_display[i], ref_display[i - 1], seq.motion_px[i])
+                        out_display[i], out_display[i - 1], ref_display[i], ref_display[i - 1], seq.motion_px[i])
         finally:
             method.close()
         result.per_frame[mname] = per_frame

@@ -41,8 +41,7 @@ def int8_gemm_peak(m: int | None = None, k: int | None = None, n: int | None = N
 
     A large, square-ish GEMM (CPU: 8192 x 1024 x 1024, CUDA: 16384 x 4096 x 4096) so that the kernel, not
     call overhead or a skinny shape, sets the rate: the conv-shaped GEMMs of the extractor (N = 32..160)
-    reach less. The first call is a warm-up (the earlier version of this bench timed a skinny
-    K = 432, N = 48 product after one warm-up and reported 0.5 GMAC/s, two orders too low).
+    reach less. The first call is a warm-up.
     """
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     m = m or (16384 if dev == "cuda" else 8192)
