@@ -1,7 +1,9 @@
 """CLI: print the MAC table of a model configuration in markdown.
 
-Example:
+Examples:
     python -m qwplugin.analysis --config paper --size 1920x1080
+    python -m qwplugin.analysis --config fast --summary
+    python -m qwplugin.analysis --config paper --kind unet --unet-structure v1 --summary
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 
 from qwplugin.analysis.macs import format_markdown, mac_report
 from qwplugin.errors import QWPluginError
-from qwplugin.model.config import ModelConfig
+from qwplugin.model.config import PRESETS, UNET_STRUCTURES, ModelConfig
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -24,8 +26,11 @@ def _size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qwplugin.analysis", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="paper", help="preset name: paper or tiny (default paper)")
+    parser.add_argument("--config", default="paper",
+                        help=f"preset name: {', '.join(PRESETS)} (default paper)")
     parser.add_argument("--kind", choices=["qwnet", "unet"], default="qwnet", help="model kind")
+    parser.add_argument("--unet-structure", choices=list(UNET_STRUCTURES), default="released",
+                        help="black-box U-Net variant with --kind unet (default released)")
     parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
     parser.add_argument("--input-processing", action="store_true", help="enable the input processing unit")
     parser.add_argument("--depth", action="store_true", help="add the depth input channel")
@@ -34,12 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = ModelConfig.preset(args.config, kind=args.kind, input_processing=args.input_processing,
-                                    use_depth=args.depth)
+                                    use_depth=args.depth, unet_structure=args.unet_structure)
         report = mac_report(config, args.size[1], args.size[0], include_warp=not args.no_warp)
     except QWPluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"MAC report: config {args.config}, kind {args.kind}, {args.size[0]}x{args.size[1]}\n")
+    kind = f"{args.kind} ({args.unet_structure})" if args.kind == "unet" else args.kind
+    print(f"MAC report: config {args.config}, kind {kind}, {args.size[0]}x{args.size[1]}\n")
     print(format_markdown(report, per_layer=not args.summary))
     return 0
 

@@ -9,6 +9,12 @@ counts use the padded resolution the network actually runs at (multiples of ``2 
 
 Precision labels: ``w4a4`` 4-bit weights x 4-bit activations; ``w8a8`` the first conv (8-bit weights,
 8-bit input); ``w8a4`` the filter network's 1x1 convs (8-bit weights on 4-bit features); ``fp32``.
+
+The released black-box U-Net (``kind="unet"``, ``unet_structure="released"``) replaces max-pool by 2x2
+average pooling (4 MAC per channel per output pixel, fp32 then requantized) and nearest by bilinear x2
+upsampling (4 taps per channel per output pixel, fp32), and its output conv is an FP32 1x1 conv over the
+raw input and the level-0 features (``C_0 + in_channels -> 3``); the v1 baseline's output conv is ``w8a4``
+on the features alone.
 """
 
 from __future__ import annotations
@@ -111,19 +117,31 @@ def mac_report(config: ModelConfig, height: int, width: int, include_warp: bool 
     if config.input_processing:
         add("input_unit", "gray + Sobel + magnitude", "warp + input", 0, 6, INPUT_UNIT_CHANNELS, 3,
             2 * (3 + 2 * 9 + 2), "fp32")
+    released_unet = config.kind == "unet" and config.unet_structure == "released"
     cin = config.in_channels
     for d in range(levels):
         if d > 0:
-            add(f"pool{d}", "maxpool2x2", f"encoder {d}", d, chans[d - 1], chans[d - 1], 2, 0, "int (codes)")
+            if released_unet:
+                add(f"pool{d}", "avgpool2x2", f"encoder {d}", d, chans[d - 1], chans[d - 1], 2, 4 * chans[d - 1],
+                    "fp32")
+            else:
+                add(f"pool{d}", "maxpool2x2", f"encoder {d}", d, chans[d - 1], chans[d - 1], 2, 0, "int (codes)")
         for i in range(config.encoder_convs[d]):
             first = (d, i) == (0, 0)
             conv(f"enc{d}_{i}", f"encoder {d}", d, cin, chans[d], 3, "w8a8" if first else FOUR_BIT)
             cin = chans[d]
     for d in range(levels - 2, -1, -1):
-        add(f"up{d + 1}to{d}", "nearest x2", f"decoder {d}", d, chans[d + 1], chans[d + 1], 2, 0, "int (codes)")
+        if released_unet:
+            add(f"up{d + 1}to{d}", "bilinear x2", f"decoder {d}", d, chans[d + 1], chans[d + 1], 2, 4 * chans[d + 1],
+                "fp32")
+        else:
+            add(f"up{d + 1}to{d}", "nearest x2", f"decoder {d}", d, chans[d + 1], chans[d + 1], 2, 0, "int (codes)")
         conv(f"dec{d}_proj", f"decoder {d}", d, chans[d] + chans[d + 1], chans[d], 1, FOUR_BIT)
         for i in range(config.decoder_convs[d]):
             conv(f"dec{d}_{i}", f"decoder {d}", d, chans[d], chans[d], 3, FOUR_BIT)
+    if released_unet:
+        conv("out", "output 1x1", 0, chans[0] + config.in_channels, 3, 1, "fp32")
+        return MacReport(config, height, width, hp, wp, tuple(rows))
     if config.kind == "unet":
         conv("out", "output 1x1", 0, chans[0], 3, 1, "w8a4")
         return MacReport(config, height, width, hp, wp, tuple(rows))

@@ -49,6 +49,10 @@ def export_extractor(model: torch.nn.Module) -> IntProgram:
     if not all(hasattr(fx, a) for a in ("convs", "act_quants", "out_quant", "input_quant", "config")):
         raise InvalidArgument("not a QW-Net feature extractor", field="model",
                               expected="QWNet or qwplugin.model.unet.FeatureExtractor", actual=type(fx).__name__)
+    if (getattr(fx, "pool", "max"), getattr(fx, "upsample", "nearest")) != ("max", "nearest"):
+        raise InvalidArgument("the integer program has only max-pool and nearest upsampling", field="model",
+                              expected="pool 'max', upsample 'nearest' (QW-Net)",
+                              actual=f"pool {fx.pool!r}, upsample {fx.upsample!r} (released black-box U-Net)")
     cfg = fx.config
     tensors: dict[str, TensorSpec] = {}
     ops: list = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from qwplugin.errors import InvalidArgument
-from qwplugin.model.blackbox import BlackBoxUNet
+from qwplugin.model.blackbox import BlackBoxUNet, BlackBoxUNetV1
 from qwplugin.model.config import ModelConfig
 from qwplugin.model.qwnet import QWNet
 
@@ -14,7 +14,8 @@ def build_model(config: ModelConfig | str) -> nn.Module:
     """A freshly initialised model for ``config`` (a :class:`ModelConfig` or a preset name).
 
     Returns:
-        :class:`QWNet` for ``kind == "qwnet"``, :class:`BlackBoxUNet` for ``"unet"``; both expose
+        :class:`QWNet` for ``kind == "qwnet"``; for ``"unet"``, :class:`BlackBoxUNet` (the released
+        structure) or :class:`BlackBoxUNetV1` by ``config.unet_structure``; all expose
         ``.config`` and ``forward(color_nw, history_nw, depth=None) -> output_nw``.
 
     Raises:
@@ -32,4 +33,6 @@ def build_model(config: ModelConfig | str) -> nn.Module:
         raise InvalidArgument("config must be a ModelConfig or a preset name", field="config",
                               expected="ModelConfig | str", actual=type(config).__name__)
     config.validate()
-    return QWNet(config) if config.kind == "qwnet" else BlackBoxUNet(config)
+    if config.kind == "qwnet":
+        return QWNet(config)
+    return BlackBoxUNet(config) if config.unet_structure == "released" else BlackBoxUNetV1(config)

@@ -1,4 +1,5 @@
-"""Model configuration: one dataclass, two presets (``paper`` = the released QW-Net, ``tiny`` for tests)."""
+"""Model configuration: one dataclass, three presets (``paper`` = the released QW-Net, ``fast`` ~5k MAC/px,
+``tiny`` for tests)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ from dataclasses import asdict, dataclass, fields
 from qwplugin.errors import InvalidArgument
 
 KINDS = ("qwnet", "unet")
+UNET_STRUCTURES = ("released", "v1")
+"""Black-box U-Net variants (``ModelConfig.unet_structure``): ``released`` is ``model/unet.py`` of the
+released code (average pooling, bilinear upsampling, the raw input concatenated into an FP32 1x1 output
+conv, ReLU); ``v1`` is this project's first baseline (max-pool, nearest, 8-bit 1x1 conv on the 4-bit
+features only, sigmoid), kept because the shipped ``unet-*.safetensors`` weights are that structure."""
+PRESETS = {
+    "paper": {},
+    "fast": {"encoder_channels": (8, 16, 32, 48), "encoder_convs": (1, 1, 2, 2), "decoder_convs": (1, 1, 1)},
+    "tiny": {"encoder_channels": (8, 12, 16), "encoder_convs": (2, 2, 2), "decoder_convs": (2, 1)},
+}
+"""Named configurations (field overrides of the defaults, which are the released ``paper`` network).
+
+- ``paper``: 5 levels, 32/64/96/128/160 channels, 2 convs per encoder level: ~83.2k MAC/px.
+- ``fast``: 4 levels, 8/16/32/48 channels, 1/1/2/2 encoder and 1/1/1 decoder convs: ~4.9k MAC/px
+  (``python -m qwplugin.analysis --config fast --summary``), between Arm NSS (~2.8k) and FSR 4 (~6.7k);
+  the same structure (4-bit U-Net, kernel-predicting filter at every level, 18 taps at full resolution).
+- ``tiny``: 3 levels, 8/12/16 channels, for tests."""
 RGB_CHANNELS = 6
 """Aliased RGB + warped history RGB: the released code's whole input."""
 INPUT_UNIT_CHANNELS = 4
@@ -39,6 +57,10 @@ class ModelConfig:
             ``cap * tanh(logit / cap)`` before the softmax (None: the released network, uncapped). A cap
             keeps the softmax away from one-hot saturation, where it has no gradient: see
             ``docs/training.md`` ("collapse into copy the history").
+        unet_structure: which black-box U-Net (``kind == "unet"`` only; see :data:`UNET_STRUCTURES`).
+            The default and every preset build ``"released"``. A dict without this key given to
+            :meth:`from_dict` with ``kind == "unet"`` means ``"v1"``: weights files and checkpoints
+            written before the field existed hold that structure.
     """
 
     kind: str = "qwnet"
@@ -56,6 +78,7 @@ class ModelConfig:
     input_max_init: float = 1.0
     quantized: bool = False
     kernel_logit_cap: float | None = None
+    unet_structure: str = "released"
 
     def __post_init__(self) -> None:
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
@@ -97,6 +120,9 @@ class ModelConfig:
             if not isinstance(value, int) or not 2 <= value <= 8:
                 raise InvalidArgument("bit width out of range", field=name, expected="int in [2, 8]",
                                       actual=repr(value))
+        if self.unet_structure not in UNET_STRUCTURES:
+            raise InvalidArgument("unknown U-Net structure", field="unet_structure",
+                                  expected=" or ".join(UNET_STRUCTURES), actual=repr(self.unet_structure))
         cap = self.kernel_logit_cap
         if cap is not None and not (isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0):
             raise InvalidArgument("kernel_logit_cap must be > 0 or None", field="kernel_logit_cap",
@@ -111,7 +137,8 @@ class ModelConfig:
         """A named configuration, optionally with fields overridden.
 
         ``paper``: the released QW-Net config (5 levels, 32/64/96/128/160, 6-channel input, ~83k MAC/px).
-        ``tiny``: 3 levels, 8/12/16 channels, for tests (same structure).
+        ``fast``: 4 levels, 8/16/32/48 channels (~4.9k MAC/px). ``tiny``: 3 levels, 8/12/16 channels, for
+        tests. All the same structure (see :data:`PRESETS`); ``kind="unet"`` builds the released U-Net.
 
         Raises:
             InvalidArgument: unknown preset or field.
@@ -119,26 +146,27 @@ class ModelConfig:
         Examples:
             >>> ModelConfig.preset("tiny").levels
             3
+            >>> ModelConfig.preset("fast", kind="unet").unet_structure
+            'released'
         """
-        presets = {
-            "paper": {},
-            "tiny": {"encoder_channels": (8, 12, 16), "encoder_convs": (2, 2, 2), "decoder_convs": (2, 1)},
-        }
-        if name not in presets:
-            raise InvalidArgument("unknown preset", field="preset", expected=" or ".join(presets),
+        if name not in PRESETS:
+            raise InvalidArgument("unknown preset", field="preset", expected=" or ".join(PRESETS),
                                   actual=repr(name))
-        return cls.from_dict({**presets[name], **overrides})
+        return cls.from_dict({"unet_structure": "released", **PRESETS[name], **overrides})
 
     def to_dict(self) -> dict:
         """JSON-friendly dict (tuples as lists) that :meth:`from_dict` reads back."""
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         if data["kernel_logit_cap"] is None:  # optional field: configs written before it existed stay equal
             del data["kernel_logit_cap"]
+        if data["kind"] != "unet":  # QW-Net configs stay as they were written before the field existed
+            del data["unet_structure"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        """Inverse of :meth:`to_dict`; missing fields take their defaults.
+        """Inverse of :meth:`to_dict`; missing fields take their defaults, except ``unet_structure`` of a
+        ``kind == "unet"`` dict, which is ``"v1"`` when missing (see the class docstring).
 
         Raises:
             InvalidArgument: unknown keys or invalid values.
@@ -148,4 +176,6 @@ class ModelConfig:
         if unknown:
             raise InvalidArgument("unknown model config fields", field=unknown[0], expected=", ".join(sorted(known)),
                                   actual=", ".join(unknown))
+        if data.get("kind") == "unet" and "unet_structure" not in data:
+            data = {**data, "unet_structure": "v1"}
         return cls(**data)

@@ -1,6 +1,14 @@
 """The U-Net feature extractor of QW-Net (released config: ReLU, no batch norm, 2x2 max-pool, nearest
 upsampling, concatenated skips with a 1x1 projection), with its quantizers wired per :mod:`qwplugin.quant`.
 
+The released black-box U-Net (``model/unet.py`` of the released code) is the same encoder-decoder with
+2x2 **average** pooling and **bilinear** x2 upsampling (``align_corners=False``): ``pool="avg"``,
+``upsample="bilinear"``. Those two ops do not preserve the 4-bit code grid (an average of codes is a
+multiple of 1/4, a bilinear tap of 1/16), so in fake-quant mode their result is requantized with the
+quantizer of their input (the same scale: for the upsampled tensor that is the ``cat{d}`` quantizer it is
+concatenated under), which keeps every conv input on a 4-bit grid. QW-Net's integer program
+(:mod:`qwplugin.intexec`) has only max-pool and nearest upsampling, so only the default modes export.
+
 Layer names (shared with export and the integer backends):
 
 - convs ``enc{d}_{i}``: the i-th 3x3 conv of encoder level d (``enc0_0`` is the 8-bit-weight first conv);
@@ -32,6 +40,8 @@ class FeatureExtractor(nn.Module):
 
     Args:
         config: levels, channels, conv counts, bit widths.
+        pool: ``"max"`` (QW-Net) or ``"avg"`` (the released black-box U-Net), 2x2 stride 2.
+        upsample: ``"nearest"`` (QW-Net) or ``"bilinear"`` (the released black-box U-Net), x2.
 
     Shape:
         input (N, config.in_channels, H, W) with H, W multiples of ``config.size_multiple``;
@@ -39,9 +49,14 @@ class FeatureExtractor(nn.Module):
         (decoder outputs for d < levels - 1, the bottleneck for the last), and their scales.
     """
 
-    def __init__(self, config: ModelConfig):
+    POOLS = ("max", "avg")
+    UPSAMPLES = ("nearest", "bilinear")
+
+    def __init__(self, config: ModelConfig, pool: str = "max", upsample: str = "nearest"):
         super().__init__()
+        assert pool in self.POOLS and upsample in self.UPSAMPLES, (pool, upsample)
         self.config = config
+        self.pool, self.upsample = pool, upsample
         chans, levels = config.encoder_channels, config.levels
         self.input_quant = ActQuantUnsigned(config.input_bits, config.input_max_init, config.quantized)
         self.convs = nn.ModuleDict()
@@ -76,6 +91,18 @@ class FeatureExtractor(nn.Module):
         y = quant(F.relu(self.convs[name](x, scale)))
         return y, (quant.scale() if quant.quantized else None)
 
+    def _down(self, x: torch.Tensor, quant: nn.Module) -> torch.Tensor:
+        """2x2 pooling; an average is requantized with ``quant`` (its input's quantizer)."""
+        if self.pool == "max":
+            return F.max_pool2d(x, 2)
+        return quant(F.avg_pool2d(x, 2))
+
+    def _up(self, y: torch.Tensor, quant: nn.Module) -> torch.Tensor:
+        """x2 upsampling; bilinear values are requantized with ``quant`` (the concatenation's quantizer)."""
+        if self.upsample == "nearest":
+            return F.interpolate(y, scale_factor=2, mode="nearest")
+        return quant(F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False))
+
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[Scale]]:
         """Features (finest first) and their quantizer steps (None in FP32 mode)."""
         cfg = self.config
@@ -85,7 +112,7 @@ class FeatureExtractor(nn.Module):
         skips: list[tuple[torch.Tensor, Scale]] = []
         for d in range(cfg.levels):
             if d > 0:
-                x = F.max_pool2d(x, 2)
+                x = self._down(x, self.act_quants[self.out_quant[f"enc{d - 1}_{cfg.encoder_convs[d - 1] - 1}"]])
             for i in range(cfg.encoder_convs[d]):
                 x, scale = self._block(f"enc{d}_{i}", x, scale)
             skips.append((x, scale))
@@ -94,7 +121,7 @@ class FeatureExtractor(nn.Module):
         y, _ = skips[-1]
         for d in range(cfg.levels - 2, -1, -1):
             skip, scale = skips[d]  # same quantizer as y's, see the module docstring
-            y = torch.cat([skip, F.interpolate(y, scale_factor=2, mode="nearest")], dim=1)
+            y = torch.cat([skip, self._up(y, self.act_quants[f"cat{d}"])], dim=1)
             y, scale = self._block(f"dec{d}_proj", y, scale)
             for i in range(cfg.decoder_convs[d]):
                 y, scale = self._block(f"dec{d}_{i}", y, scale)

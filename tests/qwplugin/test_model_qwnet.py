@@ -30,7 +30,9 @@ def test_forward_backward_tiny(kind, quantized, extras):
     history.requires_grad_(True)
     out = model(color, history, depth)
     assert out.shape == (2, 3, 12, 10)
-    assert float(out.detach().min()) >= 0.0 and float(out.detach().max()) < 1.0
+    assert float(out.detach().min()) >= 0.0
+    if kind == "qwnet":  # convex combinations of [0, 1) inputs; the released U-Net ends in a ReLU (unbounded)
+        assert float(out.detach().max()) < 1.0
     (out * torch.rand_like(out)).sum().backward()
     for name, p in model.named_parameters():
         if quantized or "max_log" not in name:  # FP32 mode does not use the clipping maxima
