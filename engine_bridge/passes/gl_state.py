@@ -31,9 +31,16 @@ class SavedTarget:
 
 def attach_color(fbo: int, texture: int, width: int, height: int) -> None:
     """Bind ``fbo`` as the draw framebuffer with ``texture`` as colour attachment 0 and set the viewport."""
+    attach_colors(fbo, (texture,), width, height)
+
+
+def attach_colors(fbo: int, textures: tuple[int, ...], width: int, height: int) -> None:
+    """Like :func:`attach_color` with ``textures[i]`` as colour attachment ``i`` (multiple render targets)."""
     GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, fbo)
-    GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, texture, 0)
-    GL.glDrawBuffers(1, [GL.GL_COLOR_ATTACHMENT0])
+    for i, texture in enumerate(textures):
+        GL.glFramebufferTexture2D(GL.GL_DRAW_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0 + i, GL.GL_TEXTURE_2D,
+                                  texture, 0)
+    GL.glDrawBuffers(len(textures), [GL.GL_COLOR_ATTACHMENT0 + i for i in range(len(textures))])
     status = GL.glCheckFramebufferStatus(GL.GL_DRAW_FRAMEBUFFER)
     assert status == GL.GL_FRAMEBUFFER_COMPLETE, f"incomplete framebuffer: 0x{int(status):x}"
     GL.glViewport(0, 0, width, height)

@@ -1,13 +1,16 @@
-"""TAAPass: the classic TAA baseline as a GLSL pass (``shaders/taa.frag.glsl``).
+"""TAAPass: the TAA baseline as a GLSL pass (``shaders/taa.frag.glsl``, ``shaders/taa_sharpen.frag.glsl``).
 
 The algorithm is :mod:`qwplugin.taa`'s, operation for operation (see ``docs/taa.md``); this object owns the
-two history textures it ping-pongs between (read the previous output, write the new one, which is also the
-pass output) and a framebuffer. It saves and restores the host's framebuffer binding and viewport.
+two history textures it ping-pongs between (read the previous output, write the new one), two history-depth
+textures (when the configuration uses depth), the sharpened output texture (when ``config.sharpen`` > 0)
+and a framebuffer. It saves and restores the host's framebuffer binding and viewport.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+import numpy as np
 
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from OpenGL import GL
@@ -15,19 +18,23 @@ from OpenGL import GL
 from engine_bridge.gl.program import fullscreen_triangle, load_program, set_uniform
 from engine_bridge.gl.textures import create_texture, delete_textures
 from engine_bridge.passes.base import PassFrame, Port, RenderPass, check_inputs, check_size
-from engine_bridge.passes.gl_state import SavedTarget, attach_color
+from engine_bridge.passes.gl_state import SavedTarget, attach_color, attach_colors
 from qwplugin.errors import InvalidArgument, InvalidOperation
-from qwplugin.taa import TAAConfig
+from qwplugin.taa import TAAConfig, reconstruction_weights
 
 # Texture units: the named binding slots of shaders/taa.frag.glsl.
 TAA_UNIT_COLOR = 0
 TAA_UNIT_MOTION = 1
 TAA_UNIT_HISTORY = 2
+TAA_UNIT_DEPTH = 3
+TAA_UNIT_HISTORY_DEPTH = 4
+FILTER_MODES = {"none": 0, "gaussian": 1}  # shaders/common/taa_resolve.glsl TAA_FILTER_*
 HISTORY_FORMATS = {"RGBA16F": GL.GL_RGBA16F, "RGBA32F": GL.GL_RGBA32F}
 
 
 class TAAPass(RenderPass):
-    """Temporal anti-aliasing: colour + motion in, resolved colour out (linear HDR).
+    """Temporal anti-aliasing: colour + motion (+ linear depth when the configuration uses it) in, resolved
+    colour out (linear HDR; sharpened when ``config.sharpen`` > 0, the history never is).
 
     Args:
         width, height: render size in pixels.
@@ -41,11 +48,13 @@ class TAAPass(RenderPass):
     name = "taa"
     INPUT_COLOR = "color"
     INPUT_MOTION = "motion_px"
+    INPUT_DEPTH = "depth"
     OUTPUT_COLOR = "color"
 
-    def __init__(self, width: int, height: int, config: TAAConfig = TAAConfig(),
+    def __init__(self, width: int, height: int, config: TAAConfig | None = None,
                  history_format: str = "RGBA16F"):
         check_size(width, height)
+        config = TAAConfig() if config is None else config
         if not isinstance(config, TAAConfig):
             raise InvalidArgument("config must be a TAAConfig", field="config", expected="TAAConfig",
                                   actual=type(config).__name__)
@@ -55,9 +64,13 @@ class TAAPass(RenderPass):
         self.config = config
         self.history_format = history_format
         self._program = load_program("fullscreen.vert.glsl", "taa.frag.glsl")
+        self._sharpen_program = (load_program("fullscreen.vert.glsl", "taa_sharpen.frag.glsl")
+                                 if config.sharpen > 0.0 else 0)
         self._triangle = fullscreen_triangle()
         self._fbo = int(GL.glGenFramebuffers(1))
         self._history: list[int] = []
+        self._history_depth: list[int] = []
+        self._display = 0
         self._history_valid = False
         self._write = 0
         self._closed = False
@@ -69,16 +82,22 @@ class TAAPass(RenderPass):
         return self._size
 
     def inputs(self) -> dict[str, Port]:
-        return {
+        ports = {
             self.INPUT_COLOR: Port(self.INPUT_COLOR, "current colour, linear HDR, jittered, render size",
                                    "RGBA16F"),
             self.INPUT_MOTION: Port(self.INPUT_MOTION, "motion_px: previous = current + motion, render px, "
                                     "+x right, +y down, jitter removed", "RG16F"),
         }
+        if self.config.uses_depth:
+            ports[self.INPUT_DEPTH] = Port(self.INPUT_DEPTH, "positive linear view depth, render size "
+                                           "(needed by dilate_motion / depth_rejection)", "R32F")
+        return ports
 
     def outputs(self) -> dict[str, Port]:
-        return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, "resolved colour, linear HDR, render size; also "
-                                        "the next frame's history", self.history_format)}
+        detail = ("sharpened copy of the history" if self.config.sharpen > 0.0
+                  else "also the next frame's history")
+        return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, f"resolved colour, linear HDR, render size; {detail}",
+                                        self.history_format)}
 
     def execute(self, inputs: Mapping[str, int], frame: PassFrame) -> dict[str, int]:
         if self._closed:
@@ -87,31 +106,66 @@ class TAAPass(RenderPass):
             raise InvalidArgument("frame must be a PassFrame", field="frame", expected="PassFrame",
                                   actual=type(frame).__name__)
         check_inputs(self, inputs, self._size)
+        cfg = self.config
         read, write = self._history[1 - self._write], self._history[self._write]
         width, height = self._size
+        reset = bool(frame.reset or not self._history_valid)
         with SavedTarget():
-            attach_color(self._fbo, write, width, height)
-            GL.glUseProgram(self._program)
-            for unit, tex, uniform in ((TAA_UNIT_COLOR, inputs[self.INPUT_COLOR], "u_color"),
-                                       (TAA_UNIT_MOTION, inputs[self.INPUT_MOTION], "u_motion"),
-                                       (TAA_UNIT_HISTORY, read, "u_history")):
+            if cfg.uses_depth:
+                attach_colors(self._fbo, (write, self._history_depth[self._write]), width, height)
+            else:
+                attach_color(self._fbo, write, width, height)
+            prog = self._program
+            GL.glUseProgram(prog)
+            bindings = [(TAA_UNIT_COLOR, inputs[self.INPUT_COLOR], "u_color"),
+                        (TAA_UNIT_MOTION, inputs[self.INPUT_MOTION], "u_motion"),
+                        (TAA_UNIT_HISTORY, read, "u_history")]
+            if cfg.uses_depth:
+                bindings += [(TAA_UNIT_DEPTH, inputs[self.INPUT_DEPTH], "u_depth"),
+                             (TAA_UNIT_HISTORY_DEPTH, self._history_depth[1 - self._write], "u_history_depth")]
+            for unit, tex, uniform in bindings:
                 GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
                 GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-                set_uniform(self._program, uniform, unit)
-            set_uniform(self._program, "u_size_px", (float(width), float(height)))
-            set_uniform(self._program, "u_jitter_px", tuple(float(v) for v in frame.jitter_px))
-            set_uniform(self._program, "u_reset", bool(frame.reset or not self._history_valid))
-            set_uniform(self._program, "u_alpha", float(self.config.alpha))
-            set_uniform(self._program, "u_gamma", float(self.config.gamma))
-            set_uniform(self._program, "u_unjitter", bool(self.config.unjitter))
+                set_uniform(prog, uniform, unit)
+            jitter = tuple(float(v) for v in frame.jitter_px)
+            set_uniform(prog, "u_size_px", (float(width), float(height)))
+            set_uniform(prog, "u_jitter_px", jitter)
+            set_uniform(prog, "u_reset", reset)
+            set_uniform(prog, "u_has_history_depth", bool(cfg.depth_rejection and not reset))
+            set_uniform(prog, "u_write_depth", cfg.uses_depth)
+            set_uniform(prog, "u_alpha", float(cfg.alpha))
+            set_uniform(prog, "u_gamma", float(cfg.gamma))
+            set_uniform(prog, "u_unjitter", bool(cfg.unjitter))
+            set_uniform(prog, "u_filter_mode", FILTER_MODES[cfg.filter])
+            if cfg.filter == "gaussian":
+                loc = GL.glGetUniformLocation(prog, "u_recon_weights")
+                GL.glUniform1fv(loc, 9, reconstruction_weights(jitter, cfg.filter_sigma_px))
+            set_uniform(prog, "u_dilate_motion", bool(cfg.dilate_motion))
+            set_uniform(prog, "u_depth_rejection", bool(cfg.depth_rejection))
+            set_uniform(prog, "u_depth_keep", float(np.float32(1.0) - np.float32(cfg.depth_tolerance)))
+            set_uniform(prog, "u_perceptual_clip", bool(cfg.perceptual_clip))
+            set_uniform(prog, "u_motion_feedback", float(cfg.motion_feedback))
+            set_uniform(prog, "u_clip_feedback", float(cfg.clip_feedback))
+            set_uniform(prog, "u_feedback_max", float(cfg.feedback_max))
             self._triangle.draw()
-            for unit in (TAA_UNIT_HISTORY, TAA_UNIT_MOTION, TAA_UNIT_COLOR):
+            output = write
+            if cfg.sharpen > 0.0:
+                attach_color(self._fbo, self._display, width, height)
+                GL.glUseProgram(self._sharpen_program)
+                GL.glActiveTexture(GL.GL_TEXTURE0)
+                GL.glBindTexture(GL.GL_TEXTURE_2D, write)
+                set_uniform(self._sharpen_program, "u_resolved", 0)
+                set_uniform(self._sharpen_program, "u_size_px", (float(width), float(height)))
+                set_uniform(self._sharpen_program, "u_strength", float(cfg.sharpen))
+                self._triangle.draw()
+                output = self._display
+            for unit, _, _ in reversed(bindings):
                 GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
                 GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
             GL.glUseProgram(0)
         self._history_valid = True
         self._write = 1 - self._write
-        return {self.OUTPUT_COLOR: write}
+        return {self.OUTPUT_COLOR: output}
 
     def reset(self) -> None:
         self._history_valid = False
@@ -120,9 +174,12 @@ class TAAPass(RenderPass):
         check_size(width, height)
         if self._closed:
             raise InvalidOperation("TAAPass.resize called after close()")
-        delete_textures(*self._history)
+        delete_textures(*self._history, *self._history_depth, *([self._display] if self._display else []))
         fmt = HISTORY_FORMATS[self.history_format]
         self._history = [create_texture(width, height, fmt) for _ in range(2)]
+        self._history_depth = ([create_texture(width, height, GL.GL_R32F) for _ in range(2)]
+                               if self.config.uses_depth else [])
+        self._display = create_texture(width, height, fmt) if self.config.sharpen > 0.0 else 0
         self._size = (width, height)
         self._write = 0
         self._history_valid = False
@@ -139,9 +196,11 @@ class TAAPass(RenderPass):
     def close(self) -> None:
         if self._closed:
             return
-        delete_textures(*self._history)
-        self._history = []
+        delete_textures(*self._history, *self._history_depth, *([self._display] if self._display else []))
+        self._history, self._history_depth, self._display = [], [], 0
         GL.glDeleteFramebuffers(1, [self._fbo])
         GL.glDeleteProgram(self._program)
+        if self._sharpen_program:
+            GL.glDeleteProgram(self._sharpen_program)
         self._triangle.release()
         self._closed = True

@@ -121,7 +121,7 @@ class Context:
             precision_detail=precision_detail, model=loaded.name, model_kind=kind,
             weights=loaded.weights, trained=loaded.trained, notes=tuple(notes),
             fallback=FALLBACK_DESCRIPTION if desc.budget_policy == "fallback" and desc.budget_ms else "none")
-        self._taa_config = TAAConfig()
+        self._taa_config = TAAConfig().without_depth()  # the context keeps no depth history
         self._history: torch.Tensor | None = None
         self._timing = TimingStats(desc.timing_window)
         self._budget = BudgetMonitor(desc.budget_ms, desc.budget_policy)

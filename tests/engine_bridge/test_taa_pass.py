@@ -55,7 +55,7 @@ def _to_torch(array_hwc):
     return torch.from_numpy(np.ascontiguousarray(array_hwc)).permute(2, 0, 1)[None].float()
 
 
-@pytest.mark.parametrize("config", [TAAConfig(), TAAConfig(alpha=0.2, gamma=1.5, unjitter=True)])
+@pytest.mark.parametrize("config", [TAAConfig.classic(), TAAConfig.classic(alpha=0.2, gamma=1.5, unjitter=True)])
 def test_taa_pass_matches_pytorch_in_fp32(clean_gl, config):
     from engine_bridge.gl.textures import read_texture, upload_texture
     from engine_bridge.passes import PassFrame, TAAPass
@@ -98,7 +98,7 @@ def _driver_rounds_half_toward_zero() -> bool:
     color_tex, motion_tex = _textures()
     upload_texture(color_tex, np.full((H, W, 4), 2.0 + 0.6 * 2.0**-9, np.float32))
     upload_texture(motion_tex, np.zeros((H, W, 2), np.float32))
-    with TAAPass(W, H) as taa:
+    with TAAPass(W, H, TAAConfig.classic()) as taa:
         out = read_texture(taa.execute({"color": color_tex, "motion_px": motion_tex}, PassFrame())["color"],
                            np.zeros((H, W, 3), np.float32))
     assert np.all(out == out[0, 0, 0]) and out[0, 0, 0] in (2.0, 2.0 + 2.0**-9)
@@ -113,7 +113,7 @@ def test_taa_pass_fp16_history_matches_pytorch_with_fp16_rounding(clean_gl):
 
     toward_zero = _driver_rounds_half_toward_zero()
     color_tex, motion_tex = _textures("GL_RGBA16F", "GL_RG16F")
-    taa_gl = TAAPass(W, H)
+    taa_gl = TAAPass(W, H, TAAConfig.classic())
     history = None
     out = np.zeros((H, W, 3), np.float32)
     for t in range(10):
@@ -123,7 +123,7 @@ def test_taa_pass_fp16_history_matches_pytorch_with_fp16_rounding(clean_gl):
         upload_texture(motion_tex, motion)
         result = taa_gl.execute({"color": color_tex, "motion_px": motion_tex}, PassFrame(jitter, t == 0))
         read_texture(result["color"], out)
-        ref = taa_resolve(_to_torch(color[..., :3]), _to_torch(motion), history, TAAConfig(), jitter)
+        ref = taa_resolve(_to_torch(color[..., :3]), _to_torch(motion), history, TAAConfig.classic(), jitter)
         ref = _round_to_half(ref, toward_zero)  # the history texture stores float16
         history = ref
         # fp16 has an 11-bit significand (relative step 2^-11 = 4.9e-4 to 2^-10); a GL/torch difference of an
@@ -138,7 +138,7 @@ def test_taa_pass_ping_pongs_and_resets(clean_gl):
     from engine_bridge.passes import PassFrame, TAAPass
 
     color_tex, motion_tex = _textures()
-    taa = TAAPass(W, H, history_format="RGBA32F")
+    taa = TAAPass(W, H, TAAConfig.classic(), history_format="RGBA32F")
     color0, motion, _ = _frame_data(0)
     color1, _, _ = _frame_data(3)
     inputs = {"color": color_tex, "motion_px": motion_tex}
@@ -176,7 +176,7 @@ def test_taa_pass_restores_host_state(clean_gl):
     GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, host_tex, 0)
     GL.glViewport(1, 2, 5, 6)
     GL.glEnable(GL.GL_BLEND)
-    with TAAPass(W, H) as taa:
+    with TAAPass(W, H, TAAConfig.classic()) as taa:
         taa.execute({"color": color_tex, "motion_px": motion_tex}, PassFrame())
     assert int(GL.glGetIntegerv(GL.GL_DRAW_FRAMEBUFFER_BINDING)) == host_fbo
     assert [int(v) for v in GL.glGetIntegerv(GL.GL_VIEWPORT)] == [1, 2, 5, 6]
@@ -189,16 +189,17 @@ def test_taa_pass_restores_host_state(clean_gl):
 def test_pass_protocol_ports_and_properties(clean_gl):
     from engine_bridge.passes import NoAAPass, RenderPass, TAAPass
 
-    cfg = TAAConfig(alpha=0.3, gamma=2.0, unjitter=True)
+    cfg = TAAConfig.classic(alpha=0.3, gamma=2.0, unjitter=True)
     taa = TAAPass(W, H, cfg, history_format="RGBA32F")
     assert isinstance(taa, RenderPass)
     assert set(taa.inputs()) == {"color", "motion_px"} and set(taa.outputs()) == {"color"}
     props = taa.get_properties()
-    assert props == {"alpha": 0.3, "gamma": 2.0, "unjitter": True, "history_format": "RGBA32F"}
+    assert props == {**cfg.to_dict(), "history_format": "RGBA32F"}
+    assert props["alpha"] == 0.3 and props["gamma"] == 2.0 and props["unjitter"] is True
     clone = TAAPass.from_properties(props, 4, 4)
     assert clone.config == cfg and clone.history_format == "RGBA32F" and clone.size == (4, 4)
     with pytest.raises(InvalidArgument):
-        TAAPass.from_properties({**props, "sharpen": 1}, 4, 4)
+        TAAPass.from_properties({**props, "sharpness": 1}, 4, 4)
     with pytest.raises(InvalidArgument):
         TAAPass(W, H, history_format="RGB8")
     noaa = NoAAPass.from_properties({}, W, H)
@@ -214,7 +215,7 @@ def test_bad_inputs_raise_naming_the_port(clean_gl):
 
     color_tex, motion_tex = _textures()
     small = create_texture(W - 1, H, GL.GL_RG32F)
-    with TAAPass(W, H) as taa:
+    with TAAPass(W, H, TAAConfig.classic()) as taa:
         with pytest.raises(InvalidArgument) as info:
             taa.execute({"color": color_tex}, PassFrame())
         assert info.value.field == "motion_px"
@@ -270,9 +271,9 @@ def test_taa_pass_on_rendered_scene_matches_pytorch_and_beats_noaa(clean_gl):
         return x / (1.0 + x)
 
     out = np.zeros((h, w, 3), np.float32)
-    free_running = TemporalAA()
+    free_running = TemporalAA(TAAConfig.classic())
     err_taa, err_noaa = [], []
-    with Renderer(load_scene("mixed"), w, h) as renderer, TAAPass(w, h, history_format="RGBA32F") as taa:
+    with Renderer(load_scene("mixed"), w, h) as renderer, TAAPass(w, h, TAAConfig.classic(), history_format="RGBA32F") as taa:
         gl_history = None
         for i in range(24):
             time_s, jitter = i / 30.0, renderer.jitter_for_frame(i)
@@ -282,7 +283,7 @@ def test_taa_pass_on_rendered_scene_matches_pytorch_and_beats_noaa(clean_gl):
             arrays = renderer.read_gbuffer()
             color, motion = _to_torch(arrays.color), _to_torch(arrays.motion_px)
             # One frame from the same history: float32 rounding only (measured max 1e-6 relative).
-            one = taa_resolve(color, motion, gl_history, TAAConfig(), jitter)[0].permute(1, 2, 0).numpy()
+            one = taa_resolve(color, motion, gl_history, TAAConfig.classic(), jitter)[0].permute(1, 2, 0).numpy()
             np.testing.assert_allclose(out, one, rtol=1e-5, atol=1e-5)
             # Free-running: the histories drift apart as ulp differences pass through Catmull-Rom's negative
             # lobes frame after frame (measured max 3.7e-4 relative after 24 frames).
@@ -295,3 +296,72 @@ def test_taa_pass_on_rendered_scene_matches_pytorch_and_beats_noaa(clean_gl):
                 err_noaa.append(np.abs(tonemap(renderer.render_noaa(time_s)) - tonemap(reference)).mean())
     # Measured 0.011 vs 0.016 (ratio 0.68) on llvmpipe.
     assert np.mean(err_taa) < 0.85 * np.mean(err_noaa)
+
+
+# --- the strong TAA's options ----------------------------------------------------------------------------
+
+STRONG_CONFIGS = [
+    TAAConfig.classic(alpha=0.05, gamma=1.25, filter="gaussian", filter_sigma_px=0.47, dilate_motion=True,
+                      depth_rejection=True, depth_tolerance=0.05, perceptual_clip=True, motion_feedback=0.1,
+                      clip_feedback=0.5, feedback_max=0.6, sharpen=0.4),
+    TAAConfig.classic(alpha=0.08, unjitter=True, depth_rejection=True, clip_feedback=0.3, sharpen=0.2),
+    TAAConfig.classic(alpha=0.1, dilate_motion=True, perceptual_clip=True, motion_feedback=0.05),
+]
+
+
+def _depth_data(t):
+    """Linear depth: a far slanted background and a near square moving right 1.3 px/frame (disocclusions)."""
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float64)
+    depth = 20.0 + 0.3 * xs + 0.1 * ys
+    x0 = 4 + 1.3 * t
+    near = (xs >= x0) & (xs < x0 + 7) & (ys >= 5) & (ys < 13)
+    depth[near] = 3.0 + 0.01 * xs[near]
+    return depth.astype(np.float32), near
+
+
+@pytest.mark.parametrize("config", STRONG_CONFIGS)
+def test_strong_taa_pass_matches_pytorch_with_every_option(clean_gl, config):
+    from engine_bridge.gl.textures import create_texture, read_texture, upload_texture
+    from engine_bridge.passes import PassFrame, TAAPass
+    from OpenGL import GL
+
+    color_tex, motion_tex = _textures()
+    depth_tex = create_texture(W, H, GL.GL_R32F)
+    taa_gl = TAAPass(W, H, config, history_format="RGBA32F")
+    taa_torch = TemporalAA(config)
+    out = np.zeros((H, W, 3), np.float32)
+    for t in range(10):
+        color, motion, jitter = _frame_data(t)
+        depth, near = _depth_data(t)
+        color[near] = (6.0, 0.2, 0.1, 1.0)  # a bright HDR foreground object
+        motion[near] = (-1.3, 0.0)
+        reset = t in (0, 6)
+        upload_texture(color_tex, color)
+        upload_texture(motion_tex, motion)
+        upload_texture(depth_tex, depth)
+        inputs = {"color": color_tex, "motion_px": motion_tex}
+        if config.uses_depth:
+            inputs["depth"] = depth_tex
+        result = taa_gl.execute(inputs, PassFrame(jitter, reset, 1.0, t))
+        read_texture(result["color"], out)
+        ref = taa_torch.step(_to_torch(color[..., :3]), _to_torch(motion), reset, jitter,
+                             depth=torch.from_numpy(depth)[None, None])[0].permute(1, 2, 0).numpy()
+        # Same float32 operations in the same order, except that llvmpipe may contract a*b+c to an FMA and
+        # GLSL's division and sqrt are allowed a few ulps: relative differences of ~1e-6 per frame on values
+        # up to ~6, carried through the history (measured max below 2e-5 over 10 frames).
+        np.testing.assert_allclose(out, ref, rtol=2e-5, atol=2e-5)
+    taa_gl.close()
+    GL.glDeleteTextures(3, [color_tex, motion_tex, depth_tex])
+
+
+def test_strong_taa_pass_needs_depth_when_configured(clean_gl):
+    from engine_bridge.passes import PassFrame, TAAPass
+
+    color_tex, motion_tex = _textures()
+    with TAAPass(W, H, STRONG_CONFIGS[0]) as taa:
+        assert "depth" in taa.inputs()
+        with pytest.raises(InvalidArgument) as info:
+            taa.execute({"color": color_tex, "motion_px": motion_tex}, PassFrame())
+        assert info.value.field == "depth"
+    with TAAPass(W, H, TAAConfig.classic()) as taa:
+        assert "depth" not in taa.inputs()

@@ -84,7 +84,7 @@ def test_context_fallback_runs_taa_on_the_shared_history():
         got = ctx.dispatch(f)
         c = torch.from_numpy(f.color).permute(2, 0, 1)[None].contiguous()
         m = torch.from_numpy(f.motion_px).permute(2, 0, 1)[None].contiguous()
-        history = taa_resolve(c, m, history, TAAConfig(), f.jitter_px)
+        history = taa_resolve(c, m, history, TAAConfig().without_depth(), f.jitter_px)
         assert np.array_equal(got, history[0].permute(1, 2, 0).numpy())
     assert ctx.stats.fallback_frames == 2 and ctx.stats.over_budget_frames == 3
 

@@ -116,7 +116,7 @@ def test_neighbourhood_moments_flat_bright_area_has_exactly_zero_sigma():
 
 def test_reset_and_first_frame_return_current_exactly():
     g = torch.Generator().manual_seed(2)
-    taa = TemporalAA()
+    taa = TemporalAA(TAAConfig.classic())
     a, b = torch.rand(2, 3, 6, 7, generator=g) * 5, torch.rand(2, 3, 6, 7, generator=g) * 5
     motion = torch.zeros(2, 2, 6, 7)
     assert torch.equal(taa.step(a, motion, reset=False), a)  # no history yet: first frame
@@ -126,7 +126,7 @@ def test_reset_and_first_frame_return_current_exactly():
 
 def test_hand_computed_frame():
     """1x2 grey images: frame 0 = [0, 4] (reset), frame 1 = [1, 3], no motion, gamma 1, alpha 0.1."""
-    taa = TemporalAA(TAAConfig(alpha=0.1, gamma=1.0))
+    taa = TemporalAA(TAAConfig.classic(alpha=0.1, gamma=1.0))
     taa.step(grey([[0.0, 4.0]]), zeros_motion(1, 2), reset=True)
     out = taa.step(grey([[1.0, 3.0]]), zeros_motion(1, 2))
     # Pixel 0: clamp-to-edge 3x3 neighbourhood = {1, 1, 3} per row; Co = Cg = 0 for grey.
@@ -149,7 +149,7 @@ def test_hand_computed_frame():
 
 def test_history_outside_frame_takes_current():
     g = torch.Generator().manual_seed(3)
-    taa = TemporalAA(TAAConfig(gamma=100.0))
+    taa = TemporalAA(TAAConfig.classic(gamma=100.0))
     taa.step(torch.rand(1, 3, 5, 8, generator=g) * 4, zeros_motion(5, 8), reset=True)
     current = torch.rand(1, 3, 5, 8, generator=g)
     motion = torch.zeros(1, 2, 5, 8)
@@ -166,7 +166,7 @@ def test_integer_motion_without_clipping_is_an_exact_reprojection():
     g = torch.Generator().manual_seed(4)
     base = torch.rand(1, 3, 6, 12, generator=g) + 0.5
     alpha = 0.25
-    taa = TemporalAA(TAAConfig(alpha=alpha, gamma=1e6))
+    taa = TemporalAA(TAAConfig.classic(alpha=alpha, gamma=1e6))
     motion = torch.zeros(1, 2, 6, 12)
     motion[:, 0] = -1.0
     expected = base.clone()
@@ -200,7 +200,7 @@ def test_static_scene_converges_towards_supersampled_value():
     ss = 16  # reference: 16x16 stratified box-filter supersampling
     offsets = (np.arange(ss) + 0.5) / ss - 0.5
     ref = torch.stack([_render(_edge_scene, h, w, (ox, oy)) for ox in offsets for oy in offsets]).mean(0)
-    taa = TemporalAA()
+    taa = TemporalAA(TAAConfig.classic())
     for i in range(64):
         out = taa.step(_render(_edge_scene, h, w, jitter_offset_px(i)), zeros_motion(h, w), reset=(i == 0))
     noaa = _render(_edge_scene, h, w, (0.0, 0.0))
@@ -223,7 +223,7 @@ def test_low_contrast_static_scene_converges_to_jittered_average():
     def scene(xs, ys):
         return 0.5 + 0.05 * (((xs - 8.2) * 0.6 + (ys - 7.9) * 0.8) > 0)
 
-    taa = TemporalAA(TAAConfig(gamma=1e6))
+    taa = TemporalAA(TAAConfig.classic(gamma=1e6))
     outs = []
     for i in range(96):
         outs.append(taa.step(_render(scene, h, w, jitter_offset_px(i)), zeros_motion(h, w), reset=(i == 0)))
@@ -249,7 +249,7 @@ def test_moving_square_leaves_bounded_ghost_with_clipping(gamma, ghosts):
     h, w = 16, 48
     g = torch.Generator().manual_seed(5)
     background = (torch.rand(1, 1, h, w, generator=g) * 0.5).expand(1, 3, h, w).clone()  # textured, 0..0.5
-    taa = TemporalAA(TAAConfig(gamma=gamma))
+    taa = TemporalAA(TAAConfig.classic(gamma=gamma))
     for t in range(14):
         color, motion, x0 = _moving_square(t, h, w, background)
         out = taa.step(color, motion, reset=(t == 0))
@@ -268,23 +268,23 @@ def test_unjitter_recovers_pixel_centres_of_a_linear_ramp():
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     ramp = lambda x, y: 0.1 * x + 0.05 * y + 1.0  # noqa: E731  (bilinear reproduces linear functions)
     jittered = grey(ramp(xs + 0.5 + jitter[0], ys + 0.5 + jitter[1]))
-    taa = TemporalAA(TAAConfig(unjitter=True))
+    taa = TemporalAA(TAAConfig.classic(unjitter=True))
     out = taa.step(jittered, zeros_motion(h, w), reset=True, jitter_px=jitter)
     centre = grey(ramp(xs + 0.5, ys + 0.5))
     assert torch.allclose(out[..., 1:-1, 1:-1], centre[..., 1:-1, 1:-1], atol=1e-5)  # interior, float32
-    plain = TemporalAA().step(jittered, zeros_motion(h, w), reset=True, jitter_px=jitter)
+    plain = TemporalAA(TAAConfig.classic()).step(jittered, zeros_motion(h, w), reset=True, jitter_px=jitter)
     assert torch.equal(plain, jittered)
 
 
 def test_resolution_change_resets_history():
-    taa = TemporalAA()
+    taa = TemporalAA(TAAConfig.classic())
     taa.step(torch.ones(1, 3, 4, 4), zeros_motion(4, 4))
     current = torch.full((1, 3, 5, 3), 2.0)
     assert torch.equal(taa.step(current, zeros_motion(5, 3)), current)
 
 
 def test_returned_output_does_not_alias_history():
-    taa = TemporalAA()
+    taa = TemporalAA(TAAConfig.classic())
     out = taa.step(torch.ones(1, 3, 2, 2), zeros_motion(2, 2))
     out.fill_(100.0)
     assert torch.equal(taa.history, torch.ones(1, 3, 2, 2))
@@ -301,7 +301,7 @@ def test_returned_output_does_not_alias_history():
     (dict(jitter_px="ab"), "jitter_px"),
 ])
 def test_bad_inputs_raise_and_leave_history_untouched(kwargs, field):
-    taa = TemporalAA()
+    taa = TemporalAA(TAAConfig.classic())
     taa.step(torch.full((1, 3, 3, 3), 0.5), zeros_motion(3, 3))
     before = taa.history
     args = dict(color_linear=torch.ones(1, 3, 3, 3), motion_px=zeros_motion(3, 3), reset=False,
@@ -314,7 +314,7 @@ def test_bad_inputs_raise_and_leave_history_untouched(kwargs, field):
 
 
 def test_config_validation_and_round_trip():
-    cfg = TAAConfig(alpha=0.2, gamma=1.5, unjitter=True)
+    cfg = TAAConfig.classic(alpha=0.2, gamma=1.5, unjitter=True)
     assert TAAConfig.from_dict(cfg.to_dict()) == cfg
     for bad in (dict(alpha=0.0), dict(alpha=1.5), dict(gamma=0.0), dict(gamma=float("inf")),
                 dict(unjitter=1)):
@@ -325,14 +325,14 @@ def test_config_validation_and_round_trip():
 
 
 def test_closed_taa_refuses_steps():
-    taa = TemporalAA()
+    taa = TemporalAA(TAAConfig.classic())
     taa.close()
     with pytest.raises(InvalidOperation):
         taa.step(torch.ones(1, 3, 2, 2), zeros_motion(2, 2))
 
 
 def test_numpy_scalars_are_accepted_and_nan_jitter_refused():
-    taa = TemporalAA(TAAConfig(unjitter=True))
+    taa = TemporalAA(TAAConfig.classic(unjitter=True))
     color = torch.rand(1, 3, 4, 4)
     out = taa.step(color, zeros_motion(4, 4), reset=np.bool_(True),
                    jitter_px=np.array([0.0, 0.0], np.float32))
