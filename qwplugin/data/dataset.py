@@ -4,13 +4,23 @@ A dataset folder holds ``index.json`` (:mod:`qwplugin.data.index`) and one seque
 (:mod:`qwplugin.io.sequence`). Sequences are read once and kept in memory (float32), which suits the
 datasets this project trains on (tens of sequences at 256x192).
 
-A *sample* is a window of ``frames`` consecutive frames of one sequence, augmented as one block
-(:mod:`qwplugin.data.augment`), as tensors::
+A *sample* is a window of ``frames`` consecutive frames of one sequence, starting at a uniformly random
+frame of it, augmented as one block (:mod:`qwplugin.data.augment`), as tensors::
 
     color, reference  (T, 3, h, w)  linear HDR
     motion_px         (T, 2, h, w)  contract motion, render pixels
     depth             (T, 1, h, w)  linear view depth
     resets            (T,) bool     the window's first frame is always a reset (it has no history)
+    jitter_px         (T, 2)        each frame's sample offset, render pixels (negated on flipped axes,
+                                    so it stays true of the flipped images)
+    phase             (T,) int64    each frame's Halton(2, 3) phase as rendered, 0..15 (-1: jitter not
+                                    on the 16-phase cycle), see :func:`halton_phases`
+
+Jitter phases: the engine's jitter cycles through 16 Halton phases. A network trained only on windows
+that start at phase 0 never sees the other phases at a window's first frames (nor long recurrences).
+Random window starts inside sequences longer than the window, and sequences that themselves start at
+random phases, put every phase at every window position; :meth:`SequenceDataset.phase_coverage` says
+which phases a dataset can put at a window's first frame.
 
 Randomness comes only from the generator passed in, so the trainer's ``default_rng([seed, step])``
 makes every batch reproducible.
@@ -28,16 +38,45 @@ from qwplugin.data.augment import apply_params, draw_params
 from qwplugin.data.index import read_index
 from qwplugin.errors import InvalidArgument
 from qwplugin.io.sequence import read_sequence
+from qwplugin.ops.halton import DEFAULT_PHASE_COUNT, jitter_offset_px
 
 SPATIAL_KEYS = ("color", "reference", "motion_px", "depth")
+PHASE_TOLERANCE_PX = 1e-4
+"""A stored jitter within this distance (per axis, pixels) of a Halton point is that point's phase."""
+
+
+def halton_phases(jitter_px: np.ndarray, phase_count: int = DEFAULT_PHASE_COUNT) -> np.ndarray:
+    """Phase (0-based position in the ``phase_count``-long Halton(2, 3) cycle of
+    :func:`qwplugin.ops.halton.jitter_offset_px`) of each stored jitter.
+
+    Args:
+        jitter_px: (T, 2) jitter offsets in render pixels.
+        phase_count: cycle length.
+
+    Returns:
+        (T,) int64 phases; -1 where a jitter matches no point of the cycle (another jitter pattern).
+
+    Examples:
+        >>> halton_phases(np.array([jitter_offset_px(3), jitter_offset_px(17), (0.01, 0.02)]))
+        array([ 3,  1, -1])
+    """
+    table = np.array([jitter_offset_px(p, phase_count) for p in range(phase_count)], np.float64)
+    j = np.asarray(jitter_px, np.float64).reshape(-1, 2)
+    dist = np.abs(j[:, None, :] - table[None]).max(axis=2)  # (T, phases)
+    best = dist.argmin(axis=1)
+    return np.where(dist[np.arange(len(j)), best] <= PHASE_TOLERANCE_PX, best, -1).astype(np.int64)
 
 
 def to_tensors(block: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """A numpy block (``(T, H, W, C)`` arrays and ``resets`` (T,)) to ``(T, C, H, W)`` float32 tensors and a
-    ``(T,)`` bool tensor."""
+    """A numpy block (``(T, H, W, C)`` arrays, ``resets`` (T,), optional ``jitter_px`` (T, 2) and ``phase``
+    (T,)) to ``(T, C, H, W)`` float32 tensors, a ``(T,)`` bool tensor, and (T, 2) float32 / (T,) int64."""
     out = {k: torch.from_numpy(np.ascontiguousarray(block[k], dtype=np.float32)).permute(0, 3, 1, 2).contiguous()
            for k in SPATIAL_KEYS}
     out["resets"] = torch.from_numpy(np.asarray(block["resets"], dtype=bool).copy())
+    if "jitter_px" in block:
+        out["jitter_px"] = torch.from_numpy(np.array(block["jitter_px"], dtype=np.float32))
+    if "phase" in block:
+        out["phase"] = torch.from_numpy(np.array(block["phase"], dtype=np.int64))
     return out
 
 
@@ -94,7 +133,9 @@ class SequenceDataset:
         return len(self.entries)
 
     def block(self, i: int) -> dict[str, np.ndarray]:
-        """Sequence ``i`` whole and unaugmented: ``(T, H, W, C)`` float32 arrays and ``resets`` (T,) bool.
+        """Sequence ``i`` whole and unaugmented: ``(T, H, W, C)`` float32 arrays, ``resets`` (T,) bool,
+        ``jitter_px`` (T, 2) float32 and ``phase`` (T,) int64 (the file's per-frame phases when it records
+        them, else :func:`halton_phases` of its jitter).
 
         The arrays are shared with the cache: do not modify them.
 
@@ -115,9 +156,40 @@ class SequenceDataset:
             if self.crop is not None and self.crop > min(seq.height, seq.width):
                 raise InvalidArgument("crop is larger than the frames", field="crop",
                                       expected=f"<= {min(seq.height, seq.width)} ({entry.name})", actual=str(self.crop))
+            stored = getattr(seq, "jitter_phase", None)  # recorded by newer sequence files
+            phase = np.asarray(stored, np.int64) if stored is not None else halton_phases(seq.jitter_px)
             self._cache[i] = {"color": seq.color, "reference": seq.reference, "motion_px": seq.motion_px,
-                              "depth": seq.depth_view[..., None], "resets": seq.reset.copy()}
+                              "depth": seq.depth_view[..., None], "resets": seq.reset.copy(),
+                              "jitter_px": np.asarray(seq.jitter_px, np.float32), "phase": phase}
         return self._cache[i]
+
+    def preload(self, progress: bool = False) -> None:
+        """Read every sequence into memory now (tqdm bar with ``progress``) instead of on first use.
+
+        Raises:
+            InvalidArgument: as :meth:`block`.
+        """
+        from tqdm import tqdm
+
+        for i in tqdm(range(len(self)), desc=f"load {self.split}", unit="seq", disable=not progress):
+            self.block(i)
+
+    def phase_coverage(self) -> dict[int, int]:
+        """How many (sequence, window start) pairs put each Halton phase at a window's first frame.
+
+        Counts over every sequence (read into memory) and every start a sample can draw; a phase
+        missing from the result never starts a training window (-1 counts jitters off the cycle).
+
+        Returns:
+            {phase: count}, sorted by phase.
+        """
+        counts: dict[int, int] = {}
+        for i in range(len(self)):
+            phase = self.block(i)["phase"]
+            t = len(phase) if self.frames is None else self.frames
+            for p in phase[:len(phase) - t + 1]:
+                counts[int(p)] = counts.get(int(p), 0) + 1
+        return dict(sorted(counts.items()))
 
     def _sample_of(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         block = self.block(i)
@@ -131,6 +203,12 @@ class SequenceDataset:
         resets = block["resets"][start:start + t].copy()
         resets[0] = True
         out["resets"] = resets
+        jitter = block["jitter_px"][start:start + t].copy()
+        if params.flip_x:  # a mirrored image samples at the mirrored offset
+            jitter[:, 0] *= -1.0
+        if params.flip_y:
+            jitter[:, 1] *= -1.0
+        out["jitter_px"], out["phase"] = jitter, block["phase"][start:start + t].copy()
         return to_tensors(out)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
@@ -140,5 +218,6 @@ class SequenceDataset:
         return self._sample_of(i, np.random.default_rng([self.seed, i]))
 
     def sample(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        """A sample of a sequence chosen uniformly with ``rng`` (then window and augmentation from it)."""
+        """A sample of a sequence chosen uniformly with ``rng``, then its window start (uniform over the
+        ``len - frames + 1`` possible starts) and augmentation, all from ``rng``."""
         return self._sample_of(int(rng.integers(0, len(self.entries))), rng)

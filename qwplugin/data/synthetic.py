@@ -5,7 +5,9 @@ which alias when point-sampled) scrolling at a constant sub-pixel velocity ``v``
 +x right, +y down). Frame ``k`` shows ``P(p - k v)`` at continuous image position ``p`` (pixel centres at
 ``+0.5``), so the motion is exact and the same everywhere: ``motion_px = -v`` (previous = current + motion).
 
-- ``color``: one sample per pixel at the frame's Halton(2, 3) jitter (:func:`qwplugin.ops.halton.jitter_offset_px`);
+- ``color``: one sample per pixel at the frame's Halton(2, 3) jitter (:func:`qwplugin.ops.halton.jitter_offset_px`
+  of ``start_phase + k``; ``start_phase`` 0, or drawn in 0..15 per sequence with ``random_start_phase``, as
+  the engine's dataset generator does);
 - ``reference``: the box-filtered mean of ``spp`` stratified samples (``sqrt(spp)`` per axis) over the
   pixel, as the engine's references are;
 - ``depth_view``: a constant per sequence (a fronto-parallel plane).
@@ -25,7 +27,7 @@ import numpy as np
 from qwplugin.data.index import DatasetIndex, SequenceEntry, write_index
 from qwplugin.errors import InvalidArgument
 from qwplugin.io.sequence import SequenceWriter
-from qwplugin.ops.halton import jitter_offset_px
+from qwplugin.ops.halton import DEFAULT_PHASE_COUNT, jitter_offset_px
 
 LINE_RADIANCE = 3.0
 """HDR value of the thin lines (above 1, so the tonemap matters)."""
@@ -49,9 +51,11 @@ def evaluate_pattern(x: np.ndarray, y: np.ndarray, p: dict) -> np.ndarray:
     return rgb * (1.0 - line[..., None]) + line[..., None] * (LINE_RADIANCE * l / max(l.max(), 1e-6))
 
 
-def render_frame(p: dict, k: int, width: int, height: int, spp: int) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Frame ``k`` of pattern ``p``: (aliased colour (H, W, 3), reference (H, W, 3), jitter_px)."""
-    jx, jy = jitter_offset_px(k)
+def render_frame(p: dict, k: int, width: int, height: int, spp: int,
+                 start_phase: int = 0) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Frame ``k`` of pattern ``p``: (aliased colour (H, W, 3), reference (H, W, 3), jitter_px); the jitter
+    is Halton phase ``(start_phase + k) % 16``."""
+    jx, jy = jitter_offset_px(start_phase + k)
     vx, vy = p["velocity_px"]
     x, y = np.meshgrid(np.arange(width, dtype=np.float64) - k * vx, np.arange(height, dtype=np.float64) - k * vy)
     color = evaluate_pattern(x + 0.5 + jx, y + 0.5 + jy, p)
@@ -66,7 +70,7 @@ def render_frame(p: dict, k: int, width: int, height: int, spp: int) -> tuple[np
 
 def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int = 8, width: int = 64,
                             height: int = 64, spp: int = 16, seed: int = 0,
-                            val_sequences: int | None = None) -> DatasetIndex:
+                            val_sequences: int | None = None, random_start_phase: bool = False) -> DatasetIndex:
     """Write a synthetic dataset (see the module docstring) to ``root``; returns its index.
 
     Args:
@@ -76,6 +80,8 @@ def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int
         spp: reference samples per pixel, a perfect square.
         seed: base seed.
         val_sequences: validation sequences (default ``max(1, sequences // 8)``).
+        random_start_phase: start sequence ``i`` at a Halton phase in 0..15 drawn from its generator (after
+            the pattern, so the patterns are those of ``random_start_phase=False``); else at phase 0.
 
     Raises:
         InvalidArgument: bad counts or a non-square ``spp``.
@@ -100,13 +106,15 @@ def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int
     for i in range(sequences):
         split = "val" if i >= sequences - val_sequences else "train"
         entry = SequenceEntry(f"seq_{i:04d}", f"synthetic_{i}", split)
-        p = _draw_pattern(np.random.default_rng([seed, i]))
+        rng = np.random.default_rng([seed, i])
+        p = _draw_pattern(rng)
+        start_phase = int(rng.integers(0, DEFAULT_PHASE_COUNT)) if random_start_phase else 0
         motion = np.empty((height, width, 2), np.float32)
         motion[..., 0], motion[..., 1] = -p["velocity_px"][0], -p["velocity_px"][1]
         depth = np.full((height, width), p["depth"], np.float32)
         with SequenceWriter(root / entry.name, entry.scene, width, height, spp, fps=30.0, overwrite=True) as w:
             for k in range(frames):
-                color, ref, jitter = render_frame(p, k, width, height, spp)
+                color, ref, jitter = render_frame(p, k, width, height, spp, start_phase)
                 w.add_frame(color, motion, depth, time_s=k / 30.0, jitter_px=jitter, reset=k == 0, view=identity,
                             projection=identity, reference=ref)
         entries.append(entry)
@@ -114,6 +122,6 @@ def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int
                          sorted(e.scene for e in entries if e.split == "val"),
                          {"command": "qwplugin.data.synthetic.write_synthetic_dataset", "seed": seed,
                           "sequences": sequences, "frames": frames, "size": [width, height], "spp": spp,
-                          "val_sequences": val_sequences})
+                          "val_sequences": val_sequences, "random_start_phase": random_start_phase})
     write_index(root, index)
     return index
