@@ -120,3 +120,30 @@ def textured_ground_scene(camera_keys: list[CameraKey] | None = None,
     keys = camera_keys or [CameraKey(0.0, (0.0, 1.6, 2.0), (0.0, 0.8, -4.0), 60.0)]
     return Scene("probe_ground", [ground, wall, box], Camera(keys=keys, near=0.1, far=100.0),
                  light=DirectionalLight((-0.4, -1.0, -0.5), (1.0, 1.0, 1.0), 3.0))
+
+
+def fine_checker_texture(size: int = 256, cell: int = 2, name: str = "fine_checker") -> Texture:
+    """A black/white checkerboard of ``cell``-texel squares, (size, size, 4) uint8, not sRGB-encoded
+    (texel values 0 and 1 in linear space): the highest frequencies a texture can hold, so every mip
+    level above ``log2(cell)`` is flat grey and the texture LOD shows directly in the image."""
+    y, x = np.mgrid[0:size, 0:size]
+    check = ((x // cell + y // cell) % 2).astype(np.uint8) * 255
+    pixels = np.stack([check, check, check, np.full_like(check, 255)], axis=-1)
+    return Texture(pixels, srgb=False, name=name)
+
+
+def grazing_plane_scene(cell: int = 2, texture_size: int = 256, uv_repeats: float = 8.0,
+                        camera_height: float = 0.6) -> Scene:
+    """An unlit (emissive-free, ambient-lit) ground plane textured with :func:`fine_checker_texture`, seen
+    from ``camera_height`` above it looking at a point 6 units ahead: from near the bottom of the image
+    to the horizon the texture goes from about texel-per-pixel to strongly minified at a grazing angle.
+    The lighting is ambient only (irradiance 1, no direct light), so a pixel's value is the filtered
+    texel average itself, in [0, 1]; the background above the horizon is black."""
+    tex = fine_checker_texture(texture_size, cell)
+    ground = SceneObject(plane_mesh(40.0), Material(base_color=(1.0, 1.0, 1.0), base_color_texture=tex,
+                                                    uv_scale=(uv_repeats, uv_repeats), specular=0.0),
+                         name="ground")
+    keys = [CameraKey(0.0, (0.0, camera_height, 4.0), (0.0, 0.0, -2.0), 60.0)]
+    return Scene("probe_grazing", [ground], Camera(keys=keys, near=0.1, far=100.0),
+                 light=DirectionalLight((0.0, -1.0, 0.0), (1.0, 1.0, 1.0), 0.0), ambient=(1.0, 1.0, 1.0),
+                 background=(0.0, 0.0, 0.0))

@@ -4,7 +4,14 @@ references of an :class:`engine_bridge.scene.model.Scene` (needs a current OpenG
 Conventions (docs/engine.md): jitter ``(x, y)`` in render pixels moves each pixel's sample point from the
 pixel centre by ``+x`` right and ``+y`` down; it is applied to the projection as ``T(-2x/W, +2y/H, 0) @ P``
 (GL's NDC y is up). Motion vectors are computed from the UNJITTERED current and previous clip positions
-(previous model and previous view-projection matrices).
+(previous model and previous view-projection matrices); background pixels get the motion of their view
+direction at infinity (camera rotation and projection change, translation ignored; :mod:`.sky`).
+
+Texture LOD: the aliased input samples textures with ``mip_bias`` (default -1, the FSR 2 rule at native
+resolution, :func:`~engine_bridge.raster.sampling.fsr2_input_mip_bias`); each of a reference's k x k
+sub-samples with ``reference_mip_bias - log2(k)`` (its own footprint,
+:func:`~engine_bridge.raster.sampling.reference_sample_mip_bias`). Both renders use the same trilinear
+textures, anisotropic filtering off.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from engine_bridge.gl.program import fullscreen_triangle, load_program, set_unif
 from engine_bridge.gl.textures import read_texture
 from engine_bridge.raster.gbuffer import AccumulationTargets, GBufferArrays, GBufferTargets, GBufferTextures
 from engine_bridge.raster.resources import ResourceCache
-from engine_bridge.raster.sampling import jitter_to_ndc, reference_sample_offsets
+from engine_bridge.raster.sampling import (DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS, jitter_to_ndc,
+                                           reference_sample_mip_bias, reference_sample_offsets)
+from engine_bridge.raster.sky import sky_reprojection
 from engine_bridge.scene import transforms
 from engine_bridge.scene.model import Scene, SceneState
 from qwplugin.errors import InvalidArgument, InvalidOperation
-from qwplugin.ops.halton import jitter_offset_px
+from qwplugin.ops.halton import jitter_offset_px, jitter_phase
 
 _TEXTURE_UNIT = 0
 
@@ -35,16 +44,24 @@ class Renderer:
     Args:
         scene: the scene to draw.
         width, height: render size in pixels.
-        mip_bias: added to the texture LOD of every material texture (negative = sharper, e.g.
-            log2(render/display) for upscaling).
+        mip_bias: texture LOD bias of the aliased input (:meth:`render_gbuffer`, :meth:`render_noaa`),
+            added to the hardware LOD of every material texture (negative = sharper). Default -1: the FSR 2
+            rule ``log2(render / display) - 1`` at native resolution
+            (:func:`~engine_bridge.raster.sampling.fsr2_input_mip_bias`).
         phase_count: Halton(2, 3) jitter sequence length used by :meth:`jitter_for_frame`.
+        reference_mip_bias: base LOD bias of :meth:`render_reference` (default 0 = the display pixel's
+            footprint); each of its ``k x k`` sub-samples samples at ``reference_mip_bias - log2(k)``.
+        start_phase: Halton phase of frame 0 for :meth:`jitter_for_frame` (frame ``i`` uses phase
+            ``(start_phase + i) % phase_count``); default 0.
 
     Raises:
-        InvalidArgument: bad size, phase count or scene type.
+        InvalidArgument: bad size, phase count, start phase, non-finite bias or scene type.
         InvalidOperation: no current OpenGL context.
     """
 
-    def __init__(self, scene: Scene, width: int, height: int, mip_bias: float = 0.0, phase_count: int = 16):
+    def __init__(self, scene: Scene, width: int, height: int, mip_bias: float = DEFAULT_INPUT_MIP_BIAS,
+                 phase_count: int = 16, *, reference_mip_bias: float = DEFAULT_REFERENCE_MIP_BIAS,
+                 start_phase: int = 0):
         if not isinstance(scene, Scene):
             raise InvalidArgument("scene must be an engine_bridge.scene.model.Scene", field="scene",
                                   expected="Scene", actual=type(scene).__name__)
@@ -54,9 +71,13 @@ class Renderer:
         if int(phase_count) < 1:
             raise InvalidArgument("phase_count must be >= 1", field="phase_count", expected=">= 1",
                                   actual=repr(phase_count))
-        if not math.isfinite(mip_bias):
-            raise InvalidArgument("mip_bias must be finite", field="mip_bias", expected="finite float",
-                                  actual=repr(mip_bias))
+        for name, bias in (("mip_bias", mip_bias), ("reference_mip_bias", reference_mip_bias)):
+            if not isinstance(bias, (int, float, np.integer, np.floating)) or not math.isfinite(bias):
+                raise InvalidArgument(f"{name} must be finite", field=name, expected="finite float",
+                                      actual=repr(bias))
+        if not isinstance(start_phase, (int, np.integer)) or not 0 <= int(start_phase) < int(phase_count):
+            raise InvalidArgument("start_phase must be a phase of the jitter cycle", field="start_phase",
+                                  expected=f"integer in 0..{int(phase_count) - 1}", actual=repr(start_phase))
         try:
             GL.glGetString(GL.GL_VERSION)
         except Exception as exc:  # noqa: BLE001 - PyOpenGL raises various errors without a context
@@ -65,8 +86,11 @@ class Renderer:
         self.scene = scene
         self.width, self.height = int(width), int(height)
         self.mip_bias = float(mip_bias)
+        self.reference_mip_bias = float(reference_mip_bias)
         self.phase_count = int(phase_count)
+        self.start_phase = int(start_phase)
         self._program = load_program("gbuffer.vert.glsl", "gbuffer.frag.glsl")
+        self._sky = load_program("fullscreen.vert.glsl", "gbuffer.sky.frag.glsl")
         self._accumulate = load_program("fullscreen.vert.glsl", "accumulate.frag.glsl")
         self._triangle = fullscreen_triangle()
         self._resources = ResourceCache()
@@ -96,9 +120,23 @@ class Renderer:
         """The G-buffer framebuffer object (3 colour attachments + depth)."""
         return self._gbuffer.fbo
 
+    def phase_for_frame(self, frame_index: int) -> int:
+        """The Halton phase frame ``frame_index`` uses: ``(start_phase + frame_index) % phase_count``."""
+        return jitter_phase(frame_index, self.phase_count, self.start_phase)
+
     def jitter_for_frame(self, frame_index: int) -> tuple[float, float]:
-        """Halton(2, 3) jitter of a frame, in render pixels, contract axes (see qwplugin.ops.halton)."""
-        return jitter_offset_px(frame_index, self.phase_count)
+        """Halton(2, 3) jitter of a frame, in render pixels, contract axes (see qwplugin.ops.halton):
+        ``jitter_offset_px(phase_for_frame(frame_index), phase_count)``."""
+        return jitter_offset_px(self.phase_for_frame(frame_index), self.phase_count)
+
+    def reference_sample_mip_bias(self, spp: int) -> float:
+        """The LOD bias each sub-sample of an ``spp``-sample :meth:`render_reference` uses:
+        ``reference_mip_bias - log2(sqrt(spp))``.
+
+        Raises:
+            InvalidArgument: ``spp`` not a positive perfect square.
+        """
+        return reference_sample_mip_bias(spp, self.reference_mip_bias)
 
     def projection(self, state: SceneState, jitter_px: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """The projection for ``state`` at this render size, with ``jitter_px`` applied (float64 4x4)."""
@@ -132,7 +170,8 @@ class Renderer:
         prev = state if prev_time_s == time_s else self.scene.evaluate(prev_time_s)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._gbuffer.fbo)
         self._gbuffer.clear(self.scene.background, state.far)
-        jittered = self._draw_scene(state, prev, jitter_px)
+        self._draw_background_motion(state, prev, jitter_px)
+        jittered = self._draw_scene(state, prev, jitter_px, self.mip_bias)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         return GBufferTextures(
             color=self.color_tex, motion=self.motion_tex, depth_view=self.depth_view_tex, depth=self.depth_tex,
@@ -146,9 +185,15 @@ class Renderer:
         return self._gbuffer.read()
 
     def render_reference(self, time_s: float, spp: int = 64) -> np.ndarray:
-        """The supersampled reference at ``time_s``: the box-filtered average of ``spp`` stratified
+        """The supersampled reference at ``time_s``: the box-filtered average of ``spp = k * k`` stratified
         sub-pixel samples (see :func:`engine_bridge.raster.sampling.reference_sample_offsets`), each a full
         render at that sub-pixel offset, summed in an RGBA32F texture with additive blending.
+
+        Texture LOD: every sub-sample samples textures at the level of detail of its own footprint, a
+        1/k x 1/k cell of the pixel, by a LOD bias of ``reference_mip_bias - log2(k)`` on the hardware
+        LOD (which the fragment derivatives compute for the full pixel); ``reference_mip_bias`` defaults to
+        0, the display pixel's footprint (see :meth:`reference_sample_mip_bias`). Trilinear filtering,
+        anisotropic filtering off, the same texture objects as :meth:`render_gbuffer`.
 
         Returns:
             a new (H, W, 3) float32 top-down array, linear HDR.
@@ -157,9 +202,20 @@ class Renderer:
             InvalidArgument: ``spp`` not a positive perfect square; bad time.
             InvalidOperation: after :meth:`close`.
         """
+        offsets = reference_sample_offsets(spp)
+        return self._render_samples(time_s, offsets, self.reference_sample_mip_bias(spp))
+
+    def render_noaa(self, time_s: float) -> np.ndarray:
+        """The single-sample frame at ``time_s`` (no jitter: every pixel samples its centre), (H, W, 3)
+        float32 top-down, linear HDR (rendered in float32, not half), with the aliased input's
+        ``mip_bias`` (so it equals :meth:`render_gbuffer`'s colour at jitter (0, 0) up to half rounding)."""
+        return self._render_samples(time_s, reference_sample_offsets(1), self.mip_bias)
+
+    def _render_samples(self, time_s: float, offsets: np.ndarray, mip_bias: float) -> np.ndarray:
+        """Average of full renders at the sub-pixel ``offsets`` ((N, 2) in [0, 1)^2 from the pixel's
+        top-left corner) with texture LOD bias ``mip_bias``; a new (H, W, 3) float32 array."""
         self._check_open()
         time_s = _check_time(time_s, "time_s")
-        offsets = reference_sample_offsets(spp)
         if self._reference is None:
             self._reference = AccumulationTargets(self.width, self.height)
         ref = self._reference
@@ -171,16 +227,11 @@ class Renderer:
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, ref.sample_fbo)
             GL.glClearBufferfv(GL.GL_COLOR, 0, background)
             GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
-            self._draw_scene(state, state, (float(sx) - 0.5, float(sy) - 0.5))
+            self._draw_scene(state, state, (float(sx) - 0.5, float(sy) - 0.5), mip_bias)
             self._add_sample(ref)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         read_texture(ref.sum, ref.out)
         return ref.out / np.float32(len(offsets))
-
-    def render_noaa(self, time_s: float) -> np.ndarray:
-        """The single-sample frame at ``time_s`` (no jitter: every pixel samples its centre), (H, W, 3)
-        float32 top-down, linear HDR (rendered in float32, not half)."""
-        return self.render_reference(time_s, spp=1)
 
     def close(self) -> None:
         """Release every GL object this renderer created (the context stays). Idempotent."""
@@ -194,6 +245,7 @@ class Renderer:
         self._triangle.release()
         GL.glDeleteProgram(self._program)
         GL.glDeleteProgram(self._accumulate)
+        GL.glDeleteProgram(self._sky)
 
     def __enter__(self) -> Renderer:
         return self
@@ -220,8 +272,36 @@ class Renderer:
         GL.glDisable(GL.GL_BLEND)
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
 
-    def _draw_scene(self, state: SceneState, prev: SceneState, jitter_px: tuple[float, float]) -> np.ndarray:
-        """Draw every object into the bound framebuffer; returns the jittered projection used."""
+    def _draw_background_motion(self, state: SceneState, prev: SceneState, jitter_px: tuple[float, float]) -> None:
+        """Fill the bound G-buffer's motion target with the motion of each pixel's view direction at
+        infinity (``gbuffer.sky.frag.glsl``); the scene drawn next overwrites it where there is geometry.
+        Colour and view depth stay as cleared (masked off), depth test off. When the rotation-only
+        reprojection is the identity (static camera, pure translation, first frame) the cleared 0 stands
+        and no pass is drawn."""
+        aspect = self.width / self.height
+        h = sky_reprojection(state.view, state.projection(aspect), prev.view, prev.projection(aspect))
+        if (h == np.eye(3)).all():
+            return
+        GL.glViewport(0, 0, self.width, self.height)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glColorMaski(0, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+        GL.glColorMaski(2, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+        prog = self._sky
+        GL.glUseProgram(prog)
+        set_uniform(prog, "u_sky_reprojection", h)
+        set_uniform(prog, "u_jitter_ndc", jitter_to_ndc(jitter_px, self.width, self.height))
+        set_uniform(prog, "u_render_size_px", (self.width, self.height))
+        self._triangle.draw()
+        GL.glUseProgram(0)
+        GL.glColorMaski(0, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+        GL.glColorMaski(2, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+
+    def _draw_scene(self, state: SceneState, prev: SceneState, jitter_px: tuple[float, float],
+                    mip_bias: float) -> np.ndarray:
+        """Draw every object into the bound framebuffer with texture LOD bias ``mip_bias``; returns the
+        jittered projection used."""
         aspect = self.width / self.height
         projection = state.projection(aspect)
         jittered = self.projection(state, jitter_px)
@@ -249,7 +329,7 @@ class Renderer:
         set_uniform(prog, "u_ambient", scene.ambient)
         set_uniform(prog, "u_camera_position", state.camera_position)
         set_uniform(prog, "u_render_size_px", (self.width, self.height))
-        set_uniform(prog, "u_mip_bias", self.mip_bias)
+        set_uniform(prog, "u_mip_bias", float(mip_bias))
         set_uniform(prog, "u_base_color_tex", _TEXTURE_UNIT)
         GL.glActiveTexture(GL.GL_TEXTURE0 + _TEXTURE_UNIT)
         for obj, model, prev_model in zip(scene.objects, state.model_matrices, prev.model_matrices):

@@ -53,8 +53,9 @@ class GPUMesh:
 def upload_material_texture(texture: Texture) -> int:
     """A mipmapped 2D texture from a scene Texture: GL_SRGB8_ALPHA8 (hardware sRGB decode) when
     ``texture.srgb`` else GL_RGBA8; trilinear (GL_LINEAR_MIPMAP_LINEAR), anisotropic filtering off (GL's
-    default max anisotropy 1); wrap repeat or clamp. The mip bias is applied per draw by the shader
-    (``texture(s, uv, bias)``)."""
+    default max anisotropy 1; the same texture object serves the G-buffer and the reference, so both
+    filter alike); wrap repeat or clamp. The mip bias is applied per draw by the shader
+    (``texture(s, uv, bias)``: the input's bias, or the reference sub-sample's footprint bias)."""
     pixels = np.ascontiguousarray(texture.pixels[::-1])  # top-down -> GL bottom-up rows, flipped once
     h, w = pixels.shape[:2]
     tex = int(GL.glGenTextures(1))

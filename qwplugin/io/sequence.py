@@ -17,11 +17,25 @@ One folder per sequence::
 a list of ``{index, file, time_s, jitter_px: [x, y], reset, view: 4x4, projection: 4x4 (unjittered),
 jittered_projection: 4x4}`` with matrices as row-major nested lists in the column-vector convention
 (``p_clip = projection @ view @ p_world``).
+
+Optional fields (written by the render command since the footprint-LOD reference; files without them
+still load, the :class:`Sequence` attributes are then None):
+
+==============================  ===========================================================================
+``input_mip_bias``              texture LOD bias of the aliased ``color`` (FSR 2 rule: -1 at native size)
+``reference_mip_bias``          base LOD bias of the reference (0 = the display pixel's footprint)
+``reference_sample_mip_bias``   LOD bias each of the reference's ``k x k`` sub-samples used
+                                (``reference_mip_bias - log2(k)``)
+``jitter_phase_count``          length of the Halton(2, 3) jitter cycle
+``jitter_start_phase``          the cycle's phase at frame 0; frame ``i`` uses ``(start + i) % count``
+``frames[i].jitter_phase``      that phase, per frame
+==============================  ===========================================================================
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +67,10 @@ class Sequence:
         jitter_px: (T, 2) float64; time_s: (T,) float64; reset: (T,) bool.
         view, projection, jittered_projection: (T, 4, 4) float64.
         scene, width, height, spp, fps: from the metadata; meta: the whole JSON dict.
+        input_mip_bias, reference_mip_bias, reference_sample_mip_bias: texture LOD biases (float), or None
+            for a file written without them.
+        jitter_phase_count, jitter_start_phase: the Halton cycle length and frame 0's phase (int), or None.
+        jitter_phase: (T,) int64 Halton phase per frame, or None.
     """
 
     color: np.ndarray
@@ -71,6 +89,12 @@ class Sequence:
     spp: int
     fps: float
     meta: dict = field(repr=False, default_factory=dict)
+    input_mip_bias: float | None = None
+    reference_mip_bias: float | None = None
+    reference_sample_mip_bias: float | None = None
+    jitter_phase_count: int | None = None
+    jitter_start_phase: int | None = None
+    jitter_phase: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -89,6 +113,19 @@ def _check_image(name: str, array, shape: tuple[int, ...]) -> np.ndarray:
     return array
 
 
+def _optional_float(name: str, value) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{name} must be a number", field=name, expected="finite float",
+                              actual=repr(value)) from exc
+    if not math.isfinite(value):
+        raise InvalidArgument(f"{name} must be finite", field=name, expected="finite float", actual=repr(value))
+    return value
+
+
 def _matrix(name: str, m) -> list[list[float]]:
     m = np.asarray(m, dtype=np.float64)
     if m.shape != (4, 4):
@@ -105,28 +142,49 @@ class SequenceWriter:
         scene: scene name; width, height: render size; spp: reference samples per pixel (0: none);
         fps: frames per second of the time step.
         overwrite: allow replacing an existing sequence.
+        input_mip_bias, reference_mip_bias, reference_sample_mip_bias: texture LOD biases of the aliased
+            colour, of the reference (base) and of each reference sub-sample; recorded when given.
+        jitter_phase_count, jitter_start_phase: the Halton cycle length and frame 0's phase; recorded when
+            given (both or neither).
 
     Raises:
-        InvalidArgument: bad size, or ``path`` already holds a sequence and ``overwrite`` is False.
+        InvalidArgument: bad size, non-finite bias, a start phase outside the cycle or given without the
+            cycle length, or ``path`` already holds a sequence and ``overwrite`` is False.
     """
 
     def __init__(self, path: str | os.PathLike, scene: str, width: int, height: int, spp: int, fps: float,
-                 overwrite: bool = False):
+                 overwrite: bool = False, *, input_mip_bias: float | None = None,
+                 reference_mip_bias: float | None = None, reference_sample_mip_bias: float | None = None,
+                 jitter_phase_count: int | None = None, jitter_start_phase: int | None = None):
         self.path = Path(path)
         if width < 1 or height < 1:
             raise InvalidArgument("size must be positive", field="width/height", expected=">= 1",
                                   actual=f"{width}x{height}")
+        optional = {name: _optional_float(name, v) for name, v in (
+            ("input_mip_bias", input_mip_bias), ("reference_mip_bias", reference_mip_bias),
+            ("reference_sample_mip_bias", reference_sample_mip_bias))}
+        if (jitter_phase_count is None) != (jitter_start_phase is None):
+            raise InvalidArgument("jitter_phase_count and jitter_start_phase go together",
+                                  field="jitter_phase_count/jitter_start_phase", expected="both or neither",
+                                  actual=f"{jitter_phase_count!r}/{jitter_start_phase!r}")
+        if jitter_phase_count is not None:
+            if int(jitter_phase_count) < 1 or not 0 <= int(jitter_start_phase) < int(jitter_phase_count):
+                raise InvalidArgument("jitter start phase outside the cycle", field="jitter_start_phase",
+                                      expected="0..phase_count - 1 with phase_count >= 1",
+                                      actual=f"{jitter_start_phase!r} of {jitter_phase_count!r}")
+            optional["jitter_phase_count"] = int(jitter_phase_count)
+            optional["jitter_start_phase"] = int(jitter_start_phase)
         if (self.path / METADATA_FILE).exists() and not overwrite:
             raise InvalidArgument("output folder already holds a sequence", field="path",
                                   expected="an empty or new folder (or overwrite=True)", actual=str(self.path))
         self.path.mkdir(parents=True, exist_ok=True)
         self.meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "scene": scene, "width": int(width),
                      "height": int(height), "spp": int(spp), "fps": float(fps), "conventions": CONVENTIONS,
-                     "frames": []}
+                     **{k: v for k, v in optional.items() if v is not None}, "frames": []}
         self._closed = False
 
     def add_frame(self, color, motion_px, depth_view, *, time_s: float, jitter_px, reset: bool, view,
-                  projection, jittered_projection=None, reference=None) -> Path:
+                  projection, jittered_projection=None, reference=None, jitter_phase: int | None = None) -> Path:
         """Write one frame.
 
         Args:
@@ -136,16 +194,23 @@ class SequenceWriter:
             time_s: frame time; jitter_px: (x, y); reset: drop history at this frame.
             view, projection: (4, 4) world->view and unjittered projection; jittered_projection: optional.
             reference: (H, W, 3) float, required when the writer's ``spp`` > 0.
+            jitter_phase: the Halton phase ``jitter_px`` came from (recorded when given; within the cycle
+                when the writer was given ``jitter_phase_count``).
 
         Returns:
             the EXR path written.
 
         Raises:
-            InvalidArgument: wrong shapes/dtypes, non-finite values, reference missing or unexpected.
+            InvalidArgument: wrong shapes/dtypes, non-finite values, reference missing or unexpected, a
+                jitter phase outside the cycle.
             InvalidOperation: after :meth:`close`.
         """
         if self._closed:
             raise InvalidOperation("add_frame() after close()")
+        count = self.meta.get("jitter_phase_count")
+        if jitter_phase is not None and not 0 <= int(jitter_phase) < (count or 2 ** 31):
+            raise InvalidArgument("jitter_phase outside the cycle", field="jitter_phase",
+                                  expected=f"0..{(count or 2 ** 31) - 1}", actual=repr(jitter_phase))
         h, w = self.meta["height"], self.meta["width"]
         color = _check_image("color", color, (h, w, 3))
         motion_px = _check_image("motion_px", motion_px, (h, w, 2))
@@ -165,12 +230,15 @@ class SequenceWriter:
         planes["motion.Y"] = motion_px[..., 1].astype(np.float16)
         planes["depth.Z"] = depth_view.astype(np.float32)
         write_exr(self.path / name, planes, half=False)
-        self.meta["frames"].append({
+        record = {
             "index": index, "file": name, "time_s": float(time_s), "jitter_px": [jx, jy], "reset": bool(reset),
             "view": _matrix("view", view), "projection": _matrix("projection", projection),
             "jittered_projection": _matrix("jittered_projection",
                                            projection if jittered_projection is None else jittered_projection),
-        })
+        }
+        if jitter_phase is not None:
+            record["jitter_phase"] = int(jitter_phase)
+        self.meta["frames"].append(record)
         self._write_meta()
         return self.path / name
 
@@ -239,4 +307,9 @@ def read_sequence(path: str | os.PathLike) -> Sequence:
         view=np.array([f["view"] for f in frames], np.float64).reshape(t, 4, 4),
         projection=np.array([f["projection"] for f in frames], np.float64).reshape(t, 4, 4),
         jittered_projection=np.array([f["jittered_projection"] for f in frames], np.float64).reshape(t, 4, 4),
-        scene=meta["scene"], width=w, height=h, spp=meta["spp"], fps=meta["fps"], meta=meta)
+        scene=meta["scene"], width=w, height=h, spp=meta["spp"], fps=meta["fps"], meta=meta,
+        input_mip_bias=meta.get("input_mip_bias"), reference_mip_bias=meta.get("reference_mip_bias"),
+        reference_sample_mip_bias=meta.get("reference_sample_mip_bias"),
+        jitter_phase_count=meta.get("jitter_phase_count"), jitter_start_phase=meta.get("jitter_start_phase"),
+        jitter_phase=(np.array([f["jitter_phase"] for f in frames], np.int64)
+                      if frames and all("jitter_phase" in f for f in frames) else None))

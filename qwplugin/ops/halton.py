@@ -53,3 +53,32 @@ def jitter_offset_px(frame_index: int, phase_count: int = DEFAULT_PHASE_COUNT) -
         raise ValueError(f"frame_index must be >= 0, got {frame_index}")
     index = frame_index % phase_count + 1
     return radical_inverse(index, 2) - 0.5, radical_inverse(index, 3) - 0.5
+
+
+def jitter_phase(frame_index: int, phase_count: int = DEFAULT_PHASE_COUNT, start_phase: int = 0) -> int:
+    """Which Halton phase (0-based position in the ``phase_count``-long cycle) frame ``frame_index`` of a
+    sequence uses when the sequence starts at phase ``start_phase``: ``(start_phase + frame_index) %
+    phase_count``. Phase ``p`` is the jitter :func:`jitter_offset_px` ``(p, phase_count)`` gives (Halton
+    point ``p + 1``). ``start_phase = 0`` is every caller's default (frame i uses phase i mod phase_count).
+
+    Args:
+        frame_index: frame number within the sequence, >= 0.
+        phase_count: length of the jitter sequence, >= 1.
+        start_phase: phase of frame 0, in ``0 .. phase_count - 1``.
+
+    Raises:
+        ValueError: a negative frame index, ``phase_count < 1`` or ``start_phase`` outside the cycle.
+
+    Examples:
+        >>> jitter_phase(0, 16, 5), jitter_phase(11, 16, 5), jitter_phase(12, 16, 5)
+        (5, 0, 1)
+        >>> jitter_offset_px(jitter_phase(3, 16, 14)) == jitter_offset_px(14 + 3)
+        True
+    """
+    if phase_count < 1:
+        raise ValueError(f"phase_count must be >= 1, got {phase_count}")
+    if frame_index < 0:
+        raise ValueError(f"frame_index must be >= 0, got {frame_index}")
+    if not 0 <= start_phase < phase_count:
+        raise ValueError(f"start_phase must be in 0..{phase_count - 1}, got {start_phase}")
+    return (start_phase + frame_index) % phase_count

@@ -24,12 +24,20 @@ def gl():
 def test_halton_sequence_values():
     from engine_bridge.raster import Renderer
 
+    class NoGL:  # jitter_for_frame reads only these attributes, so no context is needed
+        phase_for_frame = Renderer.phase_for_frame
+
+        def __init__(self, phase_count, start_phase=0):
+            self.phase_count, self.start_phase = phase_count, start_phase
+
     # Halton(2, 3) points 1..4 by hand: base 2: 1/2, 1/4, 3/4, 1/8; base 3: 1/3, 2/3, 1/9, 4/9
     expected = [(0.5, 1 / 3), (0.25, 2 / 3), (0.75, 1 / 9), (0.125, 4 / 9)]
     for i, (hx, hy) in enumerate(expected):
-        jx, jy = Renderer.jitter_for_frame(type("R", (), {"phase_count": 16})(), i)
+        jx, jy = Renderer.jitter_for_frame(NoGL(16), i)
         assert (jx, jy) == pytest.approx((hx - 0.5, hy - 0.5), abs=1e-15)
-    r = type("R", (), {"phase_count": 4})()
+        # a sequence starting at phase 2 reaches point i + 1 at frame i - 2 (mod 16)
+        assert Renderer.jitter_for_frame(NoGL(16, 2), (i - 2) % 16) == (jx, jy)
+    r = NoGL(4)
     assert Renderer.jitter_for_frame(r, 4) == Renderer.jitter_for_frame(r, 0)
 
 

@@ -55,14 +55,39 @@ def test_render_sequence_with_a_camera_cut(tmp_path):
     np.testing.assert_allclose(seq.reference[2], ref, rtol=2.0 ** -10, atol=1e-6)  # half storage
 
 
+def test_render_sequence_records_start_phase_and_mip_biases(tmp_path):
+    import inspect
+
+    from engine_bridge.raster import sampling
+
+    # render.py repeats the sampling defaults (it must not import OpenGL): they have to agree
+    params = inspect.signature(render_sequence).parameters
+    assert params["mip_bias"].default == sampling.DEFAULT_INPUT_MIP_BIAS == -1.0
+    assert params["reference_mip_bias"].default == sampling.DEFAULT_REFERENCE_MIP_BIAS == 0.0
+    out = render_sequence(textured_ground_scene(), tmp_path / "seq", frames=4, width=32, height=24, spp=16,
+                          start_phase=14)
+    seq = read_sequence(out)
+    # frame i uses Halton phase (14 + i) % 16: wraps after two frames
+    assert seq.jitter_start_phase == 14 and seq.jitter_phase_count == 16
+    assert seq.jitter_phase.tolist() == [14, 15, 0, 1]
+    np.testing.assert_array_equal(seq.jitter_px, [jitter_offset_px(p) for p in (14, 15, 0, 1)])
+    # defaults: input -1 (FSR 2 at native size), reference 0 with -log2(4) per sub-sample of 4x4
+    assert (seq.input_mip_bias, seq.reference_mip_bias, seq.reference_sample_mip_bias) == (-1.0, 0.0, -2.0)
+    with pytest.raises(InvalidArgument, match="start_phase"):
+        render_sequence(textured_ground_scene(), tmp_path / "bad", frames=1, width=8, height=8, spp=0,
+                        start_phase=16)
+
+
 @pytest.mark.slow
 def test_cli_module_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "engine_bridge.render", "--scene", "probe_ground", "--frames",
-                           "2", "--size", "32x24", "--spp", "4", "--fps", "30", "--out", str(tmp_path / "o")],
+                           "2", "--size", "32x24", "--spp", "4", "--fps", "30", "--mip-bias", "-0.5",
+                           "--start-phase", "3", "--out", str(tmp_path / "o")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     seq = read_sequence(tmp_path / "o")
     assert len(seq) == 2 and seq.scene == "probe_ground" and seq.spp == 4
+    assert seq.input_mip_bias == -0.5 and seq.jitter_phase.tolist() == [3, 4]
     bad = subprocess.run([sys.executable, "-m", "engine_bridge.render", "--scene", "probe_ground", "--size",
                           "32by24", "--out", str(tmp_path / "p")], cwd=REPO, capture_output=True, text=True,
                          timeout=120)

@@ -76,7 +76,8 @@ def test_64_and_256_samples_agree(gl):
         noaa = r.render_noaa(0.0)
     diff = np.abs(ref64 - ref256)
     # Tolerance: per pixel the two box-filter estimates differ by at most ~1/8 of the local contrast
-    # (8x8 vs 16x16 strata); on this scene (contrast ~1) measured mean 0.0010, max 0.067 (noaa: 0.030).
+    # (8x8 vs 16x16 strata); on this scene (contrast ~1) measured mean 0.0025, max 0.12 (noaa: 0.045), with
+    # sub-sample LOD biases -3 / -4 (each sub-sample resolves finer texture detail than the pixel's LOD).
     assert diff.mean() < 0.01 and diff.max() < 0.2
     # and both are far closer to each other than the aliased single-sample frame is to either
     assert np.abs(noaa - ref256).mean() > 3 * diff.mean()

@@ -74,3 +74,36 @@ def test_validation(tmp_path):
         SequenceWriter(tmp_path / "v", "unit", W, H, spp=4, fps=30)
     with pytest.raises(InvalidArgument, match="sequence.json"):
         read_sequence(tmp_path / "nothing")
+
+
+def test_render_settings_round_trip_and_old_files_load(tmp_path):
+    rng = np.random.default_rng(6)
+    with SequenceWriter(tmp_path / "new", "unit", W, H, spp=64, fps=30, input_mip_bias=-1.0,
+                        reference_mip_bias=0.0, reference_sample_mip_bias=-3.0, jitter_phase_count=16,
+                        jitter_start_phase=14) as w:
+        for i in range(3):
+            w.add_frame(**frame(rng, i), jitter_phase=(14 + i) % 16)
+    seq = read_sequence(tmp_path / "new")
+    assert (seq.input_mip_bias, seq.reference_mip_bias, seq.reference_sample_mip_bias) == (-1.0, 0.0, -3.0)
+    assert (seq.jitter_phase_count, seq.jitter_start_phase) == (16, 14)
+    assert seq.jitter_phase.tolist() == [14, 15, 0] and seq.jitter_phase.dtype == np.int64
+
+    # A file from before these fields (none of them written): loads, the attributes are None.
+    with SequenceWriter(tmp_path / "old", "unit", W, H, spp=64, fps=30) as w:
+        w.add_frame(**frame(rng, 0))
+    meta = json.loads((tmp_path / "old" / "sequence.json").read_text())
+    assert not {"input_mip_bias", "jitter_start_phase", "jitter_phase_count"} & set(meta)
+    assert "jitter_phase" not in meta["frames"][0]
+    old = read_sequence(tmp_path / "old")
+    assert old.input_mip_bias is None and old.reference_mip_bias is None and old.jitter_phase is None
+    assert old.jitter_start_phase is None and len(old) == 1
+
+    with pytest.raises(InvalidArgument, match="input_mip_bias"):
+        SequenceWriter(tmp_path / "b1", "unit", W, H, spp=4, fps=30, input_mip_bias=float("nan"))
+    with pytest.raises(InvalidArgument, match="together"):
+        SequenceWriter(tmp_path / "b2", "unit", W, H, spp=4, fps=30, jitter_start_phase=3)
+    with pytest.raises(InvalidArgument, match="start phase"):
+        SequenceWriter(tmp_path / "b3", "unit", W, H, spp=4, fps=30, jitter_phase_count=16, jitter_start_phase=16)
+    w = SequenceWriter(tmp_path / "b4", "unit", W, H, spp=64, fps=30, jitter_phase_count=16, jitter_start_phase=0)
+    with pytest.raises(InvalidArgument, match="jitter_phase"):
+        w.add_frame(**frame(rng, 0), jitter_phase=16)
