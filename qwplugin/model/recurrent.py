@@ -75,11 +75,14 @@ def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: to
 
 def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tensor, resets: torch.Tensor,
                  exposure: float | torch.Tensor = 1.0, depth: torch.Tensor | None = None,
-                 return_network_domain: bool = False) -> torch.Tensor:
+                 return_network_domain: bool = False, prev_output_nw: torch.Tensor | None = None) -> torch.Tensor:
     """Run the model recurrently over sequences (differentiable through time, for training).
 
-    Frame 0 of every sequence is treated as a reset whatever ``resets[:, 0]`` says. The history is kept
-    in the network domain between frames (no round trip through linear HDR).
+    Without ``prev_output_nw``, frame 0 of every sequence is treated as a reset whatever ``resets[:, 0]``
+    says. With it (the output of the frame before frame 0, e.g. the detached last output of the previous
+    chunk in truncated backpropagation through time), frame 0 warps it like any other frame and
+    ``resets[:, 0]`` decides. The history is kept in the network domain between frames (no round trip
+    through linear HDR).
 
     Args:
         model: a model from :func:`~qwplugin.model.build_model`.
@@ -89,6 +92,7 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
         exposure: float or (N,) tensor, constant over the sequence.
         depth: (N, T, 1, H, W) linear view depth or None.
         return_network_domain: return network-domain outputs (e.g. for a loss on tonemapped values).
+        prev_output_nw: (N, 3, H, W) network-domain output preceding frame 0, or None.
 
     Returns:
         (N, T, 3, H, W) outputs, linear HDR (or network domain).
@@ -110,9 +114,14 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
     if depth is not None and (depth.dim() != 5 or depth.shape[:3] != (n, t, 1) or depth.shape[3:] != colors.shape[3:]):
         raise InvalidArgument("depth must be (N, T, 1, H, W)", field="depth", expected="(N, T, 1, H, W)",
                               actual=f"shape {tuple(depth.shape)}")
+    if prev_output_nw is not None and (prev_output_nw.dim() != 4 or prev_output_nw.shape[:2] != (n, 3)
+                                       or prev_output_nw.shape[2:] != colors.shape[3:]):
+        raise InvalidArgument("prev_output_nw must be (N, 3, H, W) like one frame of colors", field="prev_output_nw",
+                              expected=f"({n}, 3, {colors.shape[3]}, {colors.shape[4]})",
+                              actual=f"shape {tuple(prev_output_nw.shape)}")
     e = _exposure_nchw(exposure, n)
     outputs = []
-    prev_nw = None
+    prev_nw = prev_output_nw
     for i in range(t):
         color_nw = to_network(colors[:, i], e)
         if prev_nw is None:

@@ -1,7 +1,8 @@
 """``python -m qwplugin.train --config FILE``: train (or resume) a run; also under ``torchrun``.
 
 Examples:
-    python -m qwplugin.train --config configs/qwnet_small.json
+    python -m qwplugin.train --config configs/qwnet_paper_cpu.json
+    python -m qwplugin.train --config configs/qwnet_fast_cpu.json --time-budget-s 3600
     torchrun --nproc_per_node=2 -m qwplugin.train --config configs/tiny_test.json --out runs/tiny_ddp
 """
 
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="override data.root of the config")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this global step as if killed (no checkpoint at the stop)")
+    parser.add_argument("--time-budget-s", type=float, default=None,
+                        help="stop cleanly after this many seconds of wall time (evaluation + checkpoint at the "
+                             "first episode end past it); rerun to continue")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.data:
             config.data.root = args.data
         result = train(config, args.out, device=args.device, progress=not args.no_progress,
-                       stop_after=args.stop_after)
+                       stop_after=args.stop_after, time_budget_s=args.time_budget_s)
     except QWPluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,9 +11,21 @@ Example (``configs/tiny_test.json``)::
                  "schedule": "cosine", "warmup_steps": 2, "final_lr": 0.0002},
                 {"name": "int4", "quantized": true, "steps": 10, "lr": 0.0005, "schedule": "flat"}]}
 
-Stages run one after another in the same run; a stage starts from the previous stage's final weights with
-a fresh optimizer (stage 2 = quantization-aware fine-tuning from the FP32 weights). Steps are counted
-globally across stages.
+Stages run one after another in the same run; a stage starts from the previous stage's final weights (its
+EMA when ``ema_decay`` is set) with a fresh optimizer (stage 2 = quantization-aware fine-tuning from the
+FP32 weights). Steps are counted globally across stages.
+
+Recipe options, each off by default (the released setup) and documented in ``docs/training.md``:
+
+- learning rate: linear warm-up over ``warmup_steps``, then ``schedule`` "flat", "cosine", "exp" or "step"
+  (multiply by ``decay_factor`` every ``decay_every`` steps) per stage;
+- ``ema_decay``: an exponential moving average of the weights, used for validation, stage files and export;
+- truncated backpropagation through time: ``data.frames`` is the unroll window; ``data.chunks`` > 1 draws
+  ``frames * chunks`` consecutive frames and trains on them as ``chunks`` consecutive steps, the history
+  carried from one window to the next and detached between them;
+- ``kernel_logit_penalty``: a z-loss style penalty on the filter network's kernel logits (not in the
+  released code);
+- ``checkpoint_minutes``: checkpoint by wall time too; ``eval_flip``: LDR-FLIP in the validation figures.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from typing import Any
 
 from qwplugin.errors import InvalidArgument
 
-SCHEDULES = ("flat", "cosine", "exp")
+SCHEDULES = ("flat", "cosine", "exp", "step")
 
 
 @dataclass
@@ -39,8 +51,10 @@ class StageConfig:
         quantized: run with 4-bit fake quantization (``set_quantized(model, True)``).
         steps: optimizer steps of this stage.
         lr: peak learning rate.
-        schedule: "flat", "cosine" (to ``final_lr``) or "exp" (geometric to ``final_lr``), after a linear
-            warm-up of ``warmup_steps``.
+        schedule: "flat", "cosine" (to ``final_lr``), "exp" (geometric to ``final_lr``) or "step" (``lr``
+            times ``decay_factor`` every ``decay_every`` steps, floored at ``final_lr``), after a linear
+            warm-up of ``warmup_steps`` (``lr * (s + 1) / warmup_steps`` at step ``s``; 0 = none).
+        decay_every, decay_factor: the "step" schedule's period (steps after the warm-up) and factor.
     """
 
     name: str
@@ -50,14 +64,24 @@ class StageConfig:
     schedule: str = "cosine"
     warmup_steps: int = 0
     final_lr: float = 0.0
+    decay_every: int = 0
+    decay_factor: float = 0.5
 
     def lr_at(self, step_in_stage: int) -> float:
-        """Learning rate for a 0-based step inside this stage."""
+        """Learning rate for a 0-based step inside this stage (a pure function of the step, so a resumed
+        run has the schedule's state without storing it).
+
+        Examples:
+            >>> StageConfig("a", False, 100, 1.0, "step", warmup_steps=10, decay_every=30).lr_at(45)
+            0.5
+        """
         s = step_in_stage
         if self.warmup_steps > 0 and s < self.warmup_steps:
             return self.lr * (s + 1) / self.warmup_steps
         if self.schedule == "flat":
             return self.lr
+        if self.schedule == "step":
+            return max(self.final_lr, self.lr * self.decay_factor ** ((s - self.warmup_steps) // self.decay_every))
         span = max(1, self.steps - self.warmup_steps)
         f = min(1.0, (s - self.warmup_steps) / span)
         if self.schedule == "cosine":
@@ -72,7 +96,12 @@ class DataConfig:
     Attributes:
         root: dataset folder with ``index.json`` (relative paths are relative to the working directory).
         crop: square crop size in pixels (None = full frames).
-        frames: frames per training block (None = all frames of a sequence).
+        frames: frames per training block, the unroll window of backpropagation through time (None = all
+            frames of a sequence).
+        chunks: consecutive windows per drawn sample (truncated BPTT): a sample of ``frames * chunks``
+            frames is trained on as ``chunks`` steps, each window starting from the previous window's last
+            output (detached: no gradient crosses a window boundary). 1 = independent windows, each
+            starting from a reset.
         flips: random horizontal/vertical flips.
         exposure_log2_range: exposure multiplier ``2 ** U(-r, r)``.
         val_sequences: at most this many validation sequences per evaluation (None = all).
@@ -81,6 +110,7 @@ class DataConfig:
     root: str
     crop: int | None = 128
     frames: int | None = None
+    chunks: int = 1
     flips: bool = True
     exposure_log2_range: float = 1.0
     val_sequences: int | None = None
@@ -107,6 +137,13 @@ class TrainConfig:
     ``lambda * mean(logit**2)`` over the raw logits of the filter network's kernel-predicting 1x1 convs
     (every stage, every frame), added to the QW-Net loss. It keeps the logits small so the softmax (or the
     ``kernel_logit_cap``'s tanh) never saturates, where it has no gradient (docs/training.md).
+
+    ``ema_decay`` (None = off): keep ``ema = d * ema + (1 - d) * weights`` after every optimizer step, with
+    ``d = min(ema_decay, (1 + n) / (10 + n))`` at the n-th update of a stage (so short runs are not held at
+    the initial weights); validation, stage files and export use the EMA weights, and the next stage
+    starts from them. ``checkpoint_minutes`` (None = off): also checkpoint when that much wall time has
+    passed since the last checkpoint. ``eval_flip``: add mean LDR-FLIP (``flip-evaluator``, display domain)
+    to the validation figures when the package is installed (about 60 ms per 256x192 frame on one core).
     """
 
     name: str
@@ -119,6 +156,9 @@ class TrainConfig:
     eval_every: int = 200
     spatial_weight: float = 0.3
     kernel_logit_penalty: float = 0.0
+    ema_decay: float | None = None
+    checkpoint_minutes: float | None = None
+    eval_flip: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     threads: int | None = None
     description: str = ""
@@ -126,6 +166,11 @@ class TrainConfig:
     @property
     def total_steps(self) -> int:
         return sum(s.steps for s in self.stages)
+
+    @property
+    def sample_frames(self) -> int | None:
+        """Frames of one drawn sample: ``data.frames * data.chunks`` (None: whole sequences)."""
+        return None if self.data.frames is None else self.data.frames * self.data.chunks
 
     def stage_at(self, step: int) -> tuple[int, int]:
         """(stage index, step inside the stage) for a 0-based global step."""
@@ -165,9 +210,26 @@ class TrainConfig:
             if s.steps < 0 or s.lr <= 0:
                 raise InvalidArgument("steps must be >= 0 and lr > 0", field=f"stages[{i}]",
                                       expected="steps >= 0, lr > 0", actual=f"steps={s.steps}, lr={s.lr}")
+            if s.warmup_steps < 0:
+                raise InvalidArgument("warmup_steps must be >= 0", field=f"stages[{i}].warmup_steps",
+                                      expected=">= 0", actual=str(s.warmup_steps))
+            if s.schedule == "step" and not (s.decay_every >= 1 and 0 < s.decay_factor <= 1):
+                raise InvalidArgument("the step schedule needs decay_every >= 1 and 0 < decay_factor <= 1",
+                                      field=f"stages[{i}].decay_every", expected="decay_every >= 1, factor in (0, 1]",
+                                      actual=f"decay_every={s.decay_every}, decay_factor={s.decay_factor}")
         if not cfg.kernel_logit_penalty >= 0:
             raise InvalidArgument("kernel_logit_penalty must be >= 0", field="kernel_logit_penalty",
                                   expected=">= 0", actual=repr(cfg.kernel_logit_penalty))
+        if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
+            raise InvalidArgument("ema_decay must lie in (0, 1) or be null", field="ema_decay",
+                                  expected="(0, 1) or null", actual=repr(cfg.ema_decay))
+        if cfg.checkpoint_minutes is not None and not cfg.checkpoint_minutes > 0:
+            raise InvalidArgument("checkpoint_minutes must be > 0 or null", field="checkpoint_minutes",
+                                  expected="> 0 or null", actual=repr(cfg.checkpoint_minutes))
+        if cfg.data.chunks < 1 or (cfg.data.chunks > 1 and cfg.data.frames is None):
+            raise InvalidArgument("data.chunks must be >= 1, and > 1 only with data.frames set", field="data.chunks",
+                                  expected=">= 1 (frames set when > 1)",
+                                  actual=f"chunks={cfg.data.chunks}, frames={cfg.data.frames}")
         if cfg.batch_size < 1 or cfg.checkpoint_every < 1 or cfg.eval_every < 1:
             raise InvalidArgument("batch_size, checkpoint_every and eval_every must be >= 1", field="config")
         if cfg.optimizer.name not in ("ranger", "adam"):

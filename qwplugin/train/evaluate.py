@@ -8,6 +8,8 @@ the loss lives too; HDR values would otherwise let a few highlights decide the P
 - Temporal error: mean ``|(out_t - W(out_{t-1})) - (ref_t - W(ref_{t-1}))|`` over t >= 1, camera cuts
   (reset frames) left out (the temporal loss term; 0 for an output that changes exactly like the
   reference).
+- FLIP (optional, ``flip=True``): mean LDR-FLIP per frame (:func:`qwplugin.eval.metrics.flip_ldr`: the
+  same display values, sRGB-encoded, NVIDIA ``flip-evaluator``), averaged over all frames; lower is better.
 """
 
 from __future__ import annotations
@@ -36,11 +38,31 @@ class ValidationFigures:
     sequences: int
     frames: int
     loss: float = float("nan")
+    flip: float | None = None
 
     def to_dict(self) -> dict[str, float]:
-        return {"val_psnr_db": round(self.psnr_db, 4), "val_temporal": round(self.temporal, 6),
-                "noaa_psnr_db": round(self.noaa_psnr_db, 4), "noaa_temporal": round(self.noaa_temporal, 6),
-                "val_sequences": self.sequences, "val_frames": self.frames, "val_loss": round(self.loss, 6)}
+        out = {"val_psnr_db": round(self.psnr_db, 4), "val_temporal": round(self.temporal, 6),
+               "noaa_psnr_db": round(self.noaa_psnr_db, 4), "noaa_temporal": round(self.noaa_temporal, 6),
+               "val_sequences": self.sequences, "val_frames": self.frames, "val_loss": round(self.loss, 6)}
+        if self.flip is not None:
+            out["val_flip"] = round(self.flip, 6)
+        return out
+
+
+def flip_available() -> bool:
+    """Whether LDR-FLIP can be computed here (the ``flip-evaluator`` package of the ``eval`` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("flip_evaluator") is not None
+
+
+def _mean_flip(out_nw: torch.Tensor, ref_nw: torch.Tensor) -> list[float]:
+    """Per-frame LDR-FLIP of (1, T, 3, H, W) display-domain tensors."""
+    from qwplugin.eval.metrics import flip_ldr  # lazy: qwplugin.eval imports this module
+
+    o = out_nw[0].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    r = ref_nw[0].permute(0, 2, 3, 1).cpu().numpy()
+    return [flip_ldr(r[t], o[t]) for t in range(o.shape[0])]
 
 
 def frame_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -64,7 +86,7 @@ def temporal_error_masked(x_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: t
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
-             spatial_weight: float = SPATIAL_WEIGHT) -> ValidationFigures:
+             spatial_weight: float = SPATIAL_WEIGHT, flip: bool = False) -> ValidationFigures:
     """Run ``model`` recurrently over whole validation sequences and measure it and the no-AA input.
 
     Args:
@@ -72,14 +94,18 @@ def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
         blocks: per sequence, tensors ``color``/``reference`` (T, 3, H, W), ``motion_px`` (T, 2, H, W),
             ``depth`` (T, 1, H, W), ``resets`` (T,) as made by :func:`qwplugin.data.dataset.to_tensors`.
         spatial_weight: of the training loss, also reported (``loss``, mean over sequences).
+        flip: also measure mean LDR-FLIP (needs ``flip-evaluator``; see :func:`flip_available`).
 
     Returns:
-        :class:`ValidationFigures` averaged over frames (PSNR) and frame pairs (temporal error).
+        :class:`ValidationFigures` averaged over frames (PSNR, FLIP) and frame pairs (temporal error).
+
+    Raises:
+        ImportError: ``flip`` without the ``flip-evaluator`` package.
     """
     runner = SequenceRunner(model)
     was_training = model.training
     model.eval()
-    psnr, noaa_psnr, temporal, noaa_temporal, losses, frames = [], [], [], [], [], 0
+    psnr, noaa_psnr, temporal, noaa_temporal, losses, flips, frames = [], [], [], [], [], [], 0
     try:
         for b in blocks:
             color, ref, mv = b["color"][None], b["reference"][None], b["motion_px"][None]
@@ -92,13 +118,16 @@ def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
             temporal.append(float(temporal_error_masked(out, ref_nw, mv, resets)))
             noaa_temporal.append(float(temporal_error_masked(noaa_nw, ref_nw, mv, resets)))
             losses.append(float(qwnet_loss(out, ref_nw, mv, resets, spatial_weight).total))
+            if flip:
+                flips += _mean_flip(out, ref_nw)
             frames += color.shape[1]
     finally:
         model.train(was_training)
     return ValidationFigures(
         psnr_db=float(torch.cat(psnr).mean()), temporal=sum(temporal) / len(temporal),
         noaa_psnr_db=float(torch.cat(noaa_psnr).mean()), noaa_temporal=sum(noaa_temporal) / len(noaa_temporal),
-        sequences=len(blocks), frames=frames, loss=sum(losses) / len(losses))
+        sequences=len(blocks), frames=frames, loss=sum(losses) / len(losses),
+        flip=sum(flips) / len(flips) if flip else None)
 
 
 def is_finite_figures(fig: ValidationFigures) -> bool:

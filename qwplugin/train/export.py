@@ -8,9 +8,10 @@ For each run folder, every finished stage (``stage_<name>.pt``) becomes ``<kind>
 (``qwnet-fp32``, ``qwnet-int4``, ``unet-fp32``, ``unet-int4``), written with
 :func:`qwplugin.runtime.weights.save_weights` (the runtime loader's own writer, so the format is the one it
 reads) and recorded in ``<out>/manifest.json``. Metadata: model config, precision, quantization spec,
-training description (dataset, scenes, steps, stage, the training config) and the validation figures
-measured by the training run at that step. Nothing here invents a number: the figures are copied from
-the stage file.
+training description (dataset, scenes, steps, stage, the training config, which weights) and the
+validation figures measured by the training run at that step. Nothing here invents a number: the
+figures are copied from the stage file. With ``ema_decay`` in the training config the exported weights
+are the EMA ones (``ema_model``), which are also the ones the figures were measured on.
 """
 
 from __future__ import annotations
@@ -58,12 +59,14 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT) -> P
     quantized = bool(stage["quantized"])
     config = ModelConfig.from_dict({**stage["model_config"], "quantized": quantized})
     model = build_model(config)
-    model.load_state_dict(stage["model"])
+    use_ema = "ema_model" in stage
+    model.load_state_dict(stage["ema_model"] if use_ema else stage["model"])
     set_quantized(model, quantized)
     precision = "int4" if quantized else "fp32"
     train_config = json.loads(stage["train_config"])
     training = {"stage": stage["stage"], "steps": int(stage["step"]), "run": train_config.get("name"),
                 "description": train_config.get("description", ""), "train_config": train_config,
+                "weights": f"EMA of the weights (decay {stage.get('ema_decay')})" if use_ema else "raw weights",
                 "loss": "0.3 * spatial L1 + 0.7 * temporal L1 of frame differences, tonemapped x/(1+x)"}
     try:
         index = read_index(train_config["data"]["root"])

@@ -8,6 +8,11 @@ with ``s = 0.3`` and ``W`` the backward bilinear warp by frame t's motion vector
 (:func:`qwplugin.ops.warp.warp_backward`). Every tensor is in the network's tonemapped domain
 (:func:`qwplugin.ops.colour.to_network`), so highlights do not dominate the loss. Frames flagged as a
 reset (camera cut) have no meaningful previous frame and are left out of the temporal term.
+
+Truncated backpropagation through time cuts a long sequence into blocks; the first frame of a later
+block still has a previous frame (the last of the block before, detached): pass it as ``prev_out_nw`` /
+``prev_ref_nw`` and that frame's temporal term is included, so the loss over the blocks is the loss of
+the whole sequence (up to the per-block means).
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ def temporal_differences(seq: torch.Tensor, motion_px: torch.Tensor) -> torch.Te
 
 
 def qwnet_loss(out_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tensor,
-               resets: torch.Tensor | None = None, spatial_weight: float = SPATIAL_WEIGHT) -> LossTerms:
+               resets: torch.Tensor | None = None, spatial_weight: float = SPATIAL_WEIGHT,
+               prev_out_nw: torch.Tensor | None = None, prev_ref_nw: torch.Tensor | None = None) -> LossTerms:
     """Spatial + temporal L1 loss of a recurrent block, in the network domain.
 
     Args:
@@ -59,15 +65,20 @@ def qwnet_loss(out_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tens
         ref_nw: (N, T, 3, H, W) references, same domain.
         motion_px: (N, T, 2, H, W) motion vectors of the input contract (previous = current + motion).
         resets: optional (N, T) bool; frame t with ``resets[n, t]`` is left out of the temporal term.
-            Frame 0 never has a temporal term.
+            Frame 0 has a temporal term only with ``prev_out_nw`` / ``prev_ref_nw``.
         spatial_weight: weight ``s`` of the spatial term; the temporal term gets ``1 - s``.
+        prev_out_nw, prev_ref_nw: (N, 3, H, W) output and reference of the frame before frame 0 (both or
+            neither); when given, frame 0's temporal term (warped by ``motion_px[:, 0]``) is included
+            unless ``resets[:, 0]``.
 
     Returns:
-        :class:`LossTerms`; ``spatial`` is the mean absolute error over all elements, ``temporal`` the
-        mean absolute error of frame differences over all non-reset frames t >= 1 (0 when T == 1).
+        :class:`LossTerms`; ``spatial`` is the mean absolute error over all elements of the T frames,
+        ``temporal`` the mean absolute error of frame differences over all non-reset frames t >= 1 (and
+        frame 0 with a previous frame; 0 when there is no pair).
 
     Raises:
-        InvalidArgument: mismatched shapes or ``spatial_weight`` outside [0, 1].
+        InvalidArgument: mismatched shapes, only one of ``prev_out_nw`` / ``prev_ref_nw``, or
+            ``spatial_weight`` outside [0, 1].
     """
     if out_nw.dim() != 5 or out_nw.shape != ref_nw.shape:
         raise InvalidArgument("out_nw and ref_nw must be equal (N, T, C, H, W) tensors", field="ref_nw",
@@ -79,7 +90,26 @@ def qwnet_loss(out_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tens
     if not 0.0 <= spatial_weight <= 1.0:
         raise InvalidArgument("spatial_weight must lie in [0, 1]", field="spatial_weight",
                               expected="[0, 1]", actual=repr(spatial_weight))
+    if (prev_out_nw is None) != (prev_ref_nw is None):
+        raise InvalidArgument("prev_out_nw and prev_ref_nw go together", field="prev_ref_nw",
+                              expected="both or neither", actual="only one given")
+    if resets is not None and resets.shape != (n, t):
+        raise InvalidArgument("resets must be (N, T)", field="resets", expected=str((n, t)),
+                              actual=str(tuple(resets.shape)))
     spatial = torch.mean(torch.abs(out_nw - ref_nw))
+    if prev_out_nw is not None:
+        for name, prev in (("prev_out_nw", prev_out_nw), ("prev_ref_nw", prev_ref_nw)):
+            if prev.shape != out_nw[:, 0].shape:
+                raise InvalidArgument(f"{name} must be one frame of out_nw", field=name,
+                                      expected=str(tuple(out_nw[:, 0].shape)), actual=str(tuple(prev.shape)))
+        # Prepend the previous frame (its own temporal pair is dropped by marking it a reset).
+        first = torch.ones(n, 1, dtype=torch.bool, device=out_nw.device)
+        resets = torch.cat([first, torch.zeros(n, t, dtype=torch.bool, device=out_nw.device)
+                            if resets is None else resets.bool()], dim=1)
+        out_nw = torch.cat([prev_out_nw[:, None], out_nw], dim=1)
+        ref_nw = torch.cat([prev_ref_nw[:, None], ref_nw], dim=1)
+        motion_px = torch.cat([torch.zeros_like(motion_px[:, :1]), motion_px], dim=1)
+        t += 1
     if t < 2:
         temporal = torch.zeros((), dtype=out_nw.dtype, device=out_nw.device)
     else:
@@ -87,9 +117,6 @@ def qwnet_loss(out_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tens
         if resets is None:
             temporal = torch.mean(err)
         else:
-            if resets.shape != (n, t):
-                raise InvalidArgument("resets must be (N, T)", field="resets", expected=str((n, t)),
-                                      actual=str(tuple(resets.shape)))
             keep = (~resets[:, 1:].bool()).to(err.dtype).view(n, t - 1, 1, 1, 1)
             count = keep.sum() * err[0, 0].numel()
             temporal = (err * keep).sum() / torch.clamp(count, min=1.0)

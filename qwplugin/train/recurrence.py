@@ -2,7 +2,8 @@
 
 Each block goes through :func:`qwplugin.model.recurrent.run_sequence`, the model area's recurrence (warp
 of the previous output by the motion vectors, out-of-frame pixels and resets take the current frame),
-so training sees the inference-time recurrence. Gradients flow through all T frames (full BPTT).
+so training sees the inference-time recurrence. Gradients flow through all T frames of a block; truncated
+backpropagation through time hands the detached last output of one block to the next as ``prev_nw``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ class SequenceRunner(nn.Module):
 
     Shape:
         ``forward(color (N, T, 3, H, W) linear, motion_px (N, T, 2, H, W), resets (N, T) bool,
-        depth (N, T, 1, H, W) | None) -> (N, T, 3, H, W)`` in the network (tonemapped) domain.
+        depth (N, T, 1, H, W) | None, prev_nw (N, 3, H, W) | None) -> (N, T, 3, H, W)`` in the network
+        (tonemapped) domain; ``prev_nw`` is the network-domain output before frame 0 (None: frame 0 is a
+        reset).
     """
 
     def __init__(self, model: nn.Module):
@@ -29,7 +32,7 @@ class SequenceRunner(nn.Module):
         self.model = model
 
     def forward(self, color: torch.Tensor, motion_px: torch.Tensor, resets: torch.Tensor,
-                depth: torch.Tensor | None = None) -> torch.Tensor:
+                depth: torch.Tensor | None = None, prev_nw: torch.Tensor | None = None) -> torch.Tensor:
         use_depth = bool(getattr(self.model.config, "use_depth", False))
         return run_sequence(self.model, color, motion_px, resets, depth=depth if use_depth else None,
-                            return_network_domain=True)
+                            return_network_domain=True, prev_output_nw=prev_nw)
