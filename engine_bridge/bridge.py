@@ -12,32 +12,52 @@ GL textures are stored bottom-up; the contract's arrays are top-down. The transf
 once** each way (:mod:`engine_bridge.transfer`). The transfer is CUDA-GL interop when GL runs on the NVIDIA
 GPU the context uses, read-back/upload through preallocated arrays otherwise; ``transfer_reason`` says why.
 
-Host textures (see ``docs/integration.md``):
+Host textures (see ``docs/integration.md``; the full list of accepted internal formats is
+:data:`engine_bridge.transfer.formats.ACCEPTED_FORMATS`), all ``GL_TEXTURE_2D`` of the render size:
 
 ============  ======================================  =============================================
 input         format                                  contents
 ============  ======================================  =============================================
-colour        RGBA16F / RGBA32F (RGB used)            linear HDR, this frame's jitter
-motion        RG16F / RG32F                           ``motion_vector_scale * texel`` = motion_px:
-                                                      previous = current + motion, +x right, +y down
-depth         R32F (linear view depth) or a           as declared by ``ContextDesc.depth_convention``;
+colour        RGBA16F/32F, RGB16F/32F,                linear HDR, this frame's jitter
+              R11F_G11F_B10F, RGB9_E5 (RGB used)
+motion        RG16F/32F (or RGB/RGBA 16F/32F, the     ``motion_vector_scale * texel`` = motion_px:
+              first two channels used)                previous = current + motion, +x right, +y down
+depth         R32F / R16F, or a                       as declared by ``ContextDesc.depth_convention``;
 (optional)    ``GL_DEPTH_COMPONENT*`` texture         hardware depth needs ``"ndc"``/``"ndc_inverted"``
-output        RGBA16F / RGBA32F, render size          written with RGB = reconstruction, A = 1
+output        RGBA16F/32F, RGB16F/32F,                written with RGB = reconstruction, A = 1
+              R11F_G11F_B10F
 ============  ======================================  =============================================
+
+sRGB, 8-bit and integer textures, one-channel motion, multisample/array/cube textures are refused.
+
+GL state: the bridge changes only :data:`engine_bridge.gl.state.TOUCHED_STATE` (the active unit's 2D
+texture binding, the pixel pack/unpack buffer bindings and the pixel-store parameters) and restores all
+of it before returning, also when it raises; GL errors the host left pending are cleared and reported
+with a :class:`~engine_bridge.gl.state.HostGLErrorWarning`. Every check (values, then every texture's
+name, target, size and format) runs before ``context.dispatch``: a refused call leaves the history as
+it was.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import statistics
 import time
 from collections import deque
 
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 
-from engine_bridge.transfer.readback import DEPTH_INTERNAL_FORMATS, texture_info
-from engine_bridge.transfer.select import select_transfer
+from OpenGL.raw.GL.VERSION.GL_1_1 import glGetString as _raw_get_string
+
+from engine_bridge.gl.state import GuestState, drain_host_errors
+from engine_bridge.transfer.formats import (ACCEPTED_FORMATS, DEPTH_INTERNAL_FORMATS, check_texture, format_list,
+                                            format_name)
+from engine_bridge.transfer.select import TRANSFERS, select_transfer
 from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.runtime.validate import check_jitter, check_scalars
+
+_GL_VERSION = 0x1F02
 
 BRIDGE_STAGES = ("gl_input", "dispatch", "gl_output", "total")
 """Bridge timing stages (ms): GL->arrays, ``Context.dispatch``, array->GL, and the whole call."""
@@ -53,6 +73,14 @@ def _check_pair(value, name: str) -> tuple[float, float]:
         raise InvalidArgument(f"{name} must be finite", field=name, expected="finite (x, y)",
                               actual=repr(value))
     return x, y
+
+
+def _check_size(width: object, height: object) -> tuple[int, int]:
+    for v in (width, height):
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+            raise InvalidArgument("size must be two ints >= 1", field="width/height", expected="ints >= 1",
+                                  actual=f"{width!r}x{height!r}")
+    return int(width), int(height)
 
 
 class Bridge:
@@ -72,7 +100,9 @@ class Bridge:
         timing_window: frames the timing medians cover.
 
     Raises:
-        InvalidArgument: bad transfer name or scale.
+        InvalidArgument: ``context`` is not a Context (``field="context"``), bad transfer name, scale or
+            timing window.
+        InvalidOperation: the context is closed.
         UnsupportedHardware: ``transfer="cuda_interop"`` where interop cannot run.
 
     Example:
@@ -83,6 +113,19 @@ class Bridge:
 
     def __init__(self, context, *, transfer: str = "auto", motion_vector_scale=(1.0, 1.0),
                  timing_window: int = 60):
+        from qwplugin.runtime.context import Context
+
+        if not isinstance(context, Context):
+            raise InvalidArgument("Bridge wraps a qwplugin Context", field="context",
+                                  expected="qwplugin.runtime.Context", actual=type(context).__name__)
+        if getattr(context, "_closed", False):
+            raise InvalidOperation("Bridge(context): the context is closed")
+        if not isinstance(transfer, str) or transfer not in TRANSFERS:
+            raise InvalidArgument("unknown transfer", field="transfer", expected=" | ".join(TRANSFERS),
+                                  actual=repr(transfer))
+        if not isinstance(timing_window, numbers.Integral) or isinstance(timing_window, bool) or timing_window < 1:
+            raise InvalidArgument("timing_window must be an int >= 1", field="timing_window",
+                                  expected="int >= 1", actual=repr(timing_window))
         self.context = context
         self.motion_vector_scale = _check_pair(motion_vector_scale, "motion_vector_scale")
         self._preference = transfer
@@ -114,16 +157,27 @@ class Bridge:
                  frame_time_ms: float | None = None, motion_vector_scale=None):
         """Reconstruct one frame from GL textures into ``output_tex``.
 
+        Order: the per-frame values are checked, GL errors the host left pending are cleared (and
+        reported with a :class:`~engine_bridge.gl.state.HostGLErrorWarning`), every texture is checked
+        (name, ``GL_TEXTURE_2D`` target, render size, internal format), and only then are the inputs
+        read and ``context.dispatch`` called. The GL state in :data:`engine_bridge.gl.state.TOUCHED_STATE`
+        is restored before returning, also when an error is raised.
+
         Args:
-            color_tex: colour texture (RGBA16F/RGBA32F, render size): linear HDR RGB with this frame's jitter.
-            motion_tex: motion texture (RG16F/RG32F); times ``motion_vector_scale`` = motion_px.
-            output_tex: the host's output texture (RGBA16F/RGBA32F, render size); receives RGB, A = 1.
-            depth_tex: optional depth texture in the context's declared convention (R32F linear view
-                depth, or a hardware ``GL_DEPTH_COMPONENT*`` texture with ``depth_convention="ndc"`` or
-                ``"ndc_inverted"``).
+            color_tex: colour texture (see :data:`~engine_bridge.transfer.formats.ACCEPTED_FORMATS`,
+                e.g. RGBA16F, render size): linear HDR RGB with this frame's jitter.
+            motion_tex: motion texture (RG16F/RG32F, or the first two channels of an RGB/RGBA float
+                texture); times ``motion_vector_scale`` = motion_px.
+            output_tex: the host's output texture (RGBA16F/RGBA32F/RGB16F/RGB32F/R11F_G11F_B10F, render
+                size, distinct from the inputs); receives RGB, A = 1.
+            depth_tex: optional depth texture in the context's declared convention (R32F/R16F, or a
+                hardware ``GL_DEPTH_COMPONENT*`` texture with ``depth_convention="ndc"`` or
+                ``"ndc_inverted"``). Always checked; read back only when the model uses depth
+                (``context.backend_info.uses_depth``).
             jitter_px: this frame's jitter (x, y) in render pixels, each in [-0.5, 0.5], +y down.
             reset: drop the history first (first frame, camera cut).
-            exposure: pre-exposure multiplier (> 0).
+            exposure: pre-exposure multiplier in
+                [:data:`~qwplugin.runtime.validate.EXPOSURE_MIN`, :data:`~qwplugin.runtime.validate.EXPOSURE_MAX`].
             frame_time_ms: host frame delta in milliseconds (statistics, debug checks).
             motion_vector_scale: override of the constructor's scale for this frame.
 
@@ -132,9 +186,12 @@ class Bridge:
             tensor with interop); also kept as :attr:`last_output` until the next call.
 
         Raises:
-            InvalidArgument: a bad texture (name, size, format) or a bad per-frame value, naming the field;
-                nothing is dispatched and the context's history is untouched.
-            InvalidOperation: after :meth:`close`.
+            InvalidArgument: a bad texture (name, target, size, format) or a bad per-frame value, naming
+                the field (``color``, ``motion``, ``depth``, ``output``, ``jitter_px``, ``reset``,
+                ``exposure``, ``frame_time_ms``, ``motion_vector_scale``, or a ``Frame`` field the
+                context refuses, such as ``motion_px`` holding NaN); nothing is dispatched and the
+                context's history is untouched.
+            InvalidOperation: after :meth:`close`, or with no current GL context.
         """
         from qwplugin.runtime.frame import Frame
 
@@ -142,43 +199,69 @@ class Bridge:
             raise InvalidOperation("Bridge.dispatch() after close()")
         scale = self.motion_vector_scale if motion_vector_scale is None else _check_pair(
             motion_vector_scale, "motion_vector_scale")
-        if depth_tex is not None:
-            self._check_depth_texture(depth_tex)
-        inputs = [color_tex, motion_tex] + ([depth_tex] if depth_tex is not None else [])
-        t0 = time.perf_counter()
-        self._transfer.begin_frame(inputs, [output_tex])
-        try:
-            color = self._transfer.read(color_tex, 3, "color")
-            motion = self._transfer.read(motion_tex, 2, "motion")
-            if scale != (1.0, 1.0):
-                motion[..., 0] *= scale[0]
-                motion[..., 1] *= scale[1]
-            depth = self._transfer.read(depth_tex, 1, "depth") if depth_tex is not None else None
-            t1 = time.perf_counter()
-            frame = Frame(color=color, motion_px=motion, jitter_px=jitter_px, depth=depth, reset=reset,
-                          exposure=exposure, frame_time_ms=frame_time_ms)
-            output = self.context.dispatch(frame)
-            t2 = time.perf_counter()
-            self._transfer.write(output_tex, output, "output")
-        finally:
-            self._transfer.end_frame()
+        jitter = check_jitter(jitter_px)
+        check_scalars(reset, exposure, frame_time_ms)
+        drain_host_errors("Bridge.dispatch")  # first: any other GL call would raise for the host's error
+        if not _raw_get_string(_GL_VERSION):
+            raise InvalidOperation("Bridge.dispatch() needs the host's GL context current on this thread")
+        with GuestState():
+            use_depth = self._check_textures(color_tex, motion_tex, output_tex, depth_tex)
+            inputs = [color_tex, motion_tex] + ([depth_tex] if use_depth else [])
+            t0 = time.perf_counter()
+            self._transfer.begin_frame(inputs, [output_tex])
+            try:
+                color = self._transfer.read(color_tex, 3, "color")
+                motion = self._transfer.read(motion_tex, 2, "motion")
+                if scale != (1.0, 1.0):
+                    motion[..., 0] *= scale[0]
+                    motion[..., 1] *= scale[1]
+                depth = self._transfer.read(depth_tex, 1, "depth") if use_depth else None
+                t1 = time.perf_counter()
+                frame = Frame(color=color, motion_px=motion, jitter_px=jitter, depth=depth, reset=reset,
+                              exposure=exposure, frame_time_ms=frame_time_ms)
+                output = self.context.dispatch(frame)
+                t2 = time.perf_counter()
+                self._transfer.write(output_tex, output, "output")
+            finally:
+                self._transfer.end_frame()
         t3 = time.perf_counter()
         self._record({"gl_input": t1 - t0, "dispatch": t2 - t1, "gl_output": t3 - t2, "total": t3 - t0})
         self.last_output = output
         return output
 
-    def _check_depth_texture(self, depth_tex: int) -> None:
-        try:
-            internal = texture_info(depth_tex)[2]
-        except InvalidArgument as exc:
-            raise InvalidArgument(str(exc), field="depth", expected=exc.expected, actual=exc.actual) from None
-        convention = self.context.desc.depth_convention
-        if internal in DEPTH_INTERNAL_FORMATS and convention == "linear_view":
+    def _check_textures(self, color_tex, motion_tex, output_tex, depth_tex) -> bool:
+        """Every texture before anything is read or dispatched; returns whether depth is read back."""
+        width, height = self.context.desc.render_size
+        slots = [("color", color_tex), ("motion", motion_tex)] + (
+            [("depth", depth_tex)] if depth_tex is not None else []) + [("output", output_tex)]
+        infos = {}
+        for slot, tex in slots:
+            infos[slot] = check_texture(tex, slot, width, height, ACCEPTED_FORMATS[slot])
+        seen: dict[int, str] = {}
+        for slot, _ in slots:
+            name = infos[slot].name
+            if name in seen:
+                raise InvalidArgument(f"{slot} must be a different texture from {seen[name]}", field=slot,
+                                      expected=f"a texture other than {seen[name]}'s", actual=f"texture {name}")
+            seen[name] = slot
+        if self._transfer.name == "cuda_interop":
+            from engine_bridge.transfer.cuda_interop import REGISTRABLE_FORMATS
+
+            for slot, info in infos.items():
+                if info.internal_format not in REGISTRABLE_FORMATS:
+                    raise InvalidArgument(f"{slot}: CUDA-GL interop cannot register this format", field=slot,
+                                          expected=format_list(REGISTRABLE_FORMATS),
+                                          actual=format_name(info.internal_format))
+        if depth_tex is None:
+            return False
+        if infos["depth"].internal_format in DEPTH_INTERNAL_FORMATS and \
+                self.context.desc.depth_convention == "linear_view":
             raise InvalidArgument("a hardware depth texture holds window depth in [0, 1], but the context "
                                   "declares linear view depth", field="depth",
                                   expected="an R32F linear-depth texture, or ContextDesc.depth_convention "
                                            "'ndc'/'ndc_inverted' with camera_near/far",
-                                  actual="GL_DEPTH_COMPONENT* texture")
+                                  actual=format_name(infos["depth"].internal_format))
+        return bool(getattr(self.context.backend_info, "uses_depth", True))
 
     def _record(self, seconds: dict[str, float]) -> None:
         self._last = {k: v * 1e3 for k, v in seconds.items()}
@@ -205,8 +288,9 @@ class Bridge:
         """
         if self._closed:
             raise InvalidOperation("Bridge.resize() after close()")
-        self.context.resize((int(width), int(height)))
-        self._transfer.resize(int(width), int(height))
+        width, height = _check_size(width, height)
+        self.context.resize((width, height))
+        self._transfer.resize(width, height)
         for samples in self._timing.values():
             samples.clear()
 

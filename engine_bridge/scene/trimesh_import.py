@@ -22,6 +22,8 @@ clamped to [0.02, 1]. Colour factors are taken as linear (as glTF specifies; MTL
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +103,40 @@ def convert_material(tm_material, name: str = "") -> Material:
     return Material()
 
 
+def _nonfinite_obj_vertices(path: Path) -> int:
+    """Count ``v`` lines of an OBJ file with a NaN/Inf coordinate (trimesh drops their faces on load)."""
+    bad = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if line.startswith(b"v ") or line.startswith(b"v\t"):
+                try:
+                    coords = [float(x) for x in line.split()[1:4]]
+                except ValueError:
+                    continue  # trimesh reports malformed lines itself
+                bad += not all(math.isfinite(c) for c in coords)
+    return bad
+
+
+def _check_finite_vertices(path: Path, scene, trimesh) -> None:
+    """Refuse NaN/Inf vertex positions instead of letting trimesh drop the faces that use them.
+
+    Raises:
+        InvalidArgument: ``field="path"``, naming the file and the number of bad vertices.
+    """
+    if path.suffix.lower() == ".obj":
+        bad = _nonfinite_obj_vertices(path)
+    else:  # trimesh's processing already removed them from ``scene``: look at the unprocessed data
+        try:
+            raw = trimesh.load_scene(path, process=False)
+        except Exception:  # noqa: BLE001 - it loaded once with processing; the check cannot run
+            return
+        bad = sum(int((~np.isfinite(np.asarray(g.vertices, np.float64))).any(axis=1).sum())
+                  for g in raw.geometry.values() if isinstance(g, trimesh.Trimesh))
+    if bad:
+        raise InvalidArgument(f"mesh file {path} has {bad} vertices with NaN or Inf coordinates",
+                              field="path", expected="finite vertex positions", actual=f"{bad} non-finite vertices")
+
+
 def load_mesh_file(path: str | Path) -> list[ImportedPart]:
     """Load every triangle mesh of a file, node transforms baked in, with UVs, normals and materials.
 
@@ -112,7 +148,8 @@ def load_mesh_file(path: str | Path) -> list[ImportedPart]:
         without UVs get (0, 0); missing normals are computed by trimesh (area-weighted smooth).
 
     Raises:
-        InvalidArgument: the file does not exist, trimesh cannot read it, or it holds no triangles.
+        InvalidArgument: the file does not exist, trimesh cannot read it, it holds no triangles, or a
+            vertex position is NaN/Inf (trimesh would silently drop the faces using it), naming the file.
     """
     import trimesh
 
@@ -127,6 +164,7 @@ def load_mesh_file(path: str | Path) -> list[ImportedPart]:
         raise InvalidArgument(
             f"trimesh cannot read the mesh file: {type(exc).__name__}: {exc}", field="path", actual=str(path)
         ) from exc
+    _check_finite_vertices(path, scene, trimesh)
     parts = []
     for node in scene.graph.nodes_geometry:
         matrix, geom_name = scene.graph[node]

@@ -29,6 +29,7 @@ import ctypes
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from OpenGL import GL
 
+from engine_bridge.transfer.formats import FORMAT_NAMES, format_name  # noqa: F401  (re-exported)
 from engine_bridge.transfer.readback import texture_info
 from qwplugin.errors import InvalidArgument, InvalidOperation, UnsupportedHardware
 
@@ -38,15 +39,6 @@ REGISTRABLE_FORMATS = {
     int(GL.GL_RG16F): (2, 2, "float16"), int(GL.GL_RG32F): (2, 4, "float32"),
     int(GL.GL_R16F): (1, 2, "float16"), int(GL.GL_R32F): (1, 4, "float32"),
 }
-FORMAT_NAMES = {int(getattr(GL, n)): n for n in (
-    "GL_RGBA16F", "GL_RGBA32F", "GL_RG16F", "GL_RG32F", "GL_R16F", "GL_R32F", "GL_RGB16F", "GL_RGB32F",
-    "GL_RGBA8", "GL_SRGB8_ALPHA8", "GL_R8", "GL_DEPTH_COMPONENT16", "GL_DEPTH_COMPONENT24",
-    "GL_DEPTH_COMPONENT32", "GL_DEPTH_COMPONENT32F", "GL_DEPTH24_STENCIL8", "GL_DEPTH32F_STENCIL8")}
-
-
-def format_name(internal_format: int) -> str:
-    """``"GL_RGBA16F"`` etc. for an internal format enum (hex for unknown ones)."""
-    return FORMAT_NAMES.get(int(internal_format), f"0x{int(internal_format):04x}")
 
 
 def _check(result, what: str):

@@ -25,30 +25,25 @@ from OpenGL import GL
 from OpenGL.raw.GL.VERSION.GL_1_1 import glGetTexImage as _raw_get_tex_image
 from OpenGL.raw.GL.VERSION.GL_1_1 import glTexSubImage2D as _raw_tex_sub_image_2d
 
+from engine_bridge.gl.state import GuestState, drain_host_errors, gl_call
+from engine_bridge.transfer.formats import DEPTH_INTERNAL_FORMATS, INTEGER_FORMATS, format_name, inspect_texture
 from qwplugin.errors import InvalidArgument, InvalidOperation
 
 _CHANNEL_FORMATS = {1: GL.GL_RED, 2: GL.GL_RG, 3: GL.GL_RGB, 4: GL.GL_RGBA}
-DEPTH_INTERNAL_FORMATS = frozenset(int(f) for f in (GL.GL_DEPTH_COMPONENT16, GL.GL_DEPTH_COMPONENT24,
-                                                    GL.GL_DEPTH_COMPONENT32, GL.GL_DEPTH_COMPONENT32F,
-                                                    GL.GL_DEPTH24_STENCIL8, GL.GL_DEPTH32F_STENCIL8))
-"""Internal formats read with ``GL_DEPTH_COMPONENT`` (hardware depth) instead of ``GL_RED``."""
 
 
 def texture_info(tex: int) -> tuple[int, int, int]:
     """``(width, height, internal_format)`` of level 0 of the 2D texture ``tex`` (needs a current context).
 
+    The host's ``GL_TEXTURE_2D`` binding and pixel-store state are left as they were.
+
     Raises:
-        InvalidArgument: ``tex`` is not a texture name of the current context.
+        InvalidArgument: ``tex`` is not a ``GL_TEXTURE_2D`` texture name of the current context
+            (``field="texture"``).
     """
-    if not isinstance(tex, (int, np.integer)) or isinstance(tex, bool) or tex <= 0 or not GL.glIsTexture(tex):
-        raise InvalidArgument("not a GL texture name of the current context", field="texture",
-                              expected="a texture id > 0 created in this context", actual=repr(tex))
-    GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-    w = int(GL.glGetTexLevelParameteriv(GL.GL_TEXTURE_2D, 0, GL.GL_TEXTURE_WIDTH))
-    h = int(GL.glGetTexLevelParameteriv(GL.GL_TEXTURE_2D, 0, GL.GL_TEXTURE_HEIGHT))
-    f = int(GL.glGetTexLevelParameteriv(GL.GL_TEXTURE_2D, 0, GL.GL_TEXTURE_INTERNAL_FORMAT))
-    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
-    return w, h, f
+    with GuestState():
+        info = inspect_texture(tex, "texture")
+    return info.width, info.height, info.internal_format
 
 
 class ReadbackTransfer:
@@ -123,16 +118,16 @@ class ReadbackTransfer:
         return staging, dst
 
     def _check(self, tex: int, field: str) -> int:
-        if self._closed:
-            raise InvalidOperation("ReadbackTransfer used after close()")
-        try:
-            w, h, internal = texture_info(tex)
-        except InvalidArgument as exc:
-            raise InvalidArgument(str(exc), field=field, expected=exc.expected, actual=exc.actual) from None
-        if (w, h) != (self.width, self.height):
+        """Inside a GuestState: name, target, size, and a format GL can convert to floats."""
+        info = inspect_texture(tex, field)
+        if (info.width, info.height) != (self.width, self.height):
             raise InvalidArgument(f"{field} texture size does not match the render size", field=field,
-                                  expected=f"{self.width}x{self.height}", actual=f"{w}x{h}")
-        return internal
+                                  expected=f"{self.width}x{self.height}", actual=f"{info.width}x{info.height}")
+        if info.internal_format in INTEGER_FORMATS:
+            raise InvalidArgument(f"{field}: integer textures cannot be read or written as floats", field=field,
+                                  expected="a float, normalised or depth format",
+                                  actual=format_name(info.internal_format))
+        return info.internal_format
 
     def read(self, tex: int, channels: int, slot: str) -> np.ndarray:
         """Read the first ``channels`` channels of ``tex`` as a top-down float32 array.
@@ -152,22 +147,24 @@ class ReadbackTransfer:
             InvalidArgument: bad texture name, size mismatch, bad channel count.
             InvalidOperation: after :meth:`close`.
         """
+        if self._closed:
+            raise InvalidOperation("ReadbackTransfer used after close()")
         if channels not in _CHANNEL_FORMATS:
             raise InvalidArgument("channels must be 1..4", field="channels", expected="1, 2, 3 or 4",
                                   actual=repr(channels))
-        internal = self._check(tex, slot)
-        if internal in DEPTH_INTERNAL_FORMATS:
-            if channels != 1:
-                raise InvalidArgument(f"{slot}: a depth texture has one channel", field=slot,
-                                      expected="channels=1", actual=f"channels={channels}")
-            fmt = GL.GL_DEPTH_COMPONENT
-        else:
-            fmt = _CHANNEL_FORMATS[channels]
-        staging, dst = self._buffers(slot, channels)
-        GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-        _raw_get_tex_image(GL.GL_TEXTURE_2D, 0, fmt, GL.GL_FLOAT, staging.ctypes.data_as(ctypes.c_void_p))
-        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        drain_host_errors("ReadbackTransfer.read")
+        with GuestState():  # binds on the active unit, packs tightly into client memory; all restored
+            internal = self._check(tex, slot)
+            if internal in DEPTH_INTERNAL_FORMATS:
+                if channels != 1:
+                    raise InvalidArgument(f"{slot}: a depth texture has one channel", field=slot,
+                                          expected="channels=1", actual=f"channels={channels}")
+                fmt = GL.GL_DEPTH_COMPONENT
+            else:
+                fmt = _CHANNEL_FORMATS[channels]
+            staging, dst = self._buffers(slot, channels)
+            gl_call("glGetTexImage", slot, _raw_get_tex_image, GL.GL_TEXTURE_2D, 0, fmt, GL.GL_FLOAT,
+                    staging.ctypes.data_as(ctypes.c_void_p))
         np.copyto(dst, staging[::-1])  # the one row flip: GL bottom-up -> contract top-down
         return dst
 
@@ -186,22 +183,26 @@ class ReadbackTransfer:
             InvalidArgument: bad texture, shape mismatch, a depth texture as target.
             InvalidOperation: after :meth:`close`.
         """
-        internal = self._check(tex, slot)
-        if internal in DEPTH_INTERNAL_FORMATS:
-            raise InvalidArgument(f"{slot} must be a colour texture", field=slot,
-                                  expected="e.g. GL_RGBA16F", actual="a depth texture")
-        arr = np.asarray(array_topdown)
+        if self._closed:
+            raise InvalidOperation("ReadbackTransfer used after close()")
+        arr = array_topdown if isinstance(array_topdown, np.ndarray) else np.asarray(array_topdown)
         channels = 1 if arr.ndim == 2 else (arr.shape[2] if arr.ndim == 3 else 0)
         if arr.shape[:2] != (self.height, self.width) or channels not in _CHANNEL_FORMATS:
             raise InvalidArgument(f"{slot} array has the wrong shape", field=slot,
                                   expected=f"({self.height}, {self.width}[, 1..4])", actual=str(arr.shape))
-        staging = self._stage(channels)
-        np.copyto(staging, arr[::-1], casting="unsafe")  # the one row flip: top-down -> GL bottom-up
-        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-        _raw_tex_sub_image_2d(GL.GL_TEXTURE_2D, 0, 0, 0, self.width, self.height, _CHANNEL_FORMATS[channels],
-                              GL.GL_FLOAT, staging.ctypes.data_as(ctypes.c_void_p))
-        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+        if arr.dtype.kind not in "fiu" or arr.dtype.itemsize > 8:
+            raise InvalidArgument(f"{slot} array must be real numbers", field=slot,
+                                  expected="a float, int or uint dtype up to 64 bits", actual=str(arr.dtype))
+        drain_host_errors("ReadbackTransfer.write")
+        with GuestState():  # binds on the active unit, unpacks tightly from client memory; all restored
+            internal = self._check(tex, slot)
+            if internal in DEPTH_INTERNAL_FORMATS:
+                raise InvalidArgument(f"{slot} must be a colour texture", field=slot,
+                                      expected="e.g. GL_RGBA16F", actual=format_name(internal))
+            staging = self._stage(channels)
+            np.copyto(staging, arr[::-1], casting="unsafe")  # the one row flip: top-down -> GL bottom-up
+            gl_call("glTexSubImage2D", slot, _raw_tex_sub_image_2d, GL.GL_TEXTURE_2D, 0, 0, 0, self.width,
+                    self.height, _CHANNEL_FORMATS[channels], GL.GL_FLOAT, staging.ctypes.data_as(ctypes.c_void_p))
 
     def close(self) -> None:
         """Release the buffers (idempotent). No GL objects are owned."""

@@ -84,6 +84,10 @@ class BackendInfo:
         trained: False when the weights are a random initialisation (the output is not a reconstruction).
         notes: caveats (checksum not verified, no shipped weights, ...).
         fallback: what runs on frames over budget with policy ``"fallback"`` (or ``"none"``).
+        uses_jitter: whether the running model reads ``Frame.jitter_px`` (QW-Net and the U-Net do not:
+            they see only colour, the warped history and, optionally, depth; the TAA fallback does).
+        uses_depth: whether the running model reads ``Frame.depth`` (its config's ``use_depth``); when
+            False depth is validated if given but never transferred.
     """
 
     device: str
@@ -96,6 +100,8 @@ class BackendInfo:
     trained: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
     fallback: str = "none"
+    uses_jitter: bool = False
+    uses_depth: bool = False
 
     def __str__(self) -> str:
         """One stable line for HUDs and reports; the longer ``notes`` and reasons stay in their fields."""

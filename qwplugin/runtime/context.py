@@ -112,6 +112,8 @@ class Context:
                 precision_detail = INT4_FAKE_QUANT
                 notes.append("caller-supplied module: runs its own fake-quant forward")
         self._use_depth = bool(getattr(loaded.config, "use_depth", False))
+        notes.append(f"model inputs: colour, history{', depth' if self._use_depth else ''}; jitter_px is not "
+                     f"used by the model{'' if self._use_depth else ', depth is not used'}")
         features = getattr(self._model, "features", None)
         self._extractor_timer = ModuleTimer(features, self._device) if isinstance(features, torch.nn.Module) \
             else None
@@ -120,7 +122,8 @@ class Context:
             device=self._device.type, device_reason=device_reason, precision=desc.precision,
             precision_detail=precision_detail, model=loaded.name, model_kind=kind,
             weights=loaded.weights, trained=loaded.trained, notes=tuple(notes),
-            fallback=FALLBACK_DESCRIPTION if desc.budget_policy == "fallback" and desc.budget_ms else "none")
+            fallback=FALLBACK_DESCRIPTION if desc.budget_policy == "fallback" and desc.budget_ms else "none",
+            uses_jitter=False, uses_depth=self._use_depth)
         self._taa_config = TAAConfig().without_depth()  # the context keeps no depth history
         self._history: torch.Tensor | None = None
         self._timing = TimingStats(desc.timing_window)
@@ -157,6 +160,11 @@ class Context:
     def backend_info(self) -> BackendInfo:
         """Which device, precision and weights are running, and why (see :class:`BackendInfo`)."""
         return self._info
+
+    @property
+    def uses_depth(self) -> bool:
+        """Whether the running model reads ``Frame.depth`` (``backend_info.uses_depth``)."""
+        return self._use_depth
 
     @property
     def has_history(self) -> bool:

@@ -27,6 +27,19 @@ from qwplugin.runtime.frame import Frame
 JITTER_LIMIT_PX = 0.5
 """Largest accepted ``|jitter_px|`` component (render pixels): the sample point stays inside its pixel."""
 
+EXPOSURE_MIN = 1e-6
+EXPOSURE_MAX = 1e6
+"""Accepted ``Frame.exposure`` range (inclusive): +-20 stops around 1, wider than any pre-exposure a
+renderer uses. Outside it ``colour * exposure`` under- or overflows float32 for ordinary radiance and the
+output (and the history) would be zeroed."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Largest finite float32: finite float64 inputs beyond it would become Inf in the float32 network."""
+
+NUMPY_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+TORCH_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+"""Accepted array dtypes (native byte order for numpy; strided, non-meta tensors for torch)."""
+
 
 @dataclass(frozen=True)
 class FrameTensors:
@@ -74,8 +87,10 @@ def check_frame(frame: object, render_shape: tuple[int, int], *, needs_depth: bo
     h, w = render_shape
     _check_array(frame.color, "color", (h, w), channels=(3, 4))
     _check_color_range(frame.color)
+    _check_float32_range(frame.color, "color")
     _check_array(frame.motion_px, "motion_px", (h, w), channels=(2,))
     _check_finite(frame.motion_px, "motion_px")
+    _check_float32_range(frame.motion_px, "motion_px")
     check_jitter(frame.jitter_px)
     if frame.depth is None:
         if needs_depth:
@@ -84,13 +99,28 @@ def check_frame(frame: object, render_shape: tuple[int, int], *, needs_depth: bo
     else:
         _check_array(frame.depth, "depth", (h, w), channels=(1, None))
         _check_depth_range(frame.depth, depth_convention)
-    if not isinstance(frame.reset, (bool, np.bool_)):
-        raise InvalidArgument("reset must be a bool", field="reset", expected="bool",
-                              actual=type(frame.reset).__name__)
-    if not (_is_real(frame.exposure) and math.isfinite(frame.exposure) and frame.exposure > 0):
-        raise InvalidArgument("exposure must be a finite number > 0", field="exposure",
-                              expected="finite > 0", actual=repr(frame.exposure))
-    t = frame.frame_time_ms
+        _check_float32_range(frame.depth, "depth")
+    check_scalars(frame.reset, frame.exposure, frame.frame_time_ms)
+
+
+def check_scalars(reset: object, exposure: object, frame_time_ms: object) -> None:
+    """Check the scalar fields of a frame (also used by the GL bridge before it reads any texture).
+
+    Args:
+        reset: must be a bool (``numpy.bool_`` accepted).
+        exposure: a real number in [:data:`EXPOSURE_MIN`, :data:`EXPOSURE_MAX`].
+        frame_time_ms: None or a finite real number >= 0 (milliseconds).
+
+    Raises:
+        InvalidArgument: field ``reset``, ``exposure`` or ``frame_time_ms``.
+    """
+    if not isinstance(reset, (bool, np.bool_)):
+        raise InvalidArgument("reset must be a bool", field="reset", expected="bool", actual=type(reset).__name__)
+    if not (_is_real(exposure) and math.isfinite(exposure) and EXPOSURE_MIN <= exposure <= EXPOSURE_MAX):
+        raise InvalidArgument("exposure out of range", field="exposure",
+                              expected=f"a finite number in [{EXPOSURE_MIN:g}, {EXPOSURE_MAX:g}]",
+                              actual=repr(exposure))
+    t = frame_time_ms
     if t is not None and not (_is_real(t) and math.isfinite(t) and t >= 0):
         raise InvalidArgument("frame_time_ms must be a finite number >= 0 (milliseconds) or None",
                               field="frame_time_ms", expected="finite >= 0 or None", actual=repr(t))
@@ -105,15 +135,22 @@ def check_jitter(jitter_px: object) -> tuple[float, float]:
     if jitter_px is None:
         raise InvalidArgument("Frame.jitter_px is missing", field="jitter_px",
                               expected="(x, y) in [-0.5, 0.5]", actual="None")
-    if isinstance(jitter_px, torch.Tensor):
-        jitter_px = jitter_px.detach().cpu().reshape(-1).tolist()
-    elif isinstance(jitter_px, np.ndarray):
-        jitter_px = jitter_px.reshape(-1).tolist()
-    try:
-        values = [float(v) for v in jitter_px]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
+    if isinstance(jitter_px, (str, bytes, dict)) or not hasattr(jitter_px, "__len__"):
         raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y) floats",
-                              actual=repr(jitter_px)) from None
+                              actual=type(jitter_px).__name__)
+    try:
+        if isinstance(jitter_px, torch.Tensor):
+            jitter_px = jitter_px.detach().cpu().reshape(-1).tolist()
+        elif isinstance(jitter_px, np.ndarray):
+            jitter_px = jitter_px.reshape(-1).tolist()
+        if len(jitter_px) != 2:  # type: ignore[arg-type]
+            raise ValueError
+        values = [float(v) for v in jitter_px]  # type: ignore[union-attr]
+        if any(isinstance(v, (bool, np.bool_, complex)) for v in jitter_px):  # type: ignore[union-attr]
+            raise TypeError
+    except (TypeError, ValueError, RuntimeError, NotImplementedError, OverflowError):
+        raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y) floats",
+                              actual=_short_repr(jitter_px)) from None
     if len(values) != 2:
         raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y) floats",
                               actual=f"{len(values)} values")
@@ -163,6 +200,14 @@ def _unsqueeze_last(a):
     return a[..., None] if isinstance(a, np.ndarray) else a.unsqueeze(-1)
 
 
+def _short_repr(x: object, limit: int = 80) -> str:
+    try:
+        text = repr(x)
+    except Exception:  # a hostile __repr__ must not turn a typed error into another exception
+        text = f"<{type(x).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _describe(a: object) -> str:
     if isinstance(a, np.ndarray):
         return f"numpy {a.dtype} shape {a.shape}"
@@ -186,10 +231,38 @@ def _check_array(a: object, name: str, hw: tuple[int, int], channels: tuple[int 
     if not ok:
         raise InvalidArgument(f"{name} has the wrong shape (top-down (H, W, C) at render size)", field=name,
                               expected=shapes, actual=_describe(a))
-    floating = np.issubdtype(a.dtype, np.floating) if isinstance(a, np.ndarray) else a.is_floating_point()
-    if not floating:
-        raise InvalidArgument(f"{name} must be floating point", field=name,
-                              expected="float16, float32 or float64", actual=_describe(a))
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind == "f" and not a.dtype.isnative:
+            raise InvalidArgument(f"{name} must be in native byte order", field=name,
+                                  expected=f"native-endian float16/32/64 (e.g. {name}.astype('=f4'))",
+                                  actual=f"numpy {a.dtype.str} shape {a.shape}")
+        if a.dtype not in NUMPY_DTYPES:
+            raise InvalidArgument(f"{name} must be floating point", field=name,
+                                  expected="float16, float32 or float64", actual=_describe(a))
+    else:
+        if a.layout != torch.strided or a.is_quantized:
+            raise InvalidArgument(f"{name} must be a dense tensor", field=name,
+                                  expected="a strided (dense) torch tensor", actual=f"{_describe(a)} {a.layout}")
+        if a.device.type == "meta":
+            raise InvalidArgument(f"{name} is a meta tensor (no data)", field=name,
+                                  expected="a tensor with storage on cpu or cuda", actual=_describe(a))
+        if a.dtype not in TORCH_DTYPES:
+            raise InvalidArgument(f"{name} must be floating point", field=name,
+                                  expected="float16, bfloat16, float32 or float64", actual=_describe(a))
+
+
+def _check_float32_range(a, name: str) -> None:
+    """Finite float64 values beyond float32's range would become Inf inside the float32 network."""
+    is64 = a.dtype == np.float64 if isinstance(a, np.ndarray) else a.dtype == torch.float64
+    if not is64:
+        return
+    t = _as_torch(a)
+    finite = torch.isfinite(t)
+    big = finite & (t.abs() > FLOAT32_MAX)
+    if bool(big.any()):
+        raise InvalidArgument(f"{name} has finite values that overflow float32", field=name,
+                              expected=f"|values| <= {FLOAT32_MAX:.4g} (float32 range)",
+                              actual=f"{int(big.sum())} values, max |x| {float(t[big].abs().max()):.4g}")
 
 
 def _as_torch(a) -> torch.Tensor:

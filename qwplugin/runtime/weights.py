@@ -163,10 +163,13 @@ def load_weights_file(path: Path, *, name: str | None = None, require_manifest: 
                               expected="metadata key 'config' (ModelConfig.to_dict() JSON)",
                               actual="keys " + ", ".join(sorted(metadata)))
     try:
+        if not isinstance(metadata["config"], dict):
+            raise TypeError(f"config is a JSON {type(metadata['config']).__name__}, not an object")
         config = ModelConfig.from_dict(metadata["config"])
-    except (QWPluginError, TypeError, ValueError) as exc:
+    except (QWPluginError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise InvalidArgument(f"{path}: bad model config in metadata", field="model",
                               expected="a valid ModelConfig dict", actual=str(exc)) from None
+    _check_tensors_finite(tensors, path)
     net = build_model(config)
     _load_state(net, tensors, path)
     net.eval()
@@ -287,7 +290,14 @@ def _read_metadata(path: Path, data: bytes) -> dict:
     if problem is not None:
         raise InvalidArgument(f"{path} is not a readable safetensors file (truncated or corrupt?)",
                               field="model", expected="a valid safetensors file", actual=problem)
+    if not isinstance(header, dict):
+        raise InvalidArgument(f"{path}: the safetensors header is not a JSON object", field="model",
+                              expected="a JSON object header", actual=type(header).__name__)
     raw = header.get("__metadata__") or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise InvalidArgument(f"{path}: the __metadata__ header must map names to strings", field="model",
+                              expected="__metadata__: {str: str}",
+                              actual=type(raw).__name__ if not isinstance(raw, dict) else "non-string values")
     metadata = {}
     for key, value in raw.items():
         try:
@@ -299,6 +309,22 @@ def _read_metadata(path: Path, data: bytes) -> dict:
         raise InvalidArgument(f"{path} uses a newer weights format", field="model",
                               expected=f"format_version <= {FORMAT_VERSION}", actual=version)
     return metadata
+
+
+def _check_tensors_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse NaN/Inf in any floating-point tensor, naming the first bad tensor.
+
+    Raises:
+        InvalidArgument: ``field="model"``, ``actual`` names the tensor and how many values are bad.
+    """
+    for name in sorted(tensors):
+        t = tensors[name]
+        if t.is_floating_point():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise InvalidArgument(f"{path}: tensor {name!r} holds NaN or Inf (corrupt or diverged weights)",
+                                      field="model", expected="finite values in every tensor",
+                                      actual=f"{bad} non-finite values of {t.numel()} in {name!r}")
 
 
 def _load_state(net: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
