@@ -145,9 +145,9 @@ def check_jitter(jitter_px: object) -> tuple[float, float]:
             jitter_px = jitter_px.reshape(-1).tolist()
         if len(jitter_px) != 2:  # type: ignore[arg-type]
             raise ValueError
+        if not all(_is_real(v) for v in jitter_px):  # type: ignore[union-attr]
+            raise TypeError  # strings, bools, None, complex: not a coordinate
         values = [float(v) for v in jitter_px]  # type: ignore[union-attr]
-        if any(isinstance(v, (bool, np.bool_, complex)) for v in jitter_px):  # type: ignore[union-attr]
-            raise TypeError
     except (TypeError, ValueError, RuntimeError, NotImplementedError, OverflowError):
         raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y) floats",
                               actual=_short_repr(jitter_px)) from None
