@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qwplugin.errors import QWPluginError
 
-DEFAULT_METHODS = "noaa,taa,unet-fp32,unet-int4,qwnet-fp32,qwnet-int4"
+DEFAULT_METHODS = "noaa,taa,taa-classic,unet-fp32,unet-int4,qwnet-fp32,qwnet-int4"
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +20,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     from qwplugin.eval.run import DEFAULT_WARMUP
 
     parser.add_argument("--methods", default=DEFAULT_METHODS,
-                        help=f"comma-separated methods, NAME or NAME=WEIGHTS.safetensors (default {DEFAULT_METHODS})")
+                        help="comma-separated methods: NAME, NAME=TAACONFIG.json or NAME=WEIGHTS.safetensors "
+                        f"(default {DEFAULT_METHODS}); others are compared with 'taa'")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
                         help=f"frames after each reset that are not scored (default {DEFAULT_WARMUP})")
     parser.add_argument("--exposure", type=float, default=1.0, help="display exposure (default 1)")
@@ -29,11 +30,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from qwplugin.eval import evaluate_and_report
+    from qwplugin.eval import SceneInput, evaluate_and_report
     from qwplugin.io.sequence import read_sequence
 
     parser = argparse.ArgumentParser(prog="python -m qwplugin.eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sequences", required=True, help="comma-separated sequence folders")
+    parser.add_argument("--sequences", required=True, help="comma-separated sequence folders (one run each)")
+    parser.add_argument("--set", default="other", dest="split", choices=["validation", "test", "training", "other"],
+                        help="scene set the sequences belong to, printed in the report (default: other)")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -41,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         seqs = [read_sequence(folder) for folder in folders]
         names = [seq.scene for seq in seqs]
         # The scene name labels each sequence; two sequences of one scene are told apart by their folder.
-        scenes = [(name if names.count(name) == 1 else f"{name} ({Path(folder).name})", seq)
+        scenes = [SceneInput(name if names.count(name) == 1 else f"{name} ({Path(folder).name})", [("run 0", seq)],
+                             args.split, f"{seq.time_s[0]:.2f}-{seq.time_s[-1] + 1 / seq.fps:.2f} s "
+                             f"({len(seq)} frames at {seq.fps:g} fps)")
                   for name, folder, seq in zip(names, folders, seqs)]
         command = "python -m qwplugin.eval " + " ".join(sys.argv[1:] if argv is None else argv)
         report = evaluate_and_report(scenes, [m for m in args.methods.split(",") if m], args.out, args.warmup,

@@ -1,24 +1,32 @@
 """Image-quality and temporal-stability metrics against supersampled references.
 
-**Display domain.** Every metric but HDR-FLIP is computed on *display* values: linear HDR times the
-exposure (default 1), tonemapped with ``x / (1 + x)`` (the network's own domain,
-:func:`qwplugin.ops.colour.to_network`), so values lie in [0, 1) with peak 1. LDR-FLIP additionally
-encodes these with the sRGB transfer function, because FLIP's LDR mode expects sRGB-encoded images.
-HDR-FLIP takes the linear HDR values (times exposure) directly and sweeps exposures itself.
+**Domains.** Each metric is computed in one of three domains (:data:`DOMAINS`, printed as the report's
+legend):
+
+- ``tonemapped``: linear HDR times the exposure (default 1), tonemapped with ``x / (1 + x)`` (the network's
+  own domain, :func:`qwplugin.ops.colour.to_network`), values in [0, 1) with peak 1. Still linear in light
+  below the shoulder: dark-region errors weigh little.
+- ``srgb``: the ``tonemapped`` values encoded with the sRGB transfer function (IEC 61966-2-1 OETF), in
+  [0, 1]: the code values a display receives, closer to perceived brightness (dark errors weigh more).
+- ``linear``: linear HDR times the exposure, negatives clamped to 0.
 
 Metrics (per frame; all are 0 / perfect for an output equal to the reference):
 
-- ``psnr_db``: ``-10 log10(MSE)`` over pixels and channels, peak 1 (MSE floored at 1e-10: 100 dB cap).
-- ``ssim``: SSIM from ``pytorch-msssim`` (11-pixel Gaussian window, sigma 1.5, data range 1).
-- ``flip``: mean LDR-FLIP error (NVIDIA ``flip-evaluator``, default 67 pixels per degree).
-- ``hdr_flip``: mean HDR-FLIP error (same package, its automatic exposure range).
-- ``temporal``: the QW-Net paper's temporal error, mean ``|(o_t - W o_{t-1}) - (r_t - W r_{t-1})|``
-  where ``W`` warps by frame ``t``'s motion vectors; pixels whose motion leaves the previous frame are
-  left out. Undefined for the first frame after a reset.
-- ``flicker``: mean ``max(0, |o_t - W o_{t-1}| - |r_t - W r_{t-1}|)``: the frame-to-frame change of the
-  output beyond what the reference itself changes (crawling edges, shimmering highlights). Same masks.
+- ``psnr_db`` (tonemapped): ``-10 log10(MSE)`` over pixels and channels, peak 1 (MSE floored at 1e-10:
+  100 dB cap).
+- ``psnr_srgb_db`` (srgb): the same PSNR on the sRGB-encoded display values.
+- ``ssim`` (tonemapped): SSIM from ``pytorch-msssim`` (11-pixel Gaussian window, sigma 1.5, data range 1).
+- ``flip`` (srgb): mean LDR-FLIP error (NVIDIA ``flip-evaluator``, default 67 pixels per degree); FLIP's
+  LDR mode expects sRGB-encoded images.
+- ``hdr_flip`` (linear): mean HDR-FLIP error (same package, its automatic exposure range).
+- ``temporal`` (tonemapped): the QW-Net paper's temporal error, mean
+  ``|(o_t - W o_{t-1}) - (r_t - W r_{t-1})|`` where ``W`` warps by frame ``t``'s motion vectors; pixels
+  whose motion leaves the previous frame are left out. Undefined for the first frame after a reset.
+- ``flicker`` (tonemapped): mean ``max(0, |o_t - W o_{t-1}| - |r_t - W r_{t-1}|)``: the frame-to-frame
+  change of the output beyond what the reference itself changes (crawling edges, shimmering highlights).
+  Same masks.
 
-Both temporal metrics are computed on display values, after the warm-up rule of the caller.
+Both temporal metrics are computed after the warm-up rule of the caller.
 """
 
 from __future__ import annotations
@@ -30,11 +38,18 @@ from qwplugin.errors import InvalidArgument
 from qwplugin.ops.colour import to_network
 from qwplugin.ops.warp import warp_backward
 from qwplugin.train.evaluate import PSNR_MSE_FLOOR  # the training validation's floor: one PSNR cap (100 dB)
-METRIC_NAMES = ("psnr_db", "ssim", "flip", "hdr_flip", "temporal", "flicker")
-HIGHER_IS_BETTER = {"psnr_db": True, "ssim": True, "flip": False, "hdr_flip": False, "temporal": False,
-                    "flicker": False}
-LABELS = {"psnr_db": "PSNR dB", "ssim": "SSIM", "flip": "FLIP", "hdr_flip": "HDR-FLIP", "temporal": "temporal error",
-          "flicker": "flicker"}
+
+METRIC_NAMES = ("psnr_db", "psnr_srgb_db", "ssim", "flip", "hdr_flip", "temporal", "flicker")
+HIGHER_IS_BETTER = {"psnr_db": True, "psnr_srgb_db": True, "ssim": True, "flip": False, "hdr_flip": False,
+                    "temporal": False, "flicker": False}
+LABELS = {"psnr_db": "PSNR dB", "psnr_srgb_db": "PSNR-sRGB dB", "ssim": "SSIM", "flip": "FLIP",
+          "hdr_flip": "HDR-FLIP", "temporal": "temporal error", "flicker": "flicker"}
+DOMAIN_OF = {"psnr_db": "tonemapped", "psnr_srgb_db": "srgb", "ssim": "tonemapped", "flip": "srgb",
+             "hdr_flip": "linear", "temporal": "tonemapped", "flicker": "tonemapped"}
+"""The domain each metric is computed in (keys of :data:`DOMAINS`)."""
+DOMAINS = {"tonemapped": "linear HDR x exposure, tonemapped x / (1 + x), in [0, 1)",
+           "srgb": "the tonemapped values encoded with the sRGB OETF (IEC 61966-2-1), in [0, 1]",
+           "linear": "linear HDR x exposure (negatives clamped to 0), unbounded"}
 
 
 def _as_hwc(name: str, image) -> np.ndarray:
@@ -63,16 +78,30 @@ def to_display(linear, exposure: float = 1.0) -> np.ndarray:
 
 
 def srgb_encode(display: np.ndarray) -> np.ndarray:
-    """The sRGB transfer function (IEC 61966-2-1) on values in [0, 1]."""
+    """The sRGB transfer function (IEC 61966-2-1 OETF) on values clamped to [0, 1]; float32, same shape."""
     x = np.clip(display, 0.0, 1.0)
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
 
 
 def psnr_db(reference_display, test_display) -> float:
-    """PSNR (peak 1) of two (H, W, 3) display-domain images."""
+    """PSNR (peak 1, MSE floored at ``PSNR_MSE_FLOOR``) of two (H, W, 3) images in [0, 1].
+
+    Raises:
+        InvalidArgument: not (H, W, 3), different shapes, or NaN / Inf.
+    """
     ref, out = _check_pair(reference_display, test_display)
     mse = float(np.mean((ref.astype(np.float64) - out) ** 2))
     return -10.0 * float(np.log10(max(mse, PSNR_MSE_FLOOR)))
+
+
+def psnr_srgb_db(reference_display, test_display) -> float:
+    """PSNR (peak 1) of two (H, W, 3) tonemapped display images after the sRGB OETF (:func:`srgb_encode`).
+
+    Raises:
+        InvalidArgument: not (H, W, 3), different shapes, or NaN / Inf.
+    """
+    ref, out = _check_pair(reference_display, test_display)
+    return psnr_db(srgb_encode(ref), srgb_encode(out))
 
 
 def ssim(reference_display, test_display) -> float:

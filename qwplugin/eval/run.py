@@ -1,9 +1,14 @@
 """Run every method over the same rendered sequences and measure each frame against the reference.
 
-Warm-up rule: after each reset (the first frame and every camera cut), the first ``warmup`` frames are
-not scored (histories need a few frames to fill; TAA's and QW-Net's first frame after a reset is the
-aliased input by construction). Temporal metrics of a scored frame compare it with the frame before,
-which is never across a reset.
+A scene is evaluated as one or more *runs* (:class:`SceneInput`): the same window of the scene rendered
+with different starting jitter phases. Every method runs over every run from a reset; the scene's
+scores pool all scored frames of all its runs.
+
+Warm-up rule: after each reset (the first frame of a run and every camera cut), the first ``warmup``
+frames are not scored (histories need a few frames to fill; TAA's and QW-Net's first frame after a reset
+is the aliased input by construction). From the ``warmup``-th frame after a cut on, frames are scored
+again. Temporal metrics of a scored frame compare it with the frame before, which is never across a
+reset. Intervals and the win / tie / loss rule: :mod:`qwplugin.eval.stats`.
 """
 
 from __future__ import annotations
@@ -11,76 +16,185 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from qwplugin.errors import InvalidArgument
+from qwplugin.errors import InvalidArgument, InvalidOperation
 from qwplugin.eval import metrics as M
-from qwplugin.eval.methods import make_method, parse_method
-from qwplugin.io.sequence import Sequence
+from qwplugin.eval import stats as S
+from qwplugin.eval.methods import BASELINE, make_method, parse_method
+from qwplugin.io.sequence import Sequence, read_sequence
 from qwplugin.runtime import Frame
 
 DEFAULT_WARMUP = 4
 
+SET_ORDER = ("validation", "test", "training", "other")
+"""Order of the scene sets in reports; ``other`` is a scene in no set (e.g. a file from elsewhere)."""
+
 
 @dataclass
-class SceneResult:
-    """Results of every method on one scene.
+class SceneInput:
+    """One scene to evaluate.
 
     Attributes:
-        name: scene label; size: (W, H); frames: frames run.
-        scored: (T,) bool, which frames count (warm-up rule).
-        per_frame: method -> metric -> (T,) list (NaN where not scored).
-        outputs: method -> (T, H, W, 3) linear HDR outputs (kept for pictures).
-        reference, color: (T, H, W, 3) linear HDR; motion_px (T, H, W, 2).
-        ms_per_frame: method -> median wall-clock ms of ``step``.
+        name: scene label in the report.
+        runs: ``(run label, sequence)`` per run, e.g. ``("phase 4", folder)``; a sequence is a
+            :class:`~qwplugin.io.sequence.Sequence` or a folder read when its turn comes (so only one
+            run is in memory at a time). All runs have the same size.
+        split: the scene set it belongs to (``validation``, ``test``, ``training`` or ``other``).
+        window: what part of the scene was rendered, as text for the report ("" if unknown).
     """
 
     name: str
-    size: tuple[int, int]
+    runs: list[tuple[str, Sequence | str | Path]]
+    split: str = "other"
+    window: str = ""
+
+
+@dataclass
+class RunResult:
+    """Per-frame results of every method on one run.
+
+    Attributes:
+        label: run label; frames: T; reset: (T,) bool; scored: (T,) bool (warm-up rule).
+        per_frame: method -> metric -> (T,) float64, NaN where not scored (or undefined).
+        step_ms: method -> (T,) wall-clock ms of each ``step``.
+    """
+
+    label: str
     frames: int
+    reset: np.ndarray
     scored: np.ndarray
+    per_frame: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    step_ms: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class SceneResult:
+    """Results of every method on one scene (all its runs).
+
+    Attributes:
+        name, split, window: as in :class:`SceneInput`; size: (W, H).
+        runs: one :class:`RunResult` per run.
+        reference, color: (H, W, 3) linear HDR of the last frame of the first run (for the pictures).
+        outputs: method -> (H, W, 3) linear HDR output on that frame.
+        block, resamples, seed: bootstrap settings (:mod:`qwplugin.eval.stats`).
+    """
+
+    name: str
+    split: str
+    window: str
+    size: tuple[int, int]
+    runs: list[RunResult]
     reference: np.ndarray
     color: np.ndarray
-    motion_px: np.ndarray
-    per_frame: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    ms_per_frame: dict[str, float] = field(default_factory=dict)
+    block: int = S.BLOCK_FRAMES
+    resamples: int = S.RESAMPLES
+    seed: int = S.SEED
+    _cache: dict = field(default_factory=dict, repr=False)
 
-    def summary(self, method: str) -> dict[str, dict[str, float]]:
-        """metric -> {"mean", "std", "n"} over the scored frames (NaNs left out)."""
+    @property
+    def frames(self) -> int:
+        """Frames run, all runs together."""
+        return sum(r.frames for r in self.runs)
+
+    @property
+    def scored_frames(self) -> int:
+        """Frames scored, all runs together."""
+        return int(sum(r.scored.sum() for r in self.runs))
+
+    def series(self, method: str, metric: str) -> list[np.ndarray]:
+        """(T,) per-frame values of each run (NaN where not scored)."""
+        return [r.per_frame[method][metric] for r in self.runs]
+
+    def _bootstrap(self, key, series) -> tuple[S.Interval, np.ndarray]:
+        if key not in self._cache:
+            rng = S.scene_rng(self.name, self.seed)  # same resamples for every method: common random numbers
+            self._cache[key] = S.mean_interval(series, rng, self.block, self.resamples)
+        return self._cache[key]
+
+    def interval(self, method: str, metric: str) -> tuple[S.Interval, np.ndarray]:
+        """Mean of ``metric`` over all scored frames of all runs, its 95% interval, and the replicates."""
+        return self._bootstrap(("mean", method, metric), self.series(method, metric))
+
+    def summary(self, method: str) -> dict[str, S.Interval]:
+        """metric -> :class:`~qwplugin.eval.stats.Interval` over the scored frames of all runs."""
+        return {m: self.interval(method, m)[0] for m in M.METRIC_NAMES}
+
+    def difference(self, method: str, baseline: str, metric: str) -> tuple[S.Interval, np.ndarray]:
+        """Mean paired per-frame difference ``method - baseline`` and its 95% interval (and replicates)."""
+        diff = S.paired_differences(self.series(method, metric), self.series(baseline, metric))
+        return self._bootstrap(("diff", method, baseline, metric), diff)
+
+    def verdicts(self, method: str, baseline: str) -> dict[str, tuple[str, S.Interval]]:
+        """metric -> (``win`` / ``tie`` / ``loss``, interval of ``method - baseline``)."""
         out = {}
-        for metric, values in self.per_frame[method].items():
-            v = [x for x in values if np.isfinite(x)]
-            out[metric] = {"mean": float(np.mean(v)) if v else float("nan"),
-                           "std": float(np.std(v)) if v else float("nan"), "n": len(v)}
+        for m in M.METRIC_NAMES:
+            d = self.difference(method, baseline, m)[0]
+            out[m] = (S.verdict(d, M.HIGHER_IS_BETTER[m]), d)
         return out
+
+    def ms_per_frame(self, method: str) -> float:
+        """Median wall-clock ms of ``step`` over every frame of every run but each run's first."""
+        times = [t for r in self.runs for t in (r.step_ms[method][1:] if r.frames > 1 else r.step_ms[method])]
+        return float(statistics.median(times))
 
 
 @dataclass
 class EvalResult:
-    """All scenes, and what ran."""
+    """All scenes, and what ran.
+
+    Attributes:
+        scenes: per-scene results; methods: method names in order; descriptions: method -> what ran.
+        warmup: frames not scored after each reset; exposure: display exposure.
+        baseline: the method others are compared with (:data:`~qwplugin.eval.methods.BASELINE`), or
+            None when it did not run.
+    """
 
     scenes: list[SceneResult]
     methods: list[str]
     descriptions: dict[str, str]
     warmup: int
     exposure: float
+    baseline: str | None = BASELINE
 
-    def overall(self, method: str) -> dict[str, dict[str, float]]:
-        """metric -> {"mean" (of the per-scene means: every scene weighs the same), "std" (across scenes)}."""
-        out = {}
-        for metric in M.METRIC_NAMES:
-            means = [s.summary(method)[metric]["mean"] for s in self.scenes]
-            means = [m for m in means if np.isfinite(m)]
-            out[metric] = {"mean": float(np.mean(means)) if means else float("nan"),
-                           "std": float(np.std(means)) if means else float("nan"), "n": len(means)}
+    def splits(self) -> list[str]:
+        """The scene sets present, in :data:`SET_ORDER`."""
+        present = {s.split for s in self.scenes}
+        return [x for x in SET_ORDER if x in present] + sorted(present - set(SET_ORDER))
+
+    def scenes_of(self, split: str | None) -> list[SceneResult]:
+        """The scenes of one set (all scenes for None)."""
+        return [s for s in self.scenes if split is None or s.split == split]
+
+    def overall(self, method: str, split: str | None = None) -> dict[str, S.Interval]:
+        """metric -> mean of the per-scene means of ``split``'s scenes (every scene weighs the same) with
+        the across-scenes interval of :func:`~qwplugin.eval.stats.across_scenes`; ``n`` counts scenes."""
+        return {m: S.across_scenes([s.interval(method, m) for s in self.scenes_of(split)]) for m in M.METRIC_NAMES}
+
+    def counts(self, method: str, split: str | None = None) -> dict[str, dict[str, int]]:
+        """metric -> {"win", "tie", "loss"}: scenes of ``split`` by verdict against the baseline (a metric
+        that was not computed, verdict ``n/a``, is not counted).
+
+        Raises:
+            InvalidOperation: the baseline did not run.
+        """
+        if self.baseline is None:
+            raise InvalidOperation(f"no win/loss counts: the baseline {BASELINE!r} was not evaluated")
+        out = {m: dict.fromkeys(S.VERDICTS, 0) for m in M.METRIC_NAMES}
+        for s in self.scenes_of(split):
+            for m, (v, _) in s.verdicts(method, self.baseline).items():
+                if v in out[m]:
+                    out[m][v] += 1
         return out
 
 
 def scored_frames(resets: np.ndarray, warmup: int) -> np.ndarray:
-    """(T,) bool: frame ``i`` is scored when at least ``warmup`` frames passed since the last reset.
+    """(T,) bool: frame ``i`` is scored when at least ``warmup`` frames passed since the last reset
+    (frame 0 is always a reset). Frames after a camera cut are scored again once the warm-up has passed.
 
     Examples:
         >>> scored_frames(np.array([True, False, False, True, False]), 1).tolist()
@@ -95,69 +209,131 @@ def scored_frames(resets: np.ndarray, warmup: int) -> np.ndarray:
 
 
 def _frame_metrics(out, ref, out_display, ref_display, exposure, with_flip: bool) -> dict[str, float]:
-    """Spatial metrics of one frame: linear HDR ``out``/``ref`` and their display-domain versions."""
-    values = {"psnr_db": M.psnr_db(ref_display, out_display), "ssim": M.ssim(ref_display, out_display)}
+    """Spatial metrics of one frame: linear HDR ``out``/``ref`` and their tonemapped display versions."""
+    values = {"psnr_db": M.psnr_db(ref_display, out_display), "psnr_srgb_db": M.psnr_srgb_db(ref_display, out_display),
+              "ssim": M.ssim(ref_display, out_display)}
     values["flip"] = M.flip_ldr(ref_display, out_display) if with_flip else float("nan")
     values["hdr_flip"] = M.flip_hdr(ref, out, exposure) if with_flip else float("nan")
     return values
 
 
-def evaluate_scene(name: str, seq: Sequence, methods: list[str], warmup: int = DEFAULT_WARMUP,
-                   exposure: float = 1.0, with_flip: bool = True, progress: bool = True,
-                   descriptions: dict[str, str] | None = None) -> SceneResult:
-    """Run ``methods`` over ``seq`` and score every frame (see the module docstring).
+def _load(run: Sequence | str | Path) -> Sequence:
+    return run if isinstance(run, Sequence) else read_sequence(run)
 
-    Raises:
-        InvalidArgument: the sequence has no reference, or is smaller than the SSIM window.
-    """
+
+def _check_sequence(name: str, seq: Sequence, warmup: int) -> None:
     if seq.reference is None:
         raise InvalidArgument("sequence has no reference (rendered with spp 0)", field=name, expected="spp > 0",
                               actual="spp 0")
+    if not scored_frames(seq.reset, warmup).any():
+        raise InvalidArgument("no frame left to score after the warm-up", field=name,
+                              expected=f"> {warmup} frames after a reset", actual=f"{len(seq)} frames")
+
+
+def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarray, exposure: float,
+                with_flip: bool, bar) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """One method over one sequence: (per-frame metrics, step ms, last output)."""
     t = len(seq)
-    scored = scored_frames(seq.reset, warmup)
-    result = SceneResult(name, (seq.width, seq.height), t, scored, seq.reference, seq.color, seq.motion_px)
-    ref_display = np.stack([M.to_display(r, exposure) for r in seq.reference])
-    for spec in methods:
-        method = make_method(spec, (seq.width, seq.height))
-        mname = method.name
-        if descriptions is not None:
-            descriptions[mname] = method.description
-        outputs = np.zeros_like(seq.color)
-        out_display = np.zeros_like(seq.color)
-        times = []
-        per_frame = {m: [float("nan")] * t for m in M.METRIC_NAMES}
-        bar = tqdm(range(t), desc=f"{name}: {mname}", unit="frame", leave=False, disable=not progress)
-        try:
-            for i in bar:
-                frame = Frame(color=seq.color[i], motion_px=seq.motion_px[i], jitter_px=tuple(seq.jitter_px[i]),
-                              depth=seq.depth_view[i], reset=bool(seq.reset[i]) or i == 0, exposure=exposure)
-                t0 = time.perf_counter()
-                outputs[i] = method.step(frame)
-                times.append((time.perf_counter() - t0) * 1e3)
-                out_display[i] = M.to_display(outputs[i], exposure)
-                if not scored[i]:
-                    continue
-                for k, v in _frame_metrics(outputs[i], seq.reference[i], out_display[i], ref_display[i], exposure,
-                                           with_flip).items():
-                    per_frame[k][i] = v
-                if i > 0 and not seq.reset[i]:
-                    per_frame["temporal"][i], per_frame["flicker"][i] = M.temporal_metrics(
-                        out_display[i], out_display[i - 1], ref_display[i], ref_display[i - 1], seq.motion_px[i])
-        finally:
-            method.close()
-        result.per_frame[mname] = per_frame
-        result.outputs[mname] = outputs
-        result.ms_per_frame[mname] = statistics.median(times[1:] if len(times) > 1 else times)
+    per_frame = {m: np.full(t, np.nan) for m in M.METRIC_NAMES}
+    times = np.zeros(t)
+    prev_display = None
+    out = None
+    for i in range(t):
+        reset = bool(seq.reset[i]) or i == 0
+        frame = Frame(color=seq.color[i], motion_px=seq.motion_px[i], jitter_px=tuple(seq.jitter_px[i]),
+                      depth=seq.depth_view[i], reset=reset, exposure=exposure)
+        t0 = time.perf_counter()
+        out = method.step(frame)
+        times[i] = (time.perf_counter() - t0) * 1e3
+        out_display = M.to_display(out, exposure)
+        if scored[i]:
+            for k, v in _frame_metrics(out, seq.reference[i], out_display, ref_display[i], exposure,
+                                       with_flip).items():
+                per_frame[k][i] = v
+            if not reset:
+                per_frame["temporal"][i], per_frame["flicker"][i] = M.temporal_metrics(
+                    out_display, prev_display, ref_display[i], ref_display[i - 1], seq.motion_px[i])
+        prev_display = out_display
+        bar.update(1)
+    return per_frame, times, out
+
+
+def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_WARMUP, exposure: float = 1.0,
+                   with_flip: bool = True, progress: bool = True, descriptions: dict[str, str] | None = None,
+                   block: int = S.BLOCK_FRAMES, resamples: int = S.RESAMPLES, seed: int = S.SEED) -> SceneResult:
+    """Run ``methods`` over every run of ``scene`` and score every frame (see the module docstring).
+
+    Args:
+        scene: the scene and its runs.
+        methods: method specs (:mod:`qwplugin.eval.methods`).
+        warmup: frames not scored after each reset, >= 0.
+        exposure: display exposure > 0.
+        with_flip: compute LDR/HDR-FLIP (NaN otherwise).
+        progress: a tqdm bar over frames x methods.
+        descriptions: filled with method name -> what ran.
+        block, resamples, seed: bootstrap settings for the intervals.
+
+    Raises:
+        InvalidArgument: no runs, a run without a reference or with nothing left to score, runs of
+            different sizes.
+    """
+    if not scene.runs:
+        raise InvalidArgument("scene has no runs", field=scene.name, expected=">= 1 run", actual="0")
+    result = None
+    bar = tqdm(total=0, desc=f"{scene.name}", unit="frame", leave=False, disable=not progress)
+    try:
+        for label, run in scene.runs:
+            seq = _load(run)
+            _check_sequence(f"{scene.name} ({label})", seq, warmup)
+            if result is not None and result.size != (seq.width, seq.height):
+                raise InvalidArgument("runs of one scene differ in size", field=f"{scene.name} ({label})",
+                                      expected="%dx%d" % result.size, actual=f"{seq.width}x{seq.height}")
+            bar.total += len(seq) * len(methods)
+            bar.refresh()
+            scored = scored_frames(seq.reset, warmup)
+            resets = np.asarray(seq.reset, bool).copy()
+            resets[0] = True
+            run_result = RunResult(label, len(seq), resets, scored)
+            ref_display = np.stack([M.to_display(r, exposure) for r in seq.reference])
+            first = result is None
+            if first:
+                result = SceneResult(scene.name, scene.split, scene.window, (seq.width, seq.height), [],
+                                     seq.reference[-1].copy(), seq.color[-1][..., :3].copy(), block=block,
+                                     resamples=resamples, seed=seed)
+            for spec in methods:
+                method = make_method(spec, (seq.width, seq.height))
+                bar.set_postfix_str(f"{label}: {method.name}")
+                if descriptions is not None:
+                    descriptions[method.name] = method.description
+                try:
+                    per_frame, times, last = _run_method(method, seq, scored, ref_display, exposure, with_flip, bar)
+                finally:
+                    method.close()
+                run_result.per_frame[method.name] = per_frame
+                run_result.step_ms[method.name] = times
+                if first:
+                    result.outputs[method.name] = np.asarray(last, np.float32).copy()
+            result.runs.append(run_result)
+            del seq, ref_display
+    finally:
+        bar.close()
     return result
 
 
-def evaluate(scenes: list[tuple[str, Sequence]], methods: list[str], warmup: int = DEFAULT_WARMUP,
-             exposure: float = 1.0, with_flip: bool = True, progress: bool = True) -> EvalResult:
-    """Evaluate ``methods`` (see :mod:`qwplugin.eval.methods`) on each ``(name, sequence)``.
+def evaluate(scenes: list[SceneInput], methods: list[str], warmup: int = DEFAULT_WARMUP, exposure: float = 1.0,
+             with_flip: bool = True, progress: bool = True, block: int = S.BLOCK_FRAMES,
+             resamples: int = S.RESAMPLES, seed: int = S.SEED) -> EvalResult:
+    """Evaluate ``methods`` (see :mod:`qwplugin.eval.methods`) on each scene.
+
+    Args:
+        scenes: the scenes (:class:`SceneInput`); sequences given as objects are checked before any work.
+        methods: method specs, distinct names.
+        warmup, exposure, with_flip, progress, block, resamples, seed: as in :func:`evaluate_scene`.
 
     Raises:
-        InvalidArgument: no scenes or methods, an unknown method, duplicate names, a sequence without a
-            reference, or fewer than ``warmup + 1`` frames (nothing would be scored).
+        InvalidArgument: no scenes or methods, an unknown method, duplicate method or scene names, a
+            negative warm-up, a sequence without a reference, or fewer than ``warmup + 1`` frames (nothing
+            would be scored).
     """
     if not scenes:
         raise InvalidArgument("no scenes to evaluate", field="scenes", expected=">= 1", actual="0")
@@ -167,13 +343,20 @@ def evaluate(scenes: list[tuple[str, Sequence]], methods: list[str], warmup: int
     if len(set(names)) != len(names):
         raise InvalidArgument("a method is listed twice", field="methods", expected="distinct names",
                               actual=", ".join(names))
+    scene_names = [s.name for s in scenes]
+    if len(set(scene_names)) != len(scene_names):
+        raise InvalidArgument("a scene is listed twice", field="scenes", expected="distinct names",
+                              actual=", ".join(scene_names))
     if warmup < 0:
         raise InvalidArgument("warmup must be >= 0", field="warmup", expected=">= 0", actual=str(warmup))
-    for name, seq in scenes:
-        if not scored_frames(seq.reset, warmup).any():
-            raise InvalidArgument("no frame left to score after the warm-up", field=name,
-                                  expected=f"> {warmup} frames after a reset", actual=f"{len(seq)} frames")
+    if not exposure > 0:
+        raise InvalidArgument("exposure must be > 0", field="exposure", expected="> 0", actual=repr(exposure))
+    for scene in scenes:
+        for label, run in scene.runs:
+            if isinstance(run, Sequence):
+                _check_sequence(f"{scene.name} ({label})", run, warmup)
     descriptions: dict[str, str] = {}
-    results = [evaluate_scene(name, seq, methods, warmup, exposure, with_flip, progress, descriptions)
-               for name, seq in tqdm(scenes, desc="eval", unit="scene", disable=not progress)]
-    return EvalResult(results, names, descriptions, warmup, exposure)
+    results = [evaluate_scene(scene, methods, warmup, exposure, with_flip, progress, descriptions, block,
+                              resamples, seed)
+               for scene in tqdm(scenes, desc="eval", unit="scene", disable=not progress or len(scenes) < 2)]
+    return EvalResult(results, names, descriptions, warmup, exposure, BASELINE if BASELINE in names else None)

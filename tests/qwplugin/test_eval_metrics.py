@@ -50,6 +50,30 @@ def test_flip_is_zero_for_identical_images_and_grows_with_error():
     assert mean > small and error_map.shape == ref.shape
 
 
+def test_srgb_psnr_matches_an_independent_computation():
+    rng = np.random.default_rng(9)
+    ref, out = rng.random((2, 20, 24, 3)).astype(np.float32)
+    ref[0, :4] = 0.001  # some values in the OETF's linear toe (<= 0.0031308)
+
+    def oetf(x):  # IEC 61966-2-1, written as np.piecewise over float64
+        x = np.clip(x.astype(np.float64), 0, 1)
+        return np.piecewise(x, [x <= 0.0031308, x > 0.0031308], [lambda v: v * 12.92,
+                                                                   lambda v: 1.055 * v ** (1 / 2.4) - 0.055])
+
+    rmse = np.sqrt(np.mean((oetf(ref) - oetf(out)) ** 2))
+    # float32 encoding inside psnr_srgb_db vs float64 here: ~1e-7 relative in MSE, < 1e-5 dB.
+    assert M.psnr_srgb_db(ref, out) == pytest.approx(20 * np.log10(1.0 / rmse), abs=1e-4)
+    # Closed form on flat images: display 0.02 vs 0.03 -> sRGB code values differ by a known amount.
+    a, b = np.full((12, 12, 3), 0.02, np.float32), np.full((12, 12, 3), 0.03, np.float32)
+    diff = (1.055 * 0.03 ** (1 / 2.4) - 0.055) - (1.055 * 0.02 ** (1 / 2.4) - 0.055)
+    assert M.psnr_srgb_db(a, b) == pytest.approx(-20 * np.log10(diff), abs=1e-3)
+    # The domain matters: in the dark the OETF's slope is ~3.8, so the sRGB error is larger (~11.5 dB).
+    assert M.psnr_srgb_db(a, b) < M.psnr_db(a, b) - 10.0
+    assert set(M.DOMAIN_OF) == set(M.METRIC_NAMES) and set(M.DOMAIN_OF.values()) <= set(M.DOMAINS)
+    with pytest.raises(InvalidArgument, match="shape"):
+        M.psnr_srgb_db(a, b[:-1])
+
+
 def test_display_domain_and_srgb():
     lin = np.array([[[0.0, 1.0, 3.0]]], np.float32)
     np.testing.assert_allclose(M.to_display(lin), [[[0.0, 0.5, 0.75]]], rtol=1e-6)
@@ -86,3 +110,7 @@ def test_warm_up_rule():
     assert scored_frames(resets, 2).tolist() == [False, False, True, True, False, False, True]
     assert scored_frames(resets, 0).tolist() == [True] * 7
     assert scored_frames(np.zeros(3, bool), 1).tolist() == [False, True, True]  # frame 0 is a reset anyway
+    # Frames after a camera cut are scored again once the warm-up has passed.
+    cut = np.zeros(12, bool)
+    cut[[0, 6]] = True
+    assert np.flatnonzero(scored_frames(cut, 2)).tolist() == [2, 3, 4, 5, 8, 9, 10, 11]
