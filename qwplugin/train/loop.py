@@ -257,12 +257,12 @@ class Trainer:
             eval_log.truncate_after(step)
             val_blocks = _val_blocks(cfg)
             if cfg.eval_flip and not use_flip:
-                print("note: eval_flip is on but flip-evaluator is not installed; val_flip stays empty")
+                tqdm.write("note: eval_flip is on but flip-evaluator is not installed; val_flip stays empty")
         train_ds.preload(progress=self.progress and info.is_main)
         if info.is_main and step < end:
             coverage = {p: c for p, c in train_ds.phase_coverage().items() if p >= 0}
-            print(f"training windows of {cfg.sample_frames or 'whole'} frames can start at "
-                  f"{len(coverage)}/16 Halton jitter phases")
+            tqdm.write(f"training windows of {cfg.sample_frames or 'whole'} frames can start at "
+                       f"{len(coverage)}/16 Halton jitter phases")
         bar = tqdm(total=total, initial=step, desc=cfg.name, unit="step", dynamic_ncols=True,
                    disable=not (self.progress and info.is_main))
         t_launch = last_ckpt = time.perf_counter()
@@ -403,17 +403,17 @@ class Trainer:
         """True when ``flag`` is True on any rank (so every rank takes the same decision)."""
         if not self.info.distributed:
             return bool(flag)
-        v = torch.tensor([1.0 if flag else 0.0])
+        v = torch.tensor([1.0 if flag else 0.0], device=self.device)  # nccl reduces device tensors only
         torch.distributed.all_reduce(v, op=torch.distributed.ReduceOp.MAX)
         return bool(v.item() > 0)
 
     def _reduce(self, values: list[torch.Tensor]) -> list[float]:
         """Mean over ranks of scalar tensors (for logging)."""
-        v = torch.stack([x.float().cpu() for x in values])
+        v = torch.stack([x.float() for x in values]).to(self.device)  # nccl reduces device tensors only
         if self.info.distributed:
             torch.distributed.all_reduce(v)
             v /= self.info.world_size
-        return [float(x) for x in v]
+        return [float(x) for x in v.cpu()]
 
 
 def train(config: TrainConfig, out_dir: str | Path | None = None, device: str = "auto", progress: bool = True,

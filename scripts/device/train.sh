@@ -72,7 +72,7 @@ if [ "$PREPARE" = 1 ]; then
   grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
   grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
   mkdir -p .whl .gl
-  for spec in PyOpenGL==3.1.10 OpenEXR==3.5.3 trimesh==4.5.3 glfw==2.11.0 pytorch-ranger==0.1.1 flip-evaluator==1.7; do
+  for spec in PyOpenGL==3.1.10 OpenEXR==3.5.3 trimesh==5.2.0 glfw==2.11.0 pytorch-ranger==0.1.1 flip-evaluator==1.7; do
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
       --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "$spec" \
@@ -112,7 +112,7 @@ DEVICE=$("$PY" -c "import torch; print('cuda' if torch.cuda.is_available() else 
 if [ "$DEVICE" = cuda ]; then
   GL_BACKEND=egl
   export PYOPENGL_PLATFORM=egl
-  : "${SEQ:=40}" "${VALSEQ:=4}" "${FRAMES:=40}" "${SIZE:=256x192}" "${SPP:=16}"
+  : "${SEQ:=24}" "${VALSEQ:=3}" "${FRAMES:=40}" "${SIZE:=256x192}" "${SPP:=16}"
 else
   GL_BACKEND=auto
 fi
