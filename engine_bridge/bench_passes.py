@@ -39,6 +39,10 @@ def make_pass(mode: str, width: int, height: int, model: str, backend: str):
         return NoAAPass(width, height)
     if mode == "taa":
         return TAAPass(width, height)
+    if mode == "taa-classic":
+        from qwplugin.taa import TAAConfig
+
+        return TAAPass(width, height, TAAConfig.classic())
     return QWNetPass(width, height, model=model, precision=mode.split("-")[1], backend=backend)
 
 

@@ -34,10 +34,10 @@ import numpy as np
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 GRID: dict[str, list] = {
-    "alpha": [0.03, 0.05, 0.07, 0.1, 0.15, 0.2],
-    "gamma": [0.75, 1.0, 1.25, 1.5, 2.0],
-    "filter_sigma_px": ["none", 0.35, 0.47, 0.6],
-    "motion_feedback": [0.0, 0.02, 0.05, 0.1, 0.2],
+    "alpha": [0.03, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
+    "gamma": [0.5, 0.75, 1.0, 1.25, 1.5],
+    "filter_sigma_px": ["none", 0.3, 0.35, 0.4, 0.47],
+    "motion_feedback": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
     "clip_feedback": [0.0, 0.25, 0.5, 1.0],
     "feedback_max": [0.3, 0.5, 0.8, 1.0],
     "depth_tolerance": ["off", 0.02, 0.05, 0.1, 0.2],

@@ -88,19 +88,19 @@ class TAAConfig:
 
     # Tuned defaults: the winner of `python -m engine_bridge.tune_taa` on the training scenes (docs/taa.md,
     # recorded in configs/taa_tuned.json; a test keeps the two equal).
-    alpha: float = 0.05
-    gamma: float = 1.0
+    alpha: float = 0.25
+    gamma: float = 1.5
     unjitter: bool = False
     filter: str = "gaussian"
-    filter_sigma_px: float = 0.47
+    filter_sigma_px: float = 0.35
     dilate_motion: bool = True
     depth_rejection: bool = True
-    depth_tolerance: float = 0.05
-    perceptual_clip: bool = True
-    motion_feedback: float = 0.05
-    clip_feedback: float = 0.25
-    feedback_max: float = 0.5
-    sharpen: float = 0.0
+    depth_tolerance: float = 0.1
+    perceptual_clip: bool = False
+    motion_feedback: float = 0.2
+    clip_feedback: float = 0.0
+    feedback_max: float = 0.8
+    sharpen: float = 0.2
 
     def __post_init__(self):
         def number(name, ok, expected):

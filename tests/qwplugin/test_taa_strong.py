@@ -201,3 +201,14 @@ def test_config_checks_and_classic():
             TAAConfig.classic(**bad)
     with pytest.raises(InvalidArgument):
         TAAConfig.classic(sharpness=1.0)
+
+
+def test_defaults_are_the_recorded_tuned_configuration():
+    # configs/taa_tuned.json is the sweep's winner (engine_bridge.tune_taa, docs/taa.md); the dataclass defaults
+    # must be exactly it, so a silent edit of either fails here.
+    import json
+    from pathlib import Path
+
+    recorded = json.loads((Path(__file__).resolve().parents[2] / "configs" / "taa_tuned.json").read_text())
+    assert TAAConfig().to_dict() == TAAConfig.from_dict(recorded).to_dict() == recorded
+    assert TAAConfig() != TAAConfig.classic()
