@@ -1,23 +1,30 @@
-"""Fast CPU backend: FBGEMM int8 convolutions holding 4-bit values, bit-exact to the reference executor.
+"""Fast CPU backend: FBGEMM / oneDNN int8 kernels holding 4- and 8-bit values, bit-exact to the reference.
 
-Per op:
+Kernels for the one interpreter loop (:mod:`qwplugin.intexec.interpreter`); codes live as NHWC quint8
+tensors (zero point 0, the program's scale), logits as float32 tensors. Per op:
 
-- **4-bit convs**: ``torch.ops.quantized.conv2d_relu`` (FBGEMM; quint8 activations with zero point 0
-  holding codes 0..15, qint8 per-channel weights holding -8..7, NHWC). Products of 4-bit values cannot
-  saturate FBGEMM's int16 pair sums (15 * 8 * 2 = 240) and the accumulation is int32. FBGEMM's
-  requantization with a float bias ``b_f`` is ``round_half_even((float(acc) + b_f / s_acc) * m)`` in
-  float32 with ``s_acc = f32(s_x * s_w)`` and ``m = f32(s_acc / s_out)``: the reference executor's step 3
-  (see :mod:`qwplugin.intexec.reference`), given ``b_f = f32(q_b * s_acc)``.
-  The kernels clamp to [0, 255], so a quantized ``clamp`` to 15 follows each conv.
-- **The first conv** (8-bit input codes x 8-bit weights): FBGEMM's u8 x s8 pair sums can saturate int16
-  (255 * 127 * 2 > 32767), so it runs as a float32 convolution on the integer codes, which is exact
-  because every partial sum is an integer below 2^24 (asserted on the program), followed by the
-  reference requantization in torch float32 ops. It is ~2% of the MACs.
+- **4-bit convs**: ``torch.ops.quantized.conv2d_relu`` (FBGEMM; quint8 activations holding codes 0..15,
+  qint8 per-channel weights holding -8..7, NHWC). Products of 4-bit values cannot saturate FBGEMM's int16
+  pair sums (15 * 8 * 2 = 240) and the accumulation is int32. FBGEMM's requantization with a float bias
+  ``b_f`` is ``round_half_even((float(acc) + b_f / s_acc) * m)`` in float32 with ``s_acc = f32(s_x * s_w)``
+  and ``m = f32(s_acc / s_out)``: the reference executor's step 3 (see :mod:`qwplugin.intexec.reference`),
+  given ``b_f = f32(q_b * s_acc)``. The kernels clamp to [0, 255], so a quantized ``clamp`` to 15 follows.
+- **The first conv** (8-bit input codes 0..255 x 8-bit weights): on CPUs without VNNI, FBGEMM sums pairs
+  of u8 x s8 products in saturating int16 (``vpmaddubsw``), and 2 * 255 * 127 > 32767. The input codes are
+  split into two halves ``x = (x >> 1) + (x - (x >> 1))`` (0..127 and 0..128) stacked on the channel axis,
+  with the weights duplicated: the sum of products is the same integer, and every pair now stays within
+  2 * 128 * 127 = 32512 < 32767, so the **same FBGEMM integer conv with fused requantization** is exact on
+  every x86 ISA. (A program whose weights reach -128 would not fit; such an op falls back to an exact
+  float32 convolution on the codes, whose partial sums are integers below 2^24.)
+- **Kernel logits** (the filter network's 8-bit 1x1 convs on 4-bit features): oneDNN's int8 convolution
+  (``torch.ops.onednn.qconv_pointwise``, AMX / VNNI where present) with unit scales and a float32 output,
+  which is ``f32(acc)`` exactly; then ``(f32(acc) + q_b) * s_acc`` (the integer add is exact below 2^24),
+  the reference's step 5. Without oneDNN: the exact float32 convolution on codes.
 - **Max-pool, nearest upsampling, concatenation** run on the quantized tensors, i.e. on codes.
 
-Measured alternative: ``torch._int_mm`` on an im2col matrix is exact too but ~2x slower than FBGEMM's
-direct quantized conv at these shapes (``reference/environment.md`` section 5b) and needs a separate
-requantization pass; it is not used.
+Measured alternative: ``torch._int_mm`` on an im2col matrix is exact too but several times slower than
+FBGEMM's direct quantized conv at these skinny shapes (10 GMAC/s at 518400 x 54 x 32 on the dev machine)
+and needs a separate requantization pass; it is not used.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from qwplugin.errors import UnsupportedHardware
-from qwplugin.intexec.program import Concat, Conv, IntProgram, MaxPool, Upsample
-from qwplugin.intexec.reference import check_input_codes, requant_constants
+from qwplugin.intexec.interpreter import ProgramBackend
+from qwplugin.intexec.program import Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
+from qwplugin.intexec.reference import accumulator_scale, requant_constants
 
 ENGINE = "fbgemm"
 
@@ -56,11 +64,25 @@ def fbgemm_available() -> tuple[bool, str]:
     return True, "FBGEMM quantized kernels available"
 
 
-class CpuInt8Backend:
-    """Executes an :class:`IntProgram` with FBGEMM int8 kernels; codes equal the reference executor's.
+PAIR_LIMIT = 32767
+"""int16 bound of FBGEMM's (non-VNNI) pair sums of u8 x s8 products."""
+
+
+def onednn_available() -> bool:
+    """Whether oneDNN's quantized conv ops (used for the logits) exist in this torch build."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv_pointwise") \
+        and hasattr(torch.ops.onednn, "qconv_prepack")
+
+
+def _quantized(codes: torch.Tensor, scale: float) -> torch.Tensor:
+    return torch._make_per_tensor_quantized_tensor(codes, scale, 0)
+
+
+class CpuInt8Kernels:
+    """FBGEMM / oneDNN kernels of an :class:`IntProgram` (see the module docstring).
 
     Args:
-        program: the integer program (validated here).
+        program: the integer program.
 
     Raises:
         UnsupportedHardware: FBGEMM quantized kernels are not available in this torch build.
@@ -73,65 +95,122 @@ class CpuInt8Backend:
         ok, why = fbgemm_available()
         if not ok:
             raise UnsupportedHardware(why)
-        program.validate()
         self.program = program
-        self._packed = {}
-        self._float = {}
+        self.onednn = onednn_available()
+        self._packed: dict[str, tuple] = {}
+        self._float: dict[str, tuple] = {}
+        self._logits: dict[str, tuple] = {}
+        self.split_input: set[str] = set()  # convs run on the split 8-bit input (see the module docstring)
         with warnings.catch_warnings(), _quantized_engine(ENGINE):
             warnings.simplefilter("ignore", UserWarning)  # quantized-tensor deprecation notices
             for op in program.convs():
-                src, dst = program.tensors[op.src], program.tensors[op.dst]
-                if src.bits == 4 and op.weight_bits == 4:
-                    qw = torch._make_per_channel_quantized_tensor(
-                        op.weight, op.weight_scale.double(), torch.zeros(op.weight.shape[0], dtype=torch.long), 0)
-                    b_f, _, _ = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
-                    packed = torch.ops.quantized.conv2d_prepack(qw, b_f, [1, 1], [op.padding] * 2, [1, 1], 1)
-                    self._packed[op.dst] = (packed, dst.scale, 2 ** dst.bits - 1)
-                else:
-                    # program.validate() checked |acc + bias| < 2^24: a float32 conv on codes is exact.
-                    _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
-                    w = op.weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
-                    self._float[op.dst] = (w, beta, m, dst.bits)
+                self._prepare_conv(op)
+            for op in program.logit_convs():
+                self._prepare_logits(op)
 
-    def _run(self, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
-        p = self.program
-        check_input_codes(p, x_codes)
-        x_codes = x_codes.cpu().contiguous(memory_format=torch.channels_last)
-        env = {p.input_name: x_codes}
+    def _prepare_conv(self, op: Conv) -> None:
+        src, dst = self.program.tensors[op.src], self.program.tensors[op.dst]
+        qmax_in = 2 ** src.bits - 1
+        wmax = int(op.weight.abs().max())
+        w, split = op.weight, False
+        if 2 * qmax_in * wmax > PAIR_LIMIT:
+            split = 2 * ((qmax_in + 1) // 2) * wmax <= PAIR_LIMIT
+            w = torch.cat([op.weight, op.weight], dim=1)
+        if 2 * qmax_in * wmax <= PAIR_LIMIT or split:
+            qw = torch._make_per_channel_quantized_tensor(
+                w.contiguous(), op.weight_scale.double(), torch.zeros(w.shape[0], dtype=torch.long), 0)
+            b_f, _, _ = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
+            packed = torch.ops.quantized.conv2d_prepack(qw, b_f, [1, 1], [op.padding] * 2, [1, 1], 1)
+            self._packed[op.dst] = (packed, dst.scale, 2 ** dst.bits - 1)
+            if split:
+                self.split_input.add(op.dst)
+        else:
+            # program.validate() checked |acc + bias| < 2^24: a float32 conv on codes is exact.
+            _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
+            wf = op.weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
+            self._float[op.dst] = (wf, beta, m, dst.bits)
+
+    def _prepare_logits(self, op: ConvLogits) -> None:
+        src = self.program.tensors[op.src]
+        s_acc = accumulator_scale(src.scale, op.weight_scale).view(1, -1, 1, 1)
+        bias = op.bias.to(torch.float32).view(1, -1, 1, 1)  # exact: |q_b| < 2^24 (checked on the program)
+        if self.onednn and 2 * (2 ** src.bits - 1) * int(op.weight.abs().max()) <= PAIR_LIMIT:
+            cout = op.weight.shape[0]
+            ones = torch.ones(cout, dtype=torch.float64)
+            packed = torch.ops.onednn.qconv_prepack(op.weight.contiguous(), ones, 1.0, 0, [1, 1], [op.padding] * 2,
+                                                    [1, 1], 1, None)
+            self._logits[op.dst] = ("onednn", packed, ones, torch.zeros(cout, dtype=torch.long), bias, s_acc,
+                                    op.padding)
+        else:
+            wf = op.weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
+            self._logits[op.dst] = ("float", wf, bias, s_acc, op.padding)
+
+    # -- kernels ---------------------------------------------------------------------------------------
+    def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
+        x = x_codes.cpu().contiguous(memory_format=torch.channels_last)
+        return _quantized(x, program.input_spec.scale)
+
+    def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            for op in p.ops:
-                if isinstance(op, Conv):
-                    env[op.dst] = self._conv(op, env[op.src])
-                elif isinstance(op, MaxPool):
-                    env[op.dst] = F.max_pool2d(env[op.src], 2)
-                elif isinstance(op, Upsample):
-                    env[op.dst] = F.interpolate(env[op.src], scale_factor=2, mode="nearest")
-                elif isinstance(op, Concat):
-                    env[op.dst] = torch.cat([env[s] for s in op.srcs], dim=1)
-        return env
+            if op.dst in self._packed:
+                packed, scale, qmax = self._packed[op.dst]
+                if op.dst in self.split_input:
+                    codes = x.int_repr()
+                    low = codes >> 1
+                    x = _quantized(torch.cat([low, codes - low], dim=1)
+                                   .contiguous(memory_format=torch.channels_last), x.q_scale())
+                y = torch.ops.quantized.conv2d_relu(x, packed, scale, 0)
+                return torch.clamp(y, 0.0, qmax * scale)
+            w, beta, m, bits = self._float[op.dst]
+            codes = x.int_repr() if x.is_quantized else x
+            # float32(acc) exactly (integer partial sums < 2^24), then the reference requantization in place:
+            # + beta, * m, round half to even, clamp; the same float32 ops as reference.requantize.
+            t = F.conv2d(codes.to(torch.float32), w, padding=op.padding)
+            t.add_(beta.view(1, -1, 1, 1)).mul_(m.view(1, -1, 1, 1)).round_().clamp_(0, 2 ** bits - 1)
+            return _quantized(t.to(torch.uint8), self.program.tensors[op.dst].scale)
 
-    def _conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
-        if op.dst in self._packed:
-            packed, scale, qmax = self._packed[op.dst]
-            y = torch.ops.quantized.conv2d_relu(x, packed, scale, 0)
-            return torch.clamp(y, 0.0, qmax * scale)
-        w, beta, m, bits = self._float[op.dst]
-        codes = x.int_repr() if x.is_quantized else x
-        # float32(acc) exactly (integer partial sums < 2^24), then the reference requantization in place:
-        # + beta, * m, round half to even, clamp; the same float32 ops as reference.requantize.
-        t = F.conv2d(codes.to(torch.float32), w, padding=op.padding)
-        t.add_(beta.view(1, -1, 1, 1)).mul_(m.view(1, -1, 1, 1)).round_().clamp_(0, 2 ** bits - 1)
-        return torch._make_per_tensor_quantized_tensor(t.to(torch.uint8), self.program.tensors[op.dst].scale, 0)
+    def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
+        plan = self._logits[op.dst]
+        codes = x.int_repr().contiguous(memory_format=torch.channels_last)
+        if plan[0] == "onednn":
+            _, packed, ones, zeros, bias, s_acc, pad = plan
+            acc = torch.ops.onednn.qconv_pointwise(codes, 1.0, 0, packed, ones, zeros, None, [1, 1], [pad] * 2,
+                                                   [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+        else:
+            _, wf, bias, s_acc, pad = plan
+            acc = F.conv2d(codes.to(torch.float32), wf, padding=pad)
+        return acc.add_(bias).mul_(s_acc)  # f32(acc + q_b) * s_acc: the add is exact, one rounding
 
-    @torch.no_grad()
-    def run_codes(self, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Execute on uint8 input codes (N, Cin, H, W); returns the outputs' uint8 codes (N, C, H, W)."""
-        env = self._run(x_codes)
-        return {n: env[n].int_repr().contiguous() for n in self.program.outputs}
+    def maxpool(self, op: MaxPool, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, 2)
 
-    @torch.no_grad()
-    def features(self, x_codes: torch.Tensor) -> list[torch.Tensor]:
-        """Real-valued output features ``codes * scale`` (float32, NCHW) in ``program.outputs`` order."""
-        env = self._run(x_codes)
-        return [env[n].dequantize().contiguous() for n in self.program.outputs]
+    def upsample(self, op: Upsample, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def concat(self, op: Concat, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+    def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        return y.int_repr().contiguous()
+
+    def values(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        return y.contiguous() if not y.is_quantized else y.dequantize().contiguous()
+
+
+class CpuInt8Backend(ProgramBackend):
+    """Executes an :class:`IntProgram` with :class:`CpuInt8Kernels`; codes and logits equal the reference's.
+
+    Args:
+        program: the integer program (validated here).
+
+    Raises:
+        UnsupportedHardware: FBGEMM quantized kernels are not available in this torch build.
+    """
+
+    name = "cpu-int8-fbgemm"
+    exact = True
+
+    def __init__(self, program: IntProgram):
+        program.validate()
+        super().__init__(program, CpuInt8Kernels(program))

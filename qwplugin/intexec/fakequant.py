@@ -15,12 +15,65 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qwplugin.intexec.program import Concat, Conv, IntProgram, MaxPool, Upsample
-from qwplugin.intexec.reference import check_input_codes, requant_constants
+from qwplugin.intexec.interpreter import ProgramBackend
+from qwplugin.intexec.program import Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
+from qwplugin.intexec.reference import requant_constants
 
 
-class FakeQuantExecutor:
-    """Runs an :class:`IntProgram` with float convolutions and fake-quant rounding.
+class FakeQuantKernels:
+    """Float convolutions with fake-quant rounding, as kernels of the one interpreter loop.
+
+    Tensors are real values (``codes * scale``) in ``dtype`` on ``device``; logits are
+    ``conv2d(x, w * s_w) + q_b * s_acc`` in float (the fake-quantized filter network's forward).
+    """
+
+    name = "fakequant-float"
+    exact = False
+
+    def __init__(self, program: IntProgram, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, channels_last: bool = True):
+        self.program = program
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._convs = {}
+        for op in program.convs() + program.logit_convs():
+            w = (op.weight.to(torch.float32) * op.weight_scale.view(-1, 1, 1, 1)).to(device, dtype)
+            b, _, _ = requant_constants(program.tensors[op.src].scale, op.weight_scale, op.bias, 1.0)
+            self._convs[op.dst] = (w.contiguous(memory_format=self.memory_format), b.to(device, dtype))
+
+    def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
+        x = x_codes.to(self.device, self.dtype) * program.input_spec.scale
+        return x.contiguous(memory_format=self.memory_format)
+
+    def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
+        w, b = self._convs[op.dst]
+        s_out = self.program.tensors[op.dst].scale
+        y = F.conv2d(x, w, b, padding=op.padding)
+        return torch.round(y / s_out).clamp_(0, 2 ** self.program.tensors[op.dst].bits - 1) * s_out
+
+    def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
+        w, b = self._convs[op.dst]
+        return F.conv2d(x, w, b, padding=op.padding)
+
+    def maxpool(self, op: MaxPool, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, 2)
+
+    def upsample(self, op: Upsample, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def concat(self, op: Concat, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+    def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        return torch.round(y.float() / self.program.tensors[name].scale).to(torch.uint8)
+
+    def values(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        return y.float().contiguous()
+
+
+class FakeQuantExecutor(ProgramBackend):
+    """Runs an :class:`IntProgram` with float convolutions and fake-quant rounding (:class:`FakeQuantKernels`).
 
     Args:
         program: the integer program.
@@ -29,53 +82,11 @@ class FakeQuantExecutor:
         channels_last: run convolutions in NHWC memory format (faster on CPU oneDNN and cuDNN).
     """
 
-    name = "fakequant-float"
-    exact = False
-
     def __init__(self, program: IntProgram, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, channels_last: bool = True):
-        program.validate()
-        self.program = program
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self._convs = {}
-        for op in program.convs():
-            w = (op.weight.to(torch.float32) * op.weight_scale.view(-1, 1, 1, 1)).to(device, dtype)
-            b, _, _ = requant_constants(program.tensors[op.src].scale, op.weight_scale, op.bias, 1.0)
-            self._convs[op.dst] = (w.contiguous(memory_format=self.memory_format), b.to(device, dtype))
+        super().__init__(program, FakeQuantKernels(program, device, dtype, channels_last))
+        self.device, self.dtype = self.kernels.device, dtype
 
-    @torch.no_grad()
     def run_values(self, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
         """Execute on uint8 input codes; returns every tensor's real values (fake-quantized floats)."""
-        check_input_codes(self.program, x_codes)
-        p = self.program
-        x = x_codes.to(self.device, self.dtype) * p.input_spec.scale
-        env = {p.input_name: x.contiguous(memory_format=self.memory_format)}
-        for op in p.ops:
-            if isinstance(op, Conv):
-                w, b = self._convs[op.dst]
-                s_out = p.tensors[op.dst].scale
-                y = F.conv2d(env[op.src], w, b, padding=op.padding)
-                env[op.dst] = torch.round(y / s_out).clamp_(0, 2 ** p.tensors[op.dst].bits - 1) * s_out
-            elif isinstance(op, MaxPool):
-                env[op.dst] = F.max_pool2d(env[op.src], 2)
-            elif isinstance(op, Upsample):
-                env[op.dst] = F.interpolate(env[op.src], scale_factor=2, mode="nearest")
-            elif isinstance(op, Concat):
-                env[op.dst] = torch.cat([env[s] for s in op.srcs], dim=1)
-        return env
-
-    def run_codes(self, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Execute and return the output tensors as uint8 codes (N, C, H, W) on the CPU."""
-        env = self.run_values(x_codes)
-        out = {}
-        for name in self.program.outputs:
-            s = self.program.tensors[name].scale
-            out[name] = torch.round(env[name].float() / s).to(torch.uint8).cpu()
-        return out
-
-    def features(self, x_codes: torch.Tensor) -> list[torch.Tensor]:
-        """Real-valued output features (float32, NCHW) in ``program.outputs`` order."""
-        env = self.run_values(x_codes)
-        return [env[name].float().contiguous() for name in self.program.outputs]
+        return self.run(x_codes)

@@ -1,16 +1,21 @@
 """The integer model: a straight-line program over named tensors of unsigned activation codes.
 
-Every backend (reference, CPU, Triton, fake-quant float) executes the same :class:`IntProgram`. A tensor
-named in the program holds unsigned codes ``q`` of ``bits`` bits whose real value is ``q * scale`` (zero
-point 0). The network input ``input_name`` holds 8-bit codes; every conv output holds 4-bit codes
-(0..15). Ops, in program order:
+Every backend (reference, CPU, Triton, fake-quant float) executes the same :class:`IntProgram` through
+one loop (:func:`qwplugin.intexec.interpreter.execute`). A tensor named in the program holds unsigned
+codes ``q`` of ``bits`` bits whose real value is ``q * scale`` (zero point 0), or, for ``kind ==
+"logits"``, float32 kernel logits. The network input ``input_name`` holds 8-bit codes; every conv output
+holds 4-bit codes (0..15). Ops, in program order:
 
 - :class:`Conv` (3x3 or 1x1, stride 1, zero padding ``k // 2``, per-output-channel symmetric weight codes,
   int32 bias codes on the accumulator grid, requantization + ReLU to the destination's codes, see
   :mod:`qwplugin.intexec.reference`);
 - :class:`MaxPool` (2x2, stride 2) on codes;
 - :class:`Upsample` (nearest, x2) on codes;
-- :class:`Concat` along channels on codes; all sources must share the destination's scale.
+- :class:`Concat` along channels on codes; all sources must share the destination's scale;
+- :class:`ConvLogits` (1x1, the filter network's kernel-predicting convs, 8-bit weights): integer
+  accumulation of 4-bit feature codes, then float32 logits ``f32(acc + q_b) * s_acc`` (no ReLU, no
+  requantization). A whole-network program lists them after the extractor ops; their outputs are
+  ``heads``, in the filter network's order (``down0..down{L-1}``, ``up0..up{L-2}``).
 
 Scales are stored as float32 values (Python floats that are exactly representable in float32) so that
 every backend derives bit-identical requantization constants.
@@ -40,14 +45,20 @@ def f32(x: float) -> float:
     return float(torch.tensor(float(x), dtype=torch.float32))
 
 
+CODES = "codes"
+LOGITS = "logits"
+
+
 @dataclass(frozen=True)
 class TensorSpec:
-    """An activation tensor of the program: ``channels`` channels of ``bits``-bit unsigned codes."""
+    """A tensor of the program: ``channels`` channels of ``bits``-bit unsigned codes (``kind == "codes"``)
+    or float32 kernel logits (``kind == "logits"``, then ``scale`` is 1.0 and ``bits`` 32)."""
 
     name: str
     channels: int
     scale: float
     bits: int = 4
+    kind: str = CODES
 
 
 @dataclass
@@ -107,7 +118,41 @@ class Concat:
     dst: str
 
 
-Op = Conv | MaxPool | Upsample | Concat
+@dataclass
+class ConvLogits:
+    """1x1 integer convolution producing float32 logits (the filter network's kernel-predicting convs).
+
+    ``logits[c] = f32(acc[c] + q_b[c]) * s_acc[c]`` with ``acc`` the exact int32 sum of codes times
+    weight codes and ``s_acc[c] = f32(s_in * weight_scale[c])``: one float rounding (the integer sum is
+    below 2^24, so its float32 conversion is exact).
+
+    Attributes:
+        weight: int8 codes (Cout, Cin, 1, 1) in [-2^(b-1), 2^(b-1) - 1] for ``weight_bits`` b (8).
+        weight_scale: float32 (Cout,); bias: int32 (Cout,) codes on the accumulator grid.
+    """
+
+    name: str
+    src: str
+    dst: str
+    weight: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor
+    weight_bits: int = 8
+
+    @property
+    def kernel_size(self) -> int:
+        return int(self.weight.shape[-1])
+
+    @property
+    def padding(self) -> int:
+        return self.kernel_size // 2
+
+    @property
+    def macs_per_pixel(self) -> int:
+        return int(self.weight.numel())
+
+
+Op = Conv | MaxPool | Upsample | Concat | ConvLogits
 
 
 @dataclass
@@ -121,6 +166,8 @@ class IntProgram:
         outputs: names of the feature tensors handed to the float filter network, in its order.
         pad_multiple: H and W must be multiples of this (2^(levels-1)); callers pad like the model does.
         config: the float model's configuration (``ModelConfig.to_dict()``), carried into the file.
+        heads: names of the float32 logits tensors written by :class:`ConvLogits` ops (whole-network
+            programs; empty for an extractor-only program), in the filter network's order.
     """
 
     input_name: str
@@ -129,20 +176,45 @@ class IntProgram:
     outputs: list[str]
     pad_multiple: int = 1
     config: dict = field(default_factory=dict)
+    heads: list[str] = field(default_factory=list)
 
     @property
     def input_spec(self) -> TensorSpec:
         return self.tensors[self.input_name]
 
     def convs(self) -> list[Conv]:
+        """The requantizing convolutions (the U-Net's), in program order."""
         return [op for op in self.ops if isinstance(op, Conv)]
 
-    def macs_per_pixel(self) -> float:
-        """Integer multiply-accumulates per input pixel (each level's convs weighted by its pixel fraction)."""
+    def logit_convs(self) -> list[ConvLogits]:
+        """The filter network's kernel-predicting convolutions, in program order."""
+        return [op for op in self.ops if isinstance(op, ConvLogits)]
+
+    def extractor_ops(self) -> list[Op]:
+        """Every op but the :class:`ConvLogits` heads (the U-Net feature extractor)."""
+        return [op for op in self.ops if not isinstance(op, ConvLogits)]
+
+    def head_ops(self) -> list[ConvLogits]:
+        """The :class:`ConvLogits` heads (they read only extractor outputs)."""
+        return self.logit_convs()
+
+    def extractor(self) -> "IntProgram":
+        """This program without its heads (shares the tensors and weights)."""
+        tensors = {k: v for k, v in self.tensors.items() if v.kind == CODES}
+        return IntProgram(self.input_name, tensors, self.extractor_ops(), list(self.outputs), self.pad_multiple,
+                          self.config)
+
+    def macs_per_pixel(self, heads: bool = False) -> float:
+        """Integer multiply-accumulates per input pixel (each level's convs weighted by its pixel fraction);
+        the :class:`ConvLogits` heads are counted only with ``heads=True``."""
         level = {self.input_name: 1.0}
         total = 0.0
         for op in self.ops:
-            if isinstance(op, Conv):
+            if isinstance(op, ConvLogits):
+                level[op.dst] = level[op.src]
+                if heads:
+                    total += op.macs_per_pixel * level[op.src]
+            elif isinstance(op, Conv):
                 level[op.dst] = level[op.src]
                 total += op.macs_per_pixel * level[op.src]
             elif isinstance(op, MaxPool):
@@ -173,7 +245,13 @@ class IntProgram:
             if op.dst in defined or op.dst not in self.tensors:
                 raise bad("op must write a new, declared tensor", f"ops[{i}].dst", "new declared name", op.dst)
             dst = self.tensors[op.dst]
-            if isinstance(op, Conv):
+            for s in srcs:
+                if self.tensors[s].kind != CODES:
+                    raise bad("ops read code tensors only", f"ops[{i}]", "a code tensor", f"{s} (logits)")
+            if (dst.kind == LOGITS) != isinstance(op, ConvLogits):
+                raise bad("only ConvLogits writes logits, and it writes only logits", f"ops[{i}].dst",
+                          "kind 'logits' exactly for ConvLogits", f"{op.dst}: {dst.kind}")
+            if isinstance(op, (Conv, ConvLogits)):
                 co, ci = op.weight.shape[:2]
                 if op.weight.dtype != torch.int8 or op.weight.dim() != 4 or op.kernel_size not in (1, 3):
                     raise bad("conv weight must be int8 (Cout, Cin, k, k), k in {1, 3}", f"ops[{i}].weight",
@@ -196,7 +274,11 @@ class IntProgram:
                               f"max |acc + bias| < 2^24", str(bound))
                 if not bool((op.weight_scale > 0).all()):
                     raise bad("weight scales must be positive", f"ops[{i}].weight_scale", "> 0", "<= 0")
-                if dst.bits != 4:
+                if isinstance(op, ConvLogits):
+                    if op.kernel_size != 1:
+                        raise bad("kernel-predicting convs are 1x1", f"ops[{i}].weight", "(Cout, Cin, 1, 1)",
+                                  str(tuple(op.weight.shape)))
+                elif dst.bits != 4:
                     raise bad("conv outputs must be 4-bit", f"tensors[{op.dst}].bits", "4", str(dst.bits))
             elif isinstance(op, Concat):
                 if sum(self.tensors[s].channels for s in op.srcs) != dst.channels:
@@ -212,5 +294,32 @@ class IntProgram:
                               str((s.channels, s.scale, s.bits)), str((dst.channels, dst.scale, dst.bits)))
             defined.add(op.dst)
         for name in self.outputs:
-            if name not in defined:
-                raise bad("output is never written", "outputs", "a written tensor", name)
+            if name not in defined or self.tensors[name].kind != CODES:
+                raise bad("output is never written", "outputs", "a written code tensor", name)
+        for name in self.heads:
+            if name not in defined or self.tensors[name].kind != LOGITS:
+                raise bad("head is never written", "heads", "a written logits tensor", name)
+        seen_head = False
+        for i, op in enumerate(self.ops):
+            seen_head = seen_head or isinstance(op, ConvLogits)
+            if seen_head and not isinstance(op, ConvLogits):
+                raise bad("heads must come after every extractor op", f"ops[{i}]", "ConvLogits", type(op).__name__)
+
+
+def check_input_codes(program: IntProgram, x_codes: torch.Tensor) -> None:
+    """Boundary check shared by every backend: uint8 (N, Cin, H, W), H, W multiples of pad_multiple.
+
+    Raises:
+        InvalidArgument: naming ``x_codes`` with the expected and actual dtype or shape.
+    """
+    spec = program.input_spec
+    if not isinstance(x_codes, torch.Tensor) or x_codes.dtype != torch.uint8 or x_codes.dim() != 4:
+        raise InvalidArgument("input codes must be a uint8 (N, C, H, W) tensor", field="x_codes",
+                              expected="uint8 (N, C, H, W)",
+                              actual=f"{getattr(x_codes, 'dtype', type(x_codes).__name__)} "
+                                     f"{tuple(getattr(x_codes, 'shape', ()))}")
+    pm = program.pad_multiple
+    if x_codes.shape[1] != spec.channels or x_codes.shape[2] % pm or x_codes.shape[3] % pm:
+        raise InvalidArgument("input codes have the wrong channels or size", field="x_codes",
+                              expected=f"(N, {spec.channels}, H, W) with H, W multiples of {pm}",
+                              actual=str(tuple(x_codes.shape)))

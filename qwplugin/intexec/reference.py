@@ -24,6 +24,13 @@ Arithmetic, exactly (every backend must reproduce these codes bit for bit); it i
    back through FBGEMM's division.
 4. **Max-pool 2x2, nearest 2x upsampling, concatenation** act on codes directly (exact: dequantization is
    monotonic and all concatenated tensors share one scale).
+5. **Kernel logits** (:class:`~qwplugin.intexec.program.ConvLogits`, the filter network's 8-bit 1x1
+   convs on the 4-bit features): ``logits[c] = f32(acc[c] + q_b[c]) * s_acc[c]`` in float32, ``acc``
+   as in step 2 (int32, exact), ``s_acc[c] = f32(s_x * s_w[c])``; the integer sum is below 2^24 (checked
+   on the program), so the only rounding is the one multiply. The softmax and the kernel application
+   that consume the logits are float32 (:mod:`qwplugin.intexec.network`).
+6. **The first conv** (8-bit input codes, 8-bit weights) is step 2 + 3 like any other conv: its
+   accumulator bound ``255 * sum|w| + |q_b| < 2^24`` is checked on the program too.
 
 Real value of a code: ``q * scale``. The fake-quantized float model computes
 ``round_half_even(relu(sum(x_fq * w_fq) + b_fq) / s_out)`` in float32 instead (summation in another order,
@@ -36,8 +43,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qwplugin.errors import InvalidArgument
-from qwplugin.intexec.program import Concat, Conv, IntProgram, MaxPool, Upsample
+from qwplugin.intexec.interpreter import ProgramBackend, execute
+from qwplugin.intexec.program import (  # noqa: F401  (check_input_codes: re-exported for the backends)
+    Concat,
+    Conv,
+    ConvLogits,
+    IntProgram,
+    MaxPool,
+    Upsample,
+    check_input_codes,
+)
 
 def accumulator_scale(in_scale: float, weight_scale: torch.Tensor) -> torch.Tensor:
     """``s_acc = f32(s_in * s_w)``, float32 (Cout,): the scale of the int32 accumulators and bias codes."""
@@ -114,8 +129,78 @@ def upsample_codes(q: torch.Tensor) -> torch.Tensor:
     return q.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
 
 
+def logits_from_acc(acc: torch.Tensor, bias_codes: torch.Tensor, in_scale: float, weight_scale: torch.Tensor,
+                    channel_dim: int = 1) -> torch.Tensor:
+    """Step 5: int32 accumulators (without bias) -> float32 logits ``f32(acc + q_b) * s_acc``.
+
+    Args:
+        acc: int32 accumulators, channels on ``channel_dim``.
+        bias_codes: int32 (C,) bias codes on the accumulator grid.
+        in_scale: scale of the conv's input codes; weight_scale: float32 (C,).
+        channel_dim: 1 for NCHW, -1 for NHWC.
+
+    Returns:
+        float32 logits, same shape as ``acc``.
+    """
+    assert acc.dtype == torch.int32
+    shape = [1] * acc.dim()
+    shape[channel_dim] = -1
+    s_acc = accumulator_scale(in_scale, weight_scale)
+    return (acc + bias_codes.view(shape)).to(torch.float32) * s_acc.view(shape)
+
+
+class ReferenceKernels:
+    """The reference executor's kernels: NCHW integer tensors, plain torch int32 arithmetic (slow, exact)."""
+
+    name = "reference-int32"
+    exact = True
+
+    def __init__(self, program: IntProgram):
+        self.program = program
+        self._consts = {}
+        for op in program.convs():
+            _, beta, m = requant_constants(program.tensors[op.src].scale, op.weight_scale, op.bias,
+                                           program.tensors[op.dst].scale)
+            self._consts[op.dst] = (beta, m, program.tensors[op.dst].bits)
+
+    def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
+        return x_codes.cpu()
+
+    def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
+        beta, m, bits = self._consts[op.dst]
+        return requantize(conv_int32(x, op.weight), beta, m, bits)
+
+    def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
+        return logits_from_acc(conv_int32(x, op.weight), op.bias, self.program.tensors[op.src].scale,
+                               op.weight_scale)
+
+    def maxpool(self, op: MaxPool, x: torch.Tensor) -> torch.Tensor:
+        return maxpool_codes(x)
+
+    def upsample(self, op: Upsample, x: torch.Tensor) -> torch.Tensor:
+        return upsample_codes(x)
+
+    def concat(self, op: Concat, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+    def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def values(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        spec = self.program.tensors[name]
+        return y if spec.kind == "logits" else dequantize(y, spec.scale)
+
+
+class ReferenceBackend(ProgramBackend):
+    """The reference executor as a backend (:class:`ReferenceKernels` in the one interpreter loop)."""
+
+    def __init__(self, program: IntProgram):
+        super().__init__(program, ReferenceKernels(program))
+
+
 def run_reference(program: IntProgram, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Execute ``program`` on input codes, returning every named tensor's uint8 codes (N, C, H, W).
+    """Execute ``program`` on input codes, returning every named tensor: uint8 codes (N, C, H, W), and
+    float32 logits (N, C, H, W) for the heads of a whole-network program.
 
     Args:
         program: a validated :class:`IntProgram`.
@@ -124,41 +209,8 @@ def run_reference(program: IntProgram, x_codes: torch.Tensor) -> dict[str, torch
     Raises:
         InvalidArgument: on a wrong dtype, channel count or spatial size.
     """
-    check_input_codes(program, x_codes)
-    env = {program.input_name: x_codes.cpu()}
-    for op in program.ops:
-        if isinstance(op, Conv):
-            src = program.tensors[op.src]
-            _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, program.tensors[op.dst].scale)
-            env[op.dst] = requantize(conv_int32(env[op.src], op.weight), beta, m, program.tensors[op.dst].bits)
-        elif isinstance(op, MaxPool):
-            env[op.dst] = maxpool_codes(env[op.src])
-        elif isinstance(op, Upsample):
-            env[op.dst] = upsample_codes(env[op.src])
-        elif isinstance(op, Concat):
-            env[op.dst] = torch.cat([env[s] for s in op.srcs], dim=1)
-        else:  # pragma: no cover - the program type is closed
-            raise AssertionError(f"unknown op {op!r}")
-    return env
-
-
-def check_input_codes(program: IntProgram, x_codes: torch.Tensor) -> None:
-    """Boundary check shared by every backend: uint8 (N, Cin, H, W), H, W multiples of pad_multiple.
-
-    Raises:
-        InvalidArgument: naming ``x_codes`` with the expected and actual dtype or shape.
-    """
-    spec = program.input_spec
-    if not isinstance(x_codes, torch.Tensor) or x_codes.dtype != torch.uint8 or x_codes.dim() != 4:
-        raise InvalidArgument("input codes must be a uint8 (N, C, H, W) tensor", field="x_codes",
-                              expected="uint8 (N, C, H, W)",
-                              actual=f"{getattr(x_codes, 'dtype', type(x_codes).__name__)} "
-                                     f"{tuple(getattr(x_codes, 'shape', ()))}")
-    pm = program.pad_multiple
-    if x_codes.shape[1] != spec.channels or x_codes.shape[2] % pm or x_codes.shape[3] % pm:
-        raise InvalidArgument("input codes have the wrong channels or size", field="x_codes",
-                              expected=f"(N, {spec.channels}, H, W) with H, W multiples of {pm}",
-                              actual=str(tuple(x_codes.shape)))
+    with torch.no_grad():
+        return execute(program, ReferenceKernels(program), x_codes)
 
 
 def dequantize(q: torch.Tensor, scale: float) -> torch.Tensor:

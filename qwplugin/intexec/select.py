@@ -45,14 +45,15 @@ class BackendInfo:
 
 
 def _self_test(backend, program: IntProgram) -> str | None:
-    """None when the backend's codes equal the reference on a small random input, else the reason."""
+    """None when the backend's codes (and the heads' logits) equal the reference on a small random input,
+    else the reason."""
     size = program.pad_multiple * 2
     g = torch.Generator().manual_seed(1234)
     x = torch.randint(0, 2 ** program.input_spec.bits, (1, program.input_spec.channels, size, size),
                       generator=g, dtype=torch.uint8)
     ref = run_reference(program, x)
-    got = backend.run_codes(x)
-    bad = [n for n in program.outputs if not torch.equal(got[n].cpu(), ref[n])]
+    got = backend.run_outputs(x) if program.heads else backend.run_codes(x)
+    bad = [n for n in program.outputs + program.heads if not torch.equal(got[n].cpu(), ref[n])]
     return f"self-test mismatch against the reference executor on {bad}" if bad else None
 
 
@@ -133,6 +134,8 @@ class IntegerFeatureExtractor(nn.Module):
     ``forward(x)`` takes the float network input (N, C, H, W) (H, W multiples of ``pad_multiple``),
     quantizes it to 8-bit codes exactly as the model's input quantizer, runs the backend and returns
     ``(features, scales)`` like :class:`qwplugin.model.unet.FeatureExtractor` (scales as 0-dim tensors).
+    Used where a float QAT model is kept and only its extractor is swapped (caller-supplied models, the
+    U-Net baseline); the shipped QW-Net int4 file runs as :class:`~qwplugin.intexec.network.IntegerQWNet`.
     """
 
     def __init__(self, backend):

@@ -119,3 +119,34 @@ def _calibrate(program: IntProgram, shared, in_channels, size, g, executor_cls) 
         for name, spec in list(program.tensors.items()):
             if _root(name, shared) == op.dst:
                 program.tensors[name] = TensorSpec(name, spec.channels, scale, spec.bits)
+
+
+def random_qwnet_program(seed: int = 0, **kwargs) -> IntProgram:
+    """:func:`random_unet_program` plus QW-Net's kernel-predicting heads (``filter.down{d}``: 18 logits at
+    level 0, 9 below; ``filter.up{d}``: 10), random 8-bit weights and int32 biases on each feature's
+    accumulator grid.
+
+    Args:
+        seed: RNG seed; kwargs: passed to :func:`random_unet_program`.
+
+    Returns:
+        A validated whole-network program (``heads`` non-empty).
+    """
+    from qwplugin.intexec.program import LOGITS, ConvLogits
+
+    program = random_unet_program(seed=seed, **kwargs)
+    g = torch.Generator().manual_seed(seed + 7919)
+    levels = len(program.outputs)
+    heads = [(f"filter.down{d}", d, 18 if d == 0 else 9) for d in range(levels)]
+    heads += [(f"filter.up{d}", d, 10) for d in range(levels - 1)]
+    for name, d, cout in heads:
+        src = program.outputs[d]
+        cin = program.tensors[src].channels
+        w = torch.randint(-127, 128, (cout, cin, 1, 1), generator=g, dtype=torch.int8)
+        ws = (torch.rand(cout, generator=g) * 0.5 + 0.75) / (127 * cin ** 0.5)
+        b = (torch.randn(cout, generator=g) * 500).round().to(torch.int32)
+        program.tensors[name] = TensorSpec(name, cout, 1.0, 32, LOGITS)
+        program.ops.append(ConvLogits(name, src, name, w, ws.float(), b, 8))
+        program.heads.append(name)
+    program.validate()
+    return program

@@ -12,7 +12,13 @@ to even written with floor and an explicit tie rule (no reliance on a libdevice 
 are written straight into their slices of the concat buffer (planned once per input size). Max-pool and
 nearest upsampling are small elementwise kernels on codes.
 
-On CUDA the whole extractor (all launches) is captured once per input size into a CUDA graph and replayed.
+The filter network's kernel-predicting 1x1 convs (:class:`~qwplugin.intexec.program.ConvLogits`) use the
+same kernel with a float32 epilogue, ``f32(acc + q_b) * s_acc`` (the reference's step 5), stored into an
+NHWC float32 buffer.
+
+These are kernels of the one interpreter loop (:mod:`qwplugin.intexec.interpreter`): ``begin`` binds the
+per-size plan of buffers, each op writes into its planned buffer. On CUDA the loop (all launches) is
+captured once per input size and op list into a CUDA graph and replayed.
 Under ``TRITON_INTERPRET=1`` the same kernels run on CPU tensors (tests); no graph is used there.
 
 Needs: ``triton`` importable, and either a CUDA device or ``TRITON_INTERPRET=1``.
@@ -25,8 +31,9 @@ import os
 import torch
 
 from qwplugin.errors import UnsupportedHardware
-from qwplugin.intexec.program import Concat, Conv, IntProgram, MaxPool, Upsample
-from qwplugin.intexec.reference import check_input_codes, requant_constants
+from qwplugin.intexec.interpreter import ProgramBackend, run_ops
+from qwplugin.intexec.program import Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample, check_input_codes
+from qwplugin.intexec.reference import accumulator_scale, requant_constants
 
 try:  # optional dependency (extra "gpu")
     import triton
@@ -65,7 +72,9 @@ if triton is not None:
     @triton.jit
     def _conv_kernel(x_ptr, w_ptr, wsum_ptr, beta_ptr, m_ptr, y_ptr, NPIX, H, W, CIN, COUT, X_PIX, Y_PIX,
                      KS: tl.constexpr, IN_OFFSET: tl.constexpr, QMAX: tl.constexpr,
-                     BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+                     BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, LOGITS: tl.constexpr = False):
+        # LOGITS: beta_ptr holds int32 bias codes q_b, m_ptr the float32 s_acc; the output is float32
+        # f32(acc + q_b) * s_acc (reference step 5). Otherwise: requantized uint8 codes (step 3).
         pid_m = tl.program_id(0)
         pid_n = tl.program_id(1)
         offs_m = pid_m * BM + tl.arange(0, BM)
@@ -94,17 +103,23 @@ if triton is not None:
         if IN_OFFSET != 0:
             wsum = tl.load(wsum_ptr + offs_n, mask=n_ok, other=0)
             acc += IN_OFFSET * wsum[None, :]
-        beta = tl.load(beta_ptr + offs_n, mask=n_ok, other=0.0)
-        mult = tl.load(m_ptr + offs_n, mask=n_ok, other=0.0)
-        t = (acc.to(tl.float32) + beta[None, :]) * mult[None, :]
-        t = tl.minimum(tl.maximum(t, 0.0), QMAX + 1.0)  # round(clamp(t, 0, QMAX+1)) then clamp == clamp(round(t))
-        fl = tl.floor(t)
-        frac = t - fl  # exact: 0 <= t < 2^23
-        q = fl.to(tl.int32)
-        q = q + (frac > 0.5).to(tl.int32) + ((frac == 0.5) & ((q & 1) == 1)).to(tl.int32)  # half to even
-        q = tl.minimum(q, QMAX)
-        tl.store(y_ptr + offs_m[:, None] * Y_PIX + offs_n[None, :], q.to(tl.uint8),
-                 mask=m_ok[:, None] & n_ok[None, :])
+        if LOGITS:
+            qb = tl.load(beta_ptr + offs_n, mask=n_ok, other=0)
+            s_acc = tl.load(m_ptr + offs_n, mask=n_ok, other=0.0)
+            logits = (acc + qb[None, :]).to(tl.float32) * s_acc[None, :]
+            tl.store(y_ptr + offs_m[:, None] * Y_PIX + offs_n[None, :], logits, mask=m_ok[:, None] & n_ok[None, :])
+        else:
+            beta = tl.load(beta_ptr + offs_n, mask=n_ok, other=0.0)
+            mult = tl.load(m_ptr + offs_n, mask=n_ok, other=0.0)
+            t = (acc.to(tl.float32) + beta[None, :]) * mult[None, :]
+            t = tl.minimum(tl.maximum(t, 0.0), QMAX + 1.0)  # round(clamp(t, 0, QMAX+1)) then clamp == clamp(round(t))
+            fl = tl.floor(t)
+            frac = t - fl  # exact: 0 <= t < 2^23
+            q = fl.to(tl.int32)
+            q = q + (frac > 0.5).to(tl.int32) + ((frac == 0.5) & ((q & 1) == 1)).to(tl.int32)  # half to even
+            q = tl.minimum(q, QMAX)
+            tl.store(y_ptr + offs_m[:, None] * Y_PIX + offs_n[None, :], q.to(tl.uint8),
+                     mask=m_ok[:, None] & n_ok[None, :])
 
     @triton.jit
     def _maxpool_kernel(x_ptr, y_ptr, TOTAL, OH, OW, C, X_PIX, Y_PIX, BLOCK: tl.constexpr):
@@ -138,43 +153,37 @@ if triton is not None:
         tl.store(y_ptr + pix * Y_PIX + c, tl.load(x_ptr + src, mask=ok, other=0), mask=ok)
 
 
-class TritonInt8Backend:
-    """Executes an :class:`IntProgram` with Triton int8 kernels; codes equal the reference executor's.
-
-    Args:
-        program: the integer program.
-        device: "cuda" (default when available) or "cpu" (only under ``TRITON_INTERPRET=1``).
-        cuda_graph: capture the whole extractor into a CUDA graph per input size (CUDA only).
-
-    Raises:
-        UnsupportedHardware: Triton or a suitable device is missing (message says which).
-    """
+class TritonInt8Kernels:
+    """Triton kernels of an :class:`IntProgram` on NHWC buffers planned per input size (see the module
+    docstring). ``begin`` selects the plan and copies the input; every op writes into its planned buffer."""
 
     name = "triton-int8"
     exact = True
 
-    def __init__(self, program: IntProgram, device: str | None = None, cuda_graph: bool = True):
-        ok, why = triton_available()
-        if not ok:
-            raise UnsupportedHardware(why)
-        program.validate()
+    def __init__(self, program: IntProgram, device: torch.device):
         self.program = program
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if self.device.type == "cpu" and not interpreter_enabled():
-            raise UnsupportedHardware("Triton on CPU tensors needs TRITON_INTERPRET=1")
-        self.use_graph = cuda_graph and self.device.type == "cuda"
+        self.device = device
         self._params = {}
         for op in program.convs():
             src, dst = program.tensors[op.src], program.tensors[op.dst]
-            k = op.kernel_size
-            w = op.weight.permute(2, 3, 1, 0).reshape(k * k * op.weight.shape[1], op.weight.shape[0])
             _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
-            wsum = op.weight.to(torch.int32).sum(dim=(1, 2, 3))
-            in_offset = 128 if src.bits == 8 else 0
             assert src.bits in (4, 8)
-            self._params[op.dst] = tuple(t.to(self.device).contiguous() for t in (w, wsum, beta, m)) + (
-                in_offset, 2 ** dst.bits - 1)
+            self._params[op.dst] = self._weights(op) + tuple(t.to(device).contiguous() for t in (beta, m)) + (
+                128 if src.bits == 8 else 0, 2 ** dst.bits - 1, False)
+        for op in program.logit_convs():
+            src = program.tensors[op.src]
+            assert src.bits == 4
+            s_acc = accumulator_scale(src.scale, op.weight_scale)
+            self._params[op.dst] = self._weights(op) + tuple(t.to(device).contiguous() for t in (op.bias, s_acc)) + (
+                0, 0, True)
         self._plans: dict[tuple, dict] = {}
+        self.plan: dict | None = None
+
+    def _weights(self, op) -> tuple[torch.Tensor, torch.Tensor]:
+        k = op.kernel_size
+        w = op.weight.permute(2, 3, 1, 0).reshape(k * k * op.weight.shape[1], op.weight.shape[0])
+        wsum = op.weight.to(torch.int32).sum(dim=(1, 2, 3))
+        return w.to(self.device).contiguous(), wsum.to(self.device).contiguous()
 
     # -- planning: one NHWC buffer per tensor; concat sources are slices of the concat buffer --------------
     def _plan(self, n: int, h: int, w: int) -> dict:
@@ -184,7 +193,7 @@ class TritonInt8Backend:
         p = self.program
         size = {p.input_name: (h, w)}
         for op in p.ops:
-            if isinstance(op, Conv):
+            if isinstance(op, (Conv, ConvLogits)):
                 size[op.dst] = size[op.src]
             elif isinstance(op, MaxPool):
                 size[op.dst] = (size[op.src][0] // 2, size[op.src][1] // 2)
@@ -209,72 +218,113 @@ class TritonInt8Backend:
                     bufs[name] = buf(root)[..., off:off + p.tensors[name].channels]
                 else:
                     hh, ww = size[name]
-                    bufs[name] = torch.empty(n, hh, ww, p.tensors[name].channels, dtype=torch.uint8,
-                                             device=self.device)
+                    dtype = torch.float32 if p.tensors[name].kind == "logits" else torch.uint8
+                    bufs[name] = torch.empty(n, hh, ww, p.tensors[name].channels, dtype=dtype, device=self.device)
             return bufs[name]
 
         for name in p.tensors:
             buf(name)
-        plan = {"bufs": bufs, "graph": None}
+        plan = {"bufs": bufs, "graphs": {}}
         self._plans[key] = plan
         return plan
 
-    def _launch_all(self, bufs: dict[str, torch.Tensor]) -> None:
-        for op in self.program.ops:
-            if isinstance(op, Conv):
-                self._conv(op, bufs[op.src], bufs[op.dst])
-            elif isinstance(op, (MaxPool, Upsample)):
-                x, y = bufs[op.src], bufs[op.dst]
-                n, oh, ow, c = y.shape
-                total = n * oh * ow * c
-                kernel = _maxpool_kernel if isinstance(op, MaxPool) else _upsample_kernel
-                kernel[(triton.cdiv(total, ELEMENTWISE_BLOCK),)](x, y, total, oh, ow, c, x.stride(2), y.stride(2),
-                                                                  BLOCK=ELEMENTWISE_BLOCK)
-            # Concat: nothing to do, its sources were written into its slices.
+    # -- kernels ---------------------------------------------------------------------------------------
+    def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x_codes.shape
+        self.plan = self._plan(n, h, w)
+        x = self.plan["bufs"][program.input_name]
+        x.copy_(x_codes.to(self.device).permute(0, 2, 3, 1))
+        return x
 
-    def _conv(self, op: Conv, x: torch.Tensor, y: torch.Tensor) -> None:
-        w, wsum, beta, m, in_offset, qmax = self._params[op.dst]
+    def _launch_conv(self, op, x: torch.Tensor) -> torch.Tensor:
+        y = self.plan["bufs"][op.dst]
+        w, wsum, beta, m, in_offset, qmax, logits = self._params[op.dst]
         n, h, wd, cin = x.shape
         cout = y.shape[-1]
         npix = n * h * wd
         grid = (triton.cdiv(npix, BLOCK_M), triton.cdiv(cout, BLOCK_N))
         _conv_kernel[grid](x, w, wsum, beta, m, y, npix, h, wd, cin, cout, x.stride(2), y.stride(2),
-                           KS=op.kernel_size, IN_OFFSET=in_offset, QMAX=qmax, BM=BLOCK_M, BN=BLOCK_N, BK=BLOCK_K)
+                           KS=op.kernel_size, IN_OFFSET=in_offset, QMAX=qmax, BM=BLOCK_M, BN=BLOCK_N, BK=BLOCK_K,
+                           LOGITS=logits)
+        return y
 
-    def _run(self, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
+    def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
+        return self._launch_conv(op, x)
+
+    def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
+        return self._launch_conv(op, x)
+
+    def _elementwise(self, kernel, op, x: torch.Tensor) -> torch.Tensor:
+        y = self.plan["bufs"][op.dst]
+        n, oh, ow, c = y.shape
+        total = n * oh * ow * c
+        kernel[(triton.cdiv(total, ELEMENTWISE_BLOCK),)](x, y, total, oh, ow, c, x.stride(2), y.stride(2),
+                                                          BLOCK=ELEMENTWISE_BLOCK)
+        return y
+
+    def maxpool(self, op: MaxPool, x: torch.Tensor) -> torch.Tensor:
+        return self._elementwise(_maxpool_kernel, op, x)
+
+    def upsample(self, op: Upsample, x: torch.Tensor) -> torch.Tensor:
+        return self._elementwise(_upsample_kernel, op, x)
+
+    def concat(self, op: Concat, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.plan["bufs"][op.dst]  # its sources were written into its slices
+
+    def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        return y.permute(0, 3, 1, 2).contiguous()
+
+    def values(self, name: str, y: torch.Tensor) -> torch.Tensor:
+        spec = self.program.tensors[name]
+        if spec.kind == "logits":
+            return y.permute(0, 3, 1, 2).contiguous()
+        scale = torch.tensor(spec.scale, dtype=torch.float32, device=y.device)
+        return y.permute(0, 3, 1, 2).to(torch.float32).contiguous() * scale
+
+
+class TritonInt8Backend(ProgramBackend):
+    """Executes an :class:`IntProgram` with :class:`TritonInt8Kernels`; codes and logits equal the reference's.
+
+    Args:
+        program: the integer program.
+        device: "cuda" (default when available) or "cpu" (only under ``TRITON_INTERPRET=1``).
+        cuda_graph: capture the interpreter loop into a CUDA graph per input size and op list (CUDA only).
+
+    Raises:
+        UnsupportedHardware: Triton or a suitable device is missing (message says which).
+    """
+
+    def __init__(self, program: IntProgram, device: str | None = None, cuda_graph: bool = True):
+        ok, why = triton_available()
+        if not ok:
+            raise UnsupportedHardware(why)
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if dev.type == "cpu" and not interpreter_enabled():
+            raise UnsupportedHardware("Triton on CPU tensors needs TRITON_INTERPRET=1")
+        program.validate()
+        super().__init__(program, TritonInt8Kernels(program, dev))
+        self.device = dev
+        self.use_graph = cuda_graph and dev.type == "cuda"
+
+    def run(self, x_codes: torch.Tensor, ops=None) -> dict:
+        """As :meth:`ProgramBackend.run`; on CUDA the op loop is a CUDA graph captured on the first call."""
         check_input_codes(self.program, x_codes)
-        n, _, h, w = x_codes.shape
-        plan = self._plan(n, h, w)
-        bufs = plan["bufs"]
-        bufs[self.program.input_name].copy_(x_codes.permute(0, 2, 3, 1))
-        if not self.use_graph:
-            self._launch_all(bufs)
-            return bufs
-        if plan["graph"] is None:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                self._launch_all(bufs)  # warm-up: compiles the kernels outside the capture
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._launch_all(bufs)
-            plan["graph"] = graph
-        plan["graph"].replay()
-        return bufs
-
-    @torch.no_grad()
-    def run_codes(self, x_codes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Execute on uint8 input codes (N, Cin, H, W); returns the outputs' uint8 codes (N, C, H, W) on CPU."""
-        bufs = self._run(x_codes.to(self.device))
-        return {n: bufs[n].permute(0, 3, 1, 2).contiguous().cpu() for n in self.program.outputs}
-
-    @torch.no_grad()
-    def features(self, x_codes: torch.Tensor) -> list[torch.Tensor]:
-        """Real-valued features ``codes * scale`` (float32, NCHW, on the backend's device), outputs order."""
-        bufs = self._run(x_codes.to(self.device))
-        out = []
-        for name in self.program.outputs:
-            scale = torch.tensor(self.program.tensors[name].scale, dtype=torch.float32, device=self.device)
-            out.append(bufs[name].permute(0, 3, 1, 2).to(torch.float32) * scale)
-        return out
+        ops = self.program.ops if ops is None else ops
+        with torch.no_grad():
+            env = {self.program.input_name: self.kernels.begin(self.program, x_codes)}
+            if not self.use_graph:
+                return run_ops(self.kernels, ops, env)
+            plan = self.kernels.plan
+            key = len(ops)
+            if key not in plan["graphs"]:
+                stream = torch.cuda.Stream()
+                stream.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(stream):
+                    run_ops(self.kernels, ops, dict(env))  # warm-up: compiles the kernels outside the capture
+                torch.cuda.current_stream().wait_stream(stream)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    run_ops(self.kernels, ops, dict(env))
+                plan["graphs"][key] = graph
+            plan["graphs"][key].replay()
+            return dict(plan["bufs"])

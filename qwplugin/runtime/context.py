@@ -96,14 +96,23 @@ class Context:
         self._device, device_reason = select_device(desc.backend)
         loaded = self._load(desc, model)
         quantized = desc.precision == "int4"
-        if quantized and not _has_quantizers(loaded.model):
+        if loaded.integer:
+            # The shipped int4 file is an integer program: it runs as IntegerQWNet, no float extractor.
+            if not quantized:
+                raise InvalidArgument("an integer weights file runs only at precision 'int4'", field="precision",
+                                      expected="'int4' for a qwplugin-int4 file", actual=repr(desc.precision))
+            precision_detail, int_notes = loaded.model.use_backend(desc.int4_backend, self._device)
+            self._model = loaded.model.to(self._device).eval()
+            notes = list(loaded.notes) + int_notes
+        elif quantized and not _has_quantizers(loaded.model):
             raise InvalidArgument("precision 'int4' needs a quantization-aware model", field="precision",
                                   expected="a model with qwplugin.quant layers",
                                   actual=type(loaded.model).__name__)
-        set_quantized(loaded.model, quantized)
-        self._model = loaded.model.to(self._device).eval()
-        precision_detail, notes = "fp32", list(loaded.notes)
-        if quantized:
+        if not loaded.integer:
+            set_quantized(loaded.model, quantized)
+            self._model = loaded.model.to(self._device).eval()
+            precision_detail, notes = "fp32", list(loaded.notes)
+        if quantized and not loaded.integer:
             if model is None and loaded.config is not None and loaded.config.kind in ("qwnet", "unet"):
                 precision_detail, int_notes = attach_int4_backend(self._model, desc.int4_backend,
                                                                   self._device)
@@ -138,7 +147,8 @@ class Context:
     @staticmethod
     def _load(desc: ContextDesc, model: torch.nn.Module | None) -> LoadedModel:
         if model is None:
-            return load_model(desc.model, desc.precision, seed=desc.seed)
+            # int4_backend="fakequant" simulates the float QAT model: load its state dict, not the integer file.
+            return load_model(desc.model, desc.precision, seed=desc.seed, integer=desc.int4_backend != "fakequant")
         if not isinstance(model, torch.nn.Module):
             raise InvalidArgument("model must be a torch.nn.Module", field="model", expected="nn.Module",
                                   actual=type(model).__name__)

@@ -20,8 +20,17 @@ exists and its absence is reported in ``backend_info``. A Git LFS pointer, a tru
 checksum mismatch, a wrong config or missing/unexpected tensors each raise
 :class:`~qwplugin.errors.InvalidArgument` (``field="model"``) saying which.
 
+**Integer files.** A file whose metadata ``format`` is ``qwplugin-int4`` (:mod:`qwplugin.intexec.export`,
+the shipped ``qwnet-int4.safetensors``) holds the exported integer program, not a state dict: it loads
+as :class:`~qwplugin.intexec.network.IntegerQWNet` (no float feature extractor is built), after the same
+manifest check and the integer format's own checks (format and quant-spec version, payload sha256,
+tensor shapes against the program and the program against its model config). The float QAT state dict
+it was exported from ships next to it as ``<name>-int4-qat.safetensors`` (for training, fine-tuning and
+``int4_backend="fakequant"``).
+
 Built-in names (:data:`MODEL_NAMES`) resolve to ``qwplugin/weights/<name>-<precision>.safetensors``
-(the other precision's file is used when only that one exists). **When no trained weights exist for a
+(the other precision's file is used when only that one exists; an integer file never stands in for
+``fp32``). **When no trained weights exist for a
 name, the model is built with a seeded random initialisation and ``backend_info`` says
 "untrained: random init"**: the output is then not a reconstruction, and the runtime does not pretend.
 """
@@ -58,6 +67,8 @@ MODEL_NAMES = {
 """Built-in model names -> (``ModelConfig.kind``, ``ModelConfig.preset`` name)."""
 
 _LFS_MAGIC = b"version https://git-lfs"
+INTEGER_FORMAT = "qwplugin-int4"
+"""``format`` metadata of integer program files (:data:`qwplugin.intexec.export.FORMAT`)."""
 
 
 @dataclass
@@ -75,6 +86,7 @@ class LoadedModel:
         sha256: hex digest of the file, or None.
         metadata: the file's parsed metadata (values JSON-decoded where possible).
         notes: caveats (checksum not verified, weights trained for the other precision, ...).
+        integer: True when the file was an integer program (``model`` is then an ``IntegerQWNet``).
     """
 
     model: torch.nn.Module
@@ -86,6 +98,7 @@ class LoadedModel:
     sha256: str | None = None
     metadata: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    integer: bool = False
 
 
 def is_weights_path(model: str) -> bool:
@@ -93,8 +106,8 @@ def is_weights_path(model: str) -> bool:
     return model not in MODEL_NAMES and (model.endswith(".safetensors") or os.sep in model or "/" in model)
 
 
-def load_model(model: str, precision: str = "fp32", *, seed: int = 0, shipped_dir: Path | None = None
-               ) -> LoadedModel:
+def load_model(model: str, precision: str = "fp32", *, seed: int = 0, shipped_dir: Path | None = None,
+               integer: bool = True) -> LoadedModel:
     """Resolve ``model`` (a built-in name or a weights path) to a runnable model.
 
     Args:
@@ -103,6 +116,8 @@ def load_model(model: str, precision: str = "fp32", *, seed: int = 0, shipped_di
         seed: seed of the random initialisation used when no trained weights exist (the global torch RNG
             is left untouched).
         shipped_dir: folder of the built-in weights (tests point it elsewhere); default :data:`SHIPPED_DIR`.
+        integer: for ``precision="int4"``, prefer the integer file ``<name>-int4``; False prefers the float
+            QAT state dict ``<name>-int4-qat`` (the fake-quant simulation needs the float model).
 
     Raises:
         InvalidArgument: unknown name, missing file, Git LFS pointer, bad checksum, corrupt file, bad
@@ -117,11 +132,18 @@ def load_model(model: str, precision: str = "fp32", *, seed: int = 0, shipped_di
                               actual=repr(model))
     folder = SHIPPED_DIR if shipped_dir is None else Path(shipped_dir)
     other = "int4" if precision == "fp32" else "fp32"
-    candidates = [folder / f"{model}-{precision}.safetensors", folder / f"{model}-{other}.safetensors"]
-    for i, path in enumerate(candidates):
+    if precision == "int4":
+        own = [f"{model}-int4", f"{model}-int4-qat"] if integer else [f"{model}-int4-qat", f"{model}-int4"]
+        candidates = [folder / f"{n}.safetensors" for n in own] + [folder / f"{model}-fp32.safetensors"]
+    else:
+        candidates = [folder / f"{model}-fp32.safetensors", folder / f"{model}-int4-qat.safetensors",
+                      folder / f"{model}-int4.safetensors"]
+    for path in candidates:
         if path.exists():
             loaded = load_weights_file(path, name=model, require_manifest=True)
-            if i == 1:
+            if loaded.integer and precision == "fp32":
+                continue  # integer codes cannot run as fp32
+            if not path.name.startswith(f"{model}-{precision}"):
                 loaded.notes.append(f"no {precision} weights shipped for {model!r}; "
                                     f"using the {other} weights")
             return loaded
@@ -153,6 +175,8 @@ def load_weights_file(path: Path, *, name: str | None = None, require_manifest: 
     digest = hashlib.sha256(data).hexdigest()
     notes = _verify_manifest(path, digest, len(data), require_manifest)
     metadata = _read_metadata(path, data)
+    if metadata.get("format") == INTEGER_FORMAT:
+        return _load_integer_file(path, data, digest, metadata, name, notes)
     try:
         tensors = load_safetensors_bytes(data)
     except Exception as exc:  # safetensors raises its own error types (Rust panics included)
@@ -214,16 +238,61 @@ def save_weights(path: str | os.PathLike, model: torch.nn.Module, *, precision: 
     _atomic_write(path, data)
     digest = hashlib.sha256(data).hexdigest()
     if update_manifest:
-        manifest_path = path.parent / MANIFEST_NAME
-        manifest = _read_manifest(manifest_path) if manifest_path.exists() else {}
-        manifest[path.name] = {"sha256": digest, "bytes": len(data)}
-        _atomic_write(manifest_path, (json.dumps({"files": dict(sorted(manifest.items()))}, indent=2) + "\n")
-                      .encode())
+        record_in_manifest(path, data)
     return digest
+
+
+def record_in_manifest(path: Path, data: bytes) -> str:
+    """Add/replace ``path``'s entry (sha256 and size of ``data``, its bytes) in ``manifest.json`` next to it.
+
+    Returns:
+        The sha256 hex digest.
+
+    Raises:
+        InvalidArgument: the existing manifest is unreadable.
+    """
+    path = Path(path)
+    digest = hashlib.sha256(data).hexdigest()
+    manifest_path = path.parent / MANIFEST_NAME
+    manifest = _read_manifest(manifest_path) if manifest_path.exists() else {}
+    manifest[path.name] = {"sha256": digest, "bytes": len(data)}
+    _atomic_write(manifest_path, (json.dumps({"files": dict(sorted(manifest.items()))}, indent=2) + "\n").encode())
+    return digest
+
+
+def _load_integer_file(path: Path, data: bytes, digest: str, metadata: dict, name: str | None,
+                       notes: list[str]) -> LoadedModel:
+    """An integer program file -> ``IntegerQWNet`` (never a float extractor); see the module docstring."""
+    from qwplugin.intexec.export import program_from_bytes
+    from qwplugin.intexec.network import IntegerQWNet
+
+    program, _ = program_from_bytes(data, str(path), field="model")
+    if not isinstance(metadata.get("config"), dict):
+        raise InvalidArgument(f"{path} has no model config in its metadata", field="model",
+                              expected="metadata key 'config' (ModelConfig.to_dict() JSON)", actual="none")
+    try:
+        config = ModelConfig.from_dict(metadata["config"])
+    except (QWPluginError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise InvalidArgument(f"{path}: bad model config in metadata", field="model",
+                              expected="a valid ModelConfig dict", actual=str(exc)) from None
+    if config.kind != "qwnet":
+        raise InvalidArgument(f"{path}: integer files hold QW-Net programs only", field="model",
+                              expected="config kind 'qwnet'", actual=repr(config.kind))
+    net = IntegerQWNet(program, config)
+    return LoadedModel(model=net, config=config, name=name or str(path),
+                       weights=f"trained: {path.name} (sha256 {digest[:12]}...)", trained=True, path=path,
+                       sha256=digest, metadata=metadata, integer=True,
+                       notes=notes + ["integer program file (format qwplugin-int4 v2): 4-bit codes packed two "
+                                      "per byte, 8-bit first conv and filter convs"])
 
 
 # ----------------------------------------------------------------------------------------------------------
 # helpers
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (readers never see half a file)."""
+    _atomic_write(Path(path), data)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -305,6 +374,8 @@ def _read_metadata(path: Path, data: bytes) -> dict:
         except (TypeError, ValueError):
             metadata[key] = value
     version = str(metadata.get("format_version", FORMAT_VERSION))
+    if metadata.get("format") == INTEGER_FORMAT:
+        return metadata  # versioned by qwplugin.intexec.export (checked there)
     if version.split(".")[0].isdigit() and int(version.split(".")[0]) > FORMAT_VERSION:
         raise InvalidArgument(f"{path} uses a newer weights format", field="model",
                               expected=f"format_version <= {FORMAT_VERSION}", actual=version)

@@ -7,7 +7,10 @@ Usage::
 For each run folder, every finished stage (``stage_<name>.pt``) becomes ``<kind>-<precision>.safetensors``
 (``qwnet-fp32``, ``qwnet-int4``, ``unet-fp32``, ``unet-int4``), written with
 :func:`qwplugin.runtime.weights.save_weights` (the runtime loader's own writer, so the format is the one it
-reads) and recorded in ``<out>/manifest.json``. Metadata: model config, precision, quantization spec,
+reads) and recorded in ``<out>/manifest.json``. A QW-Net int4 stage is shipped as integers: its float QAT
+state dict goes to ``qwnet-int4-qat.safetensors`` (for fine-tuning and the fake-quant simulation) and
+``qwnet-int4.safetensors`` is the exported integer program (:func:`qwplugin.intexec.export.save_program`,
+about 1/7 of the FP32 file) with the same metadata. The U-Net baseline's int4 stage stays a QAT state dict. Metadata: model config, precision, quantization spec,
 training description (dataset, scenes, steps, stage, the training config, which weights) and the
 validation figures measured by the training run at that step. Nothing here invents a number: the
 figures are copied from the stage file. With ``ema_decay`` in the training config the exported weights
@@ -81,13 +84,36 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT) -> P
                               field="stage_file", expected="a file written at or after an evaluation",
                               actual="no figures")
     path = Path(out_dir) / f"{config.kind}-{precision}.safetensors"
-    save_weights(path, model, precision=precision, extra_metadata={
-        "quantization": quantization_spec(config, quantized), "training": training,
-        "metrics": {**figures, "measured": "by the training run on the held-out validation scenes; PSNR and "
-                                           "temporal error in the tonemapped domain, see docs/training.md"}})
-    for written in (path, path.parent / "manifest.json"):  # package data: readable by everyone (mkstemp: 0600)
-        os.chmod(written, 0o644)
+    metadata = {"quantization": quantization_spec(config, quantized), "training": training,
+                "metrics": {**figures, "measured": "by the training run on the held-out validation scenes; PSNR "
+                                                   "and temporal error in the tonemapped domain, see docs/training.md"}}
+    integer = quantized and config.kind == "qwnet"
+    state_path = path.with_name(f"{config.kind}-int4-qat.safetensors") if integer else path
+    digest = save_weights(state_path, model, precision=precision, extra_metadata=metadata)
+    written = [state_path]
+    if integer:
+        written.append(export_integer(model, path, {**metadata, "float_checkpoint": {
+            "file": state_path.name, "sha256": digest}}))
+    for file in written + [path.parent / "manifest.json"]:  # package data: readable by everyone (mkstemp: 0600)
+        os.chmod(file, 0o644)
     return path
+
+
+def export_integer(model, path: str | Path, extra_metadata: dict | None = None) -> Path:
+    """Write a quantization-aware QW-Net as the shipped integer file (codes, scales, spec, config, checksum)
+    and record it in the manifest next to it.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        InvalidArgument: the model cannot be exported to the integer program.
+    """
+    from qwplugin.intexec.export import export_network, save_program
+
+    program = export_network(model)
+    save_program(program, path, extra_metadata=extra_metadata, update_manifest=True)
+    return Path(path)
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT) -> list[Path]:

@@ -7,7 +7,7 @@ import torch
 from qwplugin.intexec.export import export_extractor, fp32_size_bytes, load_program, save_program
 from qwplugin.intexec.program import Conv, IntProgram, TensorSpec, f32
 from qwplugin.intexec.reference import quantize_input, run_reference
-from qwplugin.intexec.synthetic import random_unet_program
+from qwplugin.intexec.synthetic import random_qwnet_program, random_unet_program
 
 
 def numpy_conv_requant(x, w, bias_codes, s_in, s_w, s_out):
@@ -73,7 +73,113 @@ def test_save_load_round_trip_and_size(tmp_path):
     x = torch.randint(0, 256, (1, 6, 8, 12), dtype=torch.uint8)
     ra, rb = run_reference(prog, x), run_reference(back, x)
     assert all(torch.equal(ra[n], rb[n]) for n in prog.outputs)
-    assert nbytes < fp32_size_bytes(prog) / 3  # 4-bit packing: ~8x smaller weights, plus header and scales
+    assert nbytes < fp32_size_bytes(prog) / 2  # tiny model: the JSON header is a third of the file
+
+
+def test_whole_network_program_round_trips_exactly(tmp_path):
+    """Packed 4-bit codes, 8-bit first conv and heads, scales, biases: every value back bit for bit, and
+    saving the loaded program again gives the identical bytes."""
+    prog = random_qwnet_program(seed=4)
+    path = tmp_path / "net.safetensors"
+    save_program(prog, path, extra_metadata={"metrics": {"psnr_db": 1.5}})
+    back = load_program(path)
+    assert back.tensors == prog.tensors and back.heads == prog.heads and back.outputs == prog.outputs
+    assert [type(o) for o in back.ops] == [type(o) for o in prog.ops]
+    for a, b in zip(prog.convs() + prog.logit_convs(), back.convs() + back.logit_convs()):
+        assert a.name == b.name and a.weight_bits == b.weight_bits
+        assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+        assert torch.equal(a.weight_scale, b.weight_scale)
+    x = torch.randint(0, 256, (1, 6, 8, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    ra, rb = run_reference(prog, x), run_reference(back, x)
+    assert all(torch.equal(ra[n], rb[n]) for n in prog.outputs + prog.heads)
+    again = tmp_path / "again.safetensors"
+    save_program(back, again, extra_metadata={"metrics": {"psnr_db": 1.5}})
+    assert again.read_bytes() == path.read_bytes()
+
+
+def _rewrite(data: bytes, meta_changes=None, tensor_changes=None, fix_checksum=True) -> bytes:
+    """Re-serialize an integer file with changed metadata / tensors (optionally keeping the checksum valid)."""
+    import hashlib
+    import json
+    import struct
+
+    from safetensors.torch import load, save
+
+    (n,) = struct.unpack("<Q", data[:8])
+    meta = json.loads(data[8:8 + n])["__metadata__"]
+    meta.update(meta_changes or {})
+    tensors = load(data)
+    tensors.update(tensor_changes or {})
+    out = save(tensors, metadata=meta)
+    if fix_checksum:
+        (n,) = struct.unpack("<Q", out[:8])
+        meta["payload_sha256"] = hashlib.sha256(out[8 + n:]).hexdigest()
+        out = save(tensors, metadata=meta)
+    return out
+
+
+@pytest.fixture(scope="module")
+def shipped_bytes():
+    from qwplugin.runtime.weights import SHIPPED_DIR
+
+    return (SHIPPED_DIR / "qwnet-int4.safetensors").read_bytes()
+
+
+def test_shipped_file_loads_and_a_clean_rewrite_still_loads(shipped_bytes):
+    from qwplugin.intexec.export import program_from_bytes
+
+    program, meta = program_from_bytes(shipped_bytes)
+    assert meta["format_version"] == "2" and len(program.heads) == 9
+    program_from_bytes(_rewrite(shipped_bytes))  # the helper itself breaks nothing
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_changed_byte_is_refused(shipped_bytes, where):
+    import struct
+
+    from qwplugin.errors import InvalidArgument
+    from qwplugin.intexec.export import program_from_bytes
+
+    (n,) = struct.unpack("<Q", shipped_bytes[:8])
+    pos = {"first": 8 + n, "middle": (8 + n + len(shipped_bytes)) // 2, "last": len(shipped_bytes) - 1}[where]
+    data = bytearray(shipped_bytes)
+    data[pos] ^= 0x10
+    with pytest.raises(InvalidArgument, match="payload checksum mismatch"):
+        program_from_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"quant_spec": '{"version": "0"}'}, "quant spec version"),
+    ({"format_version": "1"}, "unsupported integer model format"),
+    ({"format": "qwplugin.weights"}, "unsupported integer model format"),
+])
+def test_wrong_spec_or_format_version_is_refused(shipped_bytes, changes, match):
+    from qwplugin.errors import InvalidArgument
+    from qwplugin.intexec.export import program_from_bytes
+
+    with pytest.raises(InvalidArgument, match=match):
+        program_from_bytes(_rewrite(shipped_bytes, changes))
+
+
+def test_mismatched_shapes_are_refused(shipped_bytes):
+    import json
+
+    from qwplugin.errors import InvalidArgument
+    from qwplugin.intexec.export import program_from_bytes
+
+    # a tensor whose shape differs from the program (checksum recomputed, so only the shape check can catch it)
+    with pytest.raises(InvalidArgument, match="filter.down0.bias has the wrong shape"):
+        program_from_bytes(_rewrite(shipped_bytes, tensor_changes={"filter.down0.bias": torch.zeros(17, dtype=torch.int32)}))
+    with pytest.raises(InvalidArgument, match="enc1_0.weight has the wrong shape"):
+        program_from_bytes(_rewrite(shipped_bytes, tensor_changes={"enc1_0.weight": torch.zeros(64, 143, dtype=torch.uint8)}))
+    # a model config whose layers differ from the program's
+    config = json.loads(program_from_bytes(shipped_bytes)[1]["config"])
+    config["encoder_channels"][-1] = 161
+    with pytest.raises(InvalidArgument, match="does not match the model config"):
+        program_from_bytes(_rewrite(shipped_bytes, {"config": json.dumps(config)}))
+    config["encoder_channels"][-1], config["filter_bits"] = 160, 4
+    with pytest.raises(InvalidArgument, match="layer filter.down0 does not match"):
+        program_from_bytes(_rewrite(shipped_bytes, {"config": json.dumps(config)}))
 
 
 def test_load_rejects_lfs_pointer(tmp_path):

@@ -17,15 +17,31 @@ triton = pytest.importorskip("triton")
 SCRIPT = textwrap.dedent("""
     import torch
     from qwplugin.intexec.reference import run_reference
-    from qwplugin.intexec.synthetic import random_unet_program
+    from qwplugin.intexec.synthetic import random_qwnet_program
     from qwplugin.intexec.triton_backend import TritonInt8Backend
     for seed, (n, h, w) in enumerate([(1, 4, 4), (2, 12, 20), (1, 8, 28)]):
-        p = random_unet_program(seed=seed)
+        p = random_qwnet_program(seed=seed)  # extractor + the filter network's 8-bit 1x1 logit heads
         x = torch.randint(0, 256, (n, 6, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
         ref = run_reference(p, x)
-        got = TritonInt8Backend(p, device={device!r}).run_codes(x)
-        for name in p.outputs:
+        got = TritonInt8Backend(p, device={device!r}).run_outputs(x)
+        for name in p.outputs + p.heads:
             assert torch.equal(got[name], ref[name]), (seed, name)
+    print("OK")
+""")
+
+SHIPPED_SCRIPT = textwrap.dedent("""
+    import torch
+    from qwplugin.intexec.export import load_program
+    from qwplugin.intexec.reference import quantize_input, run_reference
+    from qwplugin.intexec.triton_backend import TritonInt8Backend
+    from qwplugin.runtime.weights import SHIPPED_DIR
+    p = load_program(SHIPPED_DIR / "qwnet-int4.safetensors")
+    g = torch.Generator().manual_seed(3)
+    x = quantize_input(torch.rand(1, 6, 16, 16, generator=g), p.input_spec.scale)
+    ref = run_reference(p, x)
+    got = TritonInt8Backend(p, device={device!r}).run_outputs(x)
+    bad = [n for n in p.outputs + p.heads if not torch.equal(got[n], ref[n])]
+    assert not bad, bad
     print("OK")
 """)
 
@@ -40,16 +56,27 @@ def test_triton_kernels_bit_exact_under_interpreter():
     assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
 
 
+@pytest.mark.slow
+def test_triton_kernels_bit_exact_on_the_shipped_program_under_interpreter():
+    """The shipped int4 program (8-bit first conv, 4-bit U-Net, 8-bit filter heads) at 16x16."""
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-c", SHIPPED_SCRIPT.format(device="cpu")], env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
+
+
 @pytest.mark.gpu
 def test_triton_kernels_bit_exact_on_cuda_with_graph():
     from qwplugin.intexec.reference import run_reference
-    from qwplugin.intexec.synthetic import PAPER_DECODER, PAPER_ENCODER, random_unet_program
+    from qwplugin.intexec.synthetic import PAPER_DECODER, PAPER_ENCODER, random_qwnet_program
     from qwplugin.intexec.triton_backend import TritonInt8Backend
 
-    p = random_unet_program(encoder=PAPER_ENCODER, decoder=PAPER_DECODER, seed=2, calib_size=32)
+    p = random_qwnet_program(encoder=PAPER_ENCODER, decoder=PAPER_DECODER, seed=2, calib_size=32)
     x = torch.randint(0, 256, (1, 6, 48, 80), dtype=torch.uint8)
     backend = TritonInt8Backend(p, device="cuda", cuda_graph=True)
     ref = run_reference(p, x)
     for _ in range(2):  # first call captures the graph, second replays it
-        got = backend.run_codes(x)
-        assert all(torch.equal(got[n], ref[n]) for n in p.outputs)
+        got = backend.run_outputs(x)
+        assert all(torch.equal(got[n], ref[n]) for n in p.outputs + p.heads)

@@ -119,3 +119,73 @@ def test_unknown_name():
     with pytest.raises(InvalidArgument) as e:
         load_model("qwnet-huge")
     assert e.value.field == "model" and "qwnet-tiny" in e.value.expected
+
+
+# ----------------------------------------------------------------------------------------------------------
+# integer program files (qwplugin-int4 v2)
+
+
+def _integer_file(tmp_path, name="qwnet-tiny-int4.safetensors", manifest=True):
+    """A tiny QW-Net exported to the integer format (and its QAT state dict next to it)."""
+    from qwplugin.intexec.export import export_network, save_program
+    from qwplugin.quant import set_quantized
+
+    torch.manual_seed(5)
+    model = set_quantized(build_model(ModelConfig.preset("tiny", quantized=True)), True).eval()
+    path = tmp_path / name
+    save_program(export_network(model), path, update_manifest=manifest)
+    return path, model
+
+
+def test_integer_file_loads_as_an_integer_qwnet_without_float_layers(tmp_path):
+    from qwplugin.intexec.network import IntegerQWNet
+    from qwplugin.quant import QuantConv2d
+
+    path, model = _integer_file(tmp_path)
+    loaded = load_weights_file(path, require_manifest=True)
+    assert loaded.integer and isinstance(loaded.model, IntegerQWNet) and loaded.config == model.config
+    assert not any(isinstance(m, (QuantConv2d, torch.nn.Conv2d)) for m in loaded.model.modules())
+    assert loaded.sha256 == json.loads((tmp_path / "manifest.json").read_text())["files"][path.name]["sha256"]
+    ctx = Context(ContextDesc(render_size=SIZE, model=str(path), precision="int4", backend="cpu"))
+    assert "integer backend" in ctx.backend_info.precision_detail
+    out = ctx.dispatch(pan_frame(0))
+    assert np.isfinite(out).all() and out.shape == (SIZE[1], SIZE[0], 3)
+
+
+def test_integer_file_with_a_changed_byte_is_refused_with_or_without_manifest(tmp_path):
+    path, _ = _integer_file(tmp_path)
+    original = path.read_bytes()
+    data = bytearray(original)
+    data[-7] ^= 0x01  # inside the last tensor: still a valid safetensors file
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidArgument, match="checksum mismatch") as e:
+        load_weights_file(path, require_manifest=True)  # the manifest's sha256
+    assert e.value.field == "model"
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(InvalidArgument, match="payload checksum mismatch") as e:
+        load_weights_file(path)  # no manifest: the file's own payload sha256 still catches it
+    assert e.value.field == "model"
+    path.write_bytes(original)
+    assert load_weights_file(path).integer
+
+
+def test_integer_file_refused_at_fp32_and_never_used_as_the_fp32_fallback(tmp_path):
+    path, _ = _integer_file(tmp_path)
+    with pytest.raises(InvalidArgument, match="only at precision 'int4'") as e:
+        Context(ContextDesc(render_size=SIZE, model=str(path), precision="fp32", backend="cpu"))
+    assert e.value.field == "precision"
+    # built-in lookup: int4 finds the integer file; fp32 skips it (and falls back to the seeded init here)
+    assert load_model("qwnet-tiny", "int4", shipped_dir=tmp_path).integer
+    fp32 = load_model("qwnet-tiny", "fp32", shipped_dir=tmp_path)
+    assert not fp32.integer and not fp32.trained
+
+
+def test_int4_lookup_prefers_the_integer_file_and_fakequant_the_qat_file(tmp_path):
+    path, model = _integer_file(tmp_path)
+    save_weights(tmp_path / "qwnet-tiny-int4-qat.safetensors", model, precision="int4")
+    assert load_model("qwnet-tiny", "int4", shipped_dir=tmp_path).integer
+    qat = load_model("qwnet-tiny", "int4", shipped_dir=tmp_path, integer=False)
+    assert not qat.integer and qat.path.name == "qwnet-tiny-int4-qat.safetensors"
+    assert not any("no int4 weights" in n for n in qat.notes)
+    fp32 = load_model("qwnet-tiny", "fp32", shipped_dir=tmp_path)  # no fp32 file: the QAT state dict
+    assert fp32.path.name == "qwnet-tiny-int4-qat.safetensors" and any("no fp32 weights" in n for n in fp32.notes)

@@ -30,8 +30,10 @@ def test_export_writes_loadable_files_with_real_metadata(exported):
     root, paths = exported
     assert sorted(p.name for p in paths) == ["qwnet-fp32.safetensors", "qwnet-int4.safetensors"]
     manifest = json.loads((root / "weights" / "manifest.json").read_text())["files"]
-    assert set(manifest) == {"qwnet-fp32.safetensors", "qwnet-int4.safetensors"}
-    for name, precision, stage in (("qwnet-fp32", "fp32", "fp32"), ("qwnet-int4", "int4", "int4")):
+    assert set(manifest) == {"qwnet-fp32.safetensors", "qwnet-int4.safetensors", "qwnet-int4-qat.safetensors"}
+    integer = load_weights_file(root / "weights" / "qwnet-int4.safetensors", require_manifest=True)
+    assert integer.integer and integer.metadata["training"]["steps"] == load_checkpoint(root / "run" / "stage_int4.pt")["step"]
+    for name, precision, stage in (("qwnet-fp32", "fp32", "fp32"), ("qwnet-int4-qat", "int4", "int4")):
         loaded = load_weights_file(root / "weights" / f"{name}.safetensors", require_manifest=True)
         stage_file = load_checkpoint(root / "run" / f"stage_{stage}.pt")
         meta = loaded.metadata
