@@ -319,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         from qwplugin.eval import evaluate_and_report
 
         report = evaluate_and_report(inputs, methods, out, args.warmup, args.exposure, config=vars(args),
-                                     command=command, progress=not args.no_progress)
+                                     command=command, progress=not args.no_progress,
+                                     costly_every=args.costly_every)
     except QWPluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from qwplugin.eval.run import DEFAULT_WARMUP, EvalResult, SceneInput, evaluate
 
 def evaluate_and_report(scenes: list[SceneInput], methods: list[str], out_dir: str | Path,
                         warmup: int = DEFAULT_WARMUP, exposure: float = 1.0, config: dict | None = None,
-                        command: str | None = None, progress: bool = True) -> Path:
+                        command: str | None = None, progress: bool = True, costly_every: int = 1) -> Path:
     """:func:`~qwplugin.eval.run.evaluate` then :func:`~qwplugin.eval.report.write_report`; returns report.md.
 
     Raises:
@@ -25,7 +25,8 @@ def evaluate_and_report(scenes: list[SceneInput], methods: list[str], out_dir: s
     """
     from qwplugin.eval.report import write_report
 
-    result = evaluate(scenes, methods, warmup=warmup, exposure=exposure, progress=progress)
+    result = evaluate(scenes, methods, warmup=warmup, exposure=exposure, progress=progress,
+                      costly_every=costly_every)
     return write_report(result, out_dir, config=config, command=command)
 
 

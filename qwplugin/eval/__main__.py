@@ -25,6 +25,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
                         help=f"frames after each reset that are not scored (default {DEFAULT_WARMUP})")
     parser.add_argument("--exposure", type=float, default=1.0, help="display exposure (default 1)")
+    parser.add_argument("--costly-every", type=int, default=1,
+                        help="SSIM, FLIP and HDR-FLIP on every n-th scored frame only (default 1: all); PSNR and "
+                        "the temporal metrics are always computed on every frame")
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m qwplugin.eval " + " ".join(sys.argv[1:] if argv is None else argv)
         report = evaluate_and_report(scenes, [m for m in args.methods.split(",") if m], args.out, args.warmup,
                                      args.exposure, config=vars(args), command=command,
-                                     progress=not args.no_progress)
+                                     progress=not args.no_progress, costly_every=args.costly_every)
     except QWPluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -220,7 +220,10 @@ def _legend(result: EvalResult) -> list[str]:
               "",
               f"- **Scored frames**: the first {result.warmup} frames after every reset (the first frame of a run and "
               "each camera cut) are not scored; scoring resumes after each cut once those have passed. Temporal "
-              "metrics never span a reset.",
+              "metrics never span a reset." + (
+                  f" SSIM, LDR-FLIP and HDR-FLIP were computed on every {result.costly_every}th scored frame only "
+                  "(their bootstrap blocks are of computed frames); the other metrics on every scored frame."
+                  if result.costly_every > 1 else ""),
               f"- **Intervals** `mean [lo, hi]`: {int(S.CONFIDENCE * 100)}% circular block bootstrap over frames "
               f"(blocks of {s0.block} consecutive scored frames, never across a reset or between runs; "
               f"{s0.resamples} resamples; fixed seed {s0.seed} combined with the scene name), per scene over all "

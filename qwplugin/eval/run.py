@@ -30,6 +30,21 @@ from qwplugin.runtime import Frame
 
 DEFAULT_WARMUP = 4
 
+COSTLY_METRICS = ("ssim", "flip", "hdr_flip")
+"""Metrics that cost ~0.1-0.7 s per 256x192 frame on the 2-core CPU; ``costly_every`` can thin them out."""
+
+
+def costly_frames(scored: np.ndarray, every: int) -> np.ndarray:
+    """(T,) bool: the scored frames on which :data:`COSTLY_METRICS` are computed: every ``every``-th scored
+    frame of the run (the first scored frame, then each ``every``-th after it).
+
+    Examples:
+        >>> costly_frames(np.array([False, True, True, True, True, True]), 2).tolist()
+        [False, True, False, True, False, True]
+    """
+    rank = np.cumsum(scored) - 1
+    return scored & (rank % every == 0)
+
 SET_ORDER = ("validation", "test", "training", "other")
 """Order of the scene sets in reports; ``other`` is a scene in no set (e.g. a file from elsewhere)."""
 
@@ -61,6 +76,7 @@ class RunResult:
         label: run label; frames: T; reset: (T,) bool; scored: (T,) bool (warm-up rule).
         per_frame: method -> metric -> (T,) float64, NaN where not scored (or undefined).
         step_ms: method -> (T,) wall-clock ms of each ``step``.
+        costly: (T,) bool, the scored frames where :data:`COSTLY_METRICS` were computed (None: all).
     """
 
     label: str
@@ -69,6 +85,16 @@ class RunResult:
     scored: np.ndarray
     per_frame: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     step_ms: dict[str, np.ndarray] = field(default_factory=dict)
+    costly: np.ndarray | None = None
+
+    def series(self, method: str, metric: str) -> np.ndarray:
+        """Per-frame values of ``metric``, NaN where not scored. For a thinned costly metric the scored
+        frames it skipped are dropped (not NaN), so the computed ones stay consecutive for the block
+        bootstrap and segments still break at the unscored warm-up frames."""
+        values = self.per_frame[method][metric]
+        if self.costly is None or metric not in COSTLY_METRICS:
+            return values
+        return values[~(self.scored & ~self.costly)]
 
 
 @dataclass
@@ -107,8 +133,8 @@ class SceneResult:
         return int(sum(r.scored.sum() for r in self.runs))
 
     def series(self, method: str, metric: str) -> list[np.ndarray]:
-        """(T,) per-frame values of each run (NaN where not scored)."""
-        return [r.per_frame[method][metric] for r in self.runs]
+        """(T,) per-frame values of each run (NaN where not scored; see :meth:`RunResult.series`)."""
+        return [r.series(method, metric) for r in self.runs]
 
     def _bootstrap(self, key, series) -> tuple[S.Interval, np.ndarray]:
         if key not in self._cache:
@@ -152,6 +178,7 @@ class EvalResult:
         warmup: frames not scored after each reset; exposure: display exposure.
         baseline: the method others are compared with (:data:`~qwplugin.eval.methods.BASELINE`), or
             None when it did not run.
+        costly_every: :data:`COSTLY_METRICS` were computed on every n-th scored frame.
     """
 
     scenes: list[SceneResult]
@@ -160,6 +187,7 @@ class EvalResult:
     warmup: int
     exposure: float
     baseline: str | None = BASELINE
+    costly_every: int = 1
 
     def splits(self) -> list[str]:
         """The scene sets present, in :data:`SET_ORDER`."""
@@ -208,12 +236,14 @@ def scored_frames(resets: np.ndarray, warmup: int) -> np.ndarray:
     return out
 
 
-def _frame_metrics(out, ref, out_display, ref_display, exposure, with_flip: bool) -> dict[str, float]:
-    """Spatial metrics of one frame: linear HDR ``out``/``ref`` and their tonemapped display versions."""
+def _frame_metrics(out, ref, out_display, ref_display, exposure, with_flip: bool,
+                   costly: bool = True) -> dict[str, float]:
+    """Spatial metrics of one frame: linear HDR ``out``/``ref`` and their tonemapped display versions
+    (:data:`COSTLY_METRICS` only when ``costly``, NaN otherwise)."""
     values = {"psnr_db": M.psnr_db(ref_display, out_display), "psnr_srgb_db": M.psnr_srgb_db(ref_display, out_display),
-              "ssim": M.ssim(ref_display, out_display)}
-    values["flip"] = M.flip_ldr(ref_display, out_display) if with_flip else float("nan")
-    values["hdr_flip"] = M.flip_hdr(ref, out, exposure) if with_flip else float("nan")
+              "ssim": M.ssim(ref_display, out_display) if costly else float("nan")}
+    values["flip"] = M.flip_ldr(ref_display, out_display) if with_flip and costly else float("nan")
+    values["hdr_flip"] = M.flip_hdr(ref, out, exposure) if with_flip and costly else float("nan")
     return values
 
 
@@ -231,7 +261,8 @@ def _check_sequence(name: str, seq: Sequence, warmup: int) -> None:
 
 
 def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarray, exposure: float,
-                with_flip: bool, bar) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+                with_flip: bool, bar, costly: np.ndarray | None = None
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """One method over one sequence: (per-frame metrics, step ms, last output)."""
     t = len(seq)
     per_frame = {m: np.full(t, np.nan) for m in M.METRIC_NAMES}
@@ -248,7 +279,7 @@ def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarr
         out_display = M.to_display(out, exposure)
         if scored[i]:
             for k, v in _frame_metrics(out, seq.reference[i], out_display, ref_display[i], exposure,
-                                       with_flip).items():
+                                       with_flip, costly is None or bool(costly[i])).items():
                 per_frame[k][i] = v
             if not reset:
                 per_frame["temporal"][i], per_frame["flicker"][i] = M.temporal_metrics(
@@ -260,7 +291,8 @@ def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarr
 
 def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_WARMUP, exposure: float = 1.0,
                    with_flip: bool = True, progress: bool = True, descriptions: dict[str, str] | None = None,
-                   block: int = S.BLOCK_FRAMES, resamples: int = S.RESAMPLES, seed: int = S.SEED) -> SceneResult:
+                   block: int = S.BLOCK_FRAMES, resamples: int = S.RESAMPLES, seed: int = S.SEED,
+                   costly_every: int = 1) -> SceneResult:
     """Run ``methods`` over every run of ``scene`` and score every frame (see the module docstring).
 
     Args:
@@ -272,11 +304,15 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
         progress: a tqdm bar over frames x methods.
         descriptions: filled with method name -> what ran.
         block, resamples, seed: bootstrap settings for the intervals.
+        costly_every: compute :data:`COSTLY_METRICS` on every n-th scored frame only (1 = all).
 
     Raises:
         InvalidArgument: no runs, a run without a reference or with nothing left to score, runs of
-            different sizes.
+            different sizes, ``costly_every`` < 1.
     """
+    if not (isinstance(costly_every, int) and costly_every >= 1):
+        raise InvalidArgument("costly_every must be an integer >= 1", field="costly_every", expected=">= 1",
+                              actual=repr(costly_every))
     if not scene.runs:
         raise InvalidArgument("scene has no runs", field=scene.name, expected=">= 1 run", actual="0")
     result = None
@@ -293,7 +329,8 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
             scored = scored_frames(seq.reset, warmup)
             resets = np.asarray(seq.reset, bool).copy()
             resets[0] = True
-            run_result = RunResult(label, len(seq), resets, scored)
+            costly = None if costly_every == 1 else costly_frames(scored, costly_every)
+            run_result = RunResult(label, len(seq), resets, scored, costly=costly)
             ref_display = np.stack([M.to_display(r, exposure) for r in seq.reference])
             first = result is None
             if first:
@@ -306,7 +343,8 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
                 if descriptions is not None:
                     descriptions[method.name] = method.description
                 try:
-                    per_frame, times, last = _run_method(method, seq, scored, ref_display, exposure, with_flip, bar)
+                    per_frame, times, last = _run_method(method, seq, scored, ref_display, exposure, with_flip, bar,
+                                                         costly)
                 finally:
                     method.close()
                 run_result.per_frame[method.name] = per_frame
@@ -322,13 +360,14 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
 
 def evaluate(scenes: list[SceneInput], methods: list[str], warmup: int = DEFAULT_WARMUP, exposure: float = 1.0,
              with_flip: bool = True, progress: bool = True, block: int = S.BLOCK_FRAMES,
-             resamples: int = S.RESAMPLES, seed: int = S.SEED) -> EvalResult:
+             resamples: int = S.RESAMPLES, seed: int = S.SEED, costly_every: int = 1) -> EvalResult:
     """Evaluate ``methods`` (see :mod:`qwplugin.eval.methods`) on each scene.
 
     Args:
         scenes: the scenes (:class:`SceneInput`); sequences given as objects are checked before any work.
         methods: method specs, distinct names.
-        warmup, exposure, with_flip, progress, block, resamples, seed: as in :func:`evaluate_scene`.
+        warmup, exposure, with_flip, progress, block, resamples, seed, costly_every: as in
+            :func:`evaluate_scene`.
 
     Raises:
         InvalidArgument: no scenes or methods, an unknown method, duplicate method or scene names, a
@@ -357,6 +396,7 @@ def evaluate(scenes: list[SceneInput], methods: list[str], warmup: int = DEFAULT
                 _check_sequence(f"{scene.name} ({label})", run, warmup)
     descriptions: dict[str, str] = {}
     results = [evaluate_scene(scene, methods, warmup, exposure, with_flip, progress, descriptions, block,
-                              resamples, seed)
+                              resamples, seed, costly_every)
                for scene in tqdm(scenes, desc="eval", unit="scene", disable=not progress or len(scenes) < 2)]
-    return EvalResult(results, names, descriptions, warmup, exposure, BASELINE if BASELINE in names else None)
+    return EvalResult(results, names, descriptions, warmup, exposure, BASELINE if BASELINE in names else None,
+                      costly_every)

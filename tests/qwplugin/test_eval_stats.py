@@ -117,3 +117,21 @@ def test_counts_and_across_scenes_interval():
     assert overall.hi - overall.lo < single.hi - single.lo
     with pytest.raises(InvalidOperation, match="baseline"):
         EvalResult(scenes, ["m"], {}, 0, 1.0, None).counts("m")
+
+
+def test_costly_metrics_thinned_keep_their_computed_frames_consecutive():
+    import numpy as np
+
+    from qwplugin.eval.run import RunResult, costly_frames
+
+    scored = np.array([False, False, True, True, True, True, True, False, True, True, True])
+    costly = costly_frames(scored, 2)
+    assert costly.tolist() == [False, False, True, False, True, False, True, False, False, True, False]
+    values = np.where(costly, np.arange(11.0), np.nan)
+    run = RunResult("r", 11, np.zeros(11, bool), scored, per_frame={"m": {"flip": values, "psnr_db": values}},
+                    costly=costly)
+    flip = run.series("m", "flip")
+    # Skipped scored frames are dropped; unscored frames stay NaN and still split the segments.
+    assert np.array_equal(flip, np.array([np.nan, np.nan, 2.0, 4.0, 6.0, np.nan, 9.0]), equal_nan=True)
+    # Cheap metrics are returned as they are.
+    assert run.series("m", "psnr_db") is values
