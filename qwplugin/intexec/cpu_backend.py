@@ -202,15 +202,18 @@ class CpuInt8Backend(ProgramBackend):
     """Executes an :class:`IntProgram` with :class:`CpuInt8Kernels`; codes and logits equal the reference's.
 
     Args:
-        program: the integer program (validated here).
+        program: the integer program (validated here unless ``validated``).
+        validated: the caller has just validated ``program``.
 
     Raises:
         UnsupportedHardware: FBGEMM quantized kernels are not available in this torch build.
+        InvalidArgument: an inconsistent program.
     """
 
     name = "cpu-int8-fbgemm"
     exact = True
 
-    def __init__(self, program: IntProgram):
-        program.validate()
-        super().__init__(program, CpuInt8Kernels(program))
+    def __init__(self, program: IntProgram, validated: bool = False):
+        if not validated:
+            program.validate()
+        super().__init__(program, CpuInt8Kernels(program), validated=True)

@@ -12,7 +12,8 @@ File format (safetensors, never pickles), format ``qwplugin-int4`` version 2:
   the integer arithmetic the file assumes, :data:`QUANT_SPEC`), ``program`` (JSON: tensors, ops, outputs,
   heads, pad_multiple), ``config`` (the model's ``ModelConfig.to_dict()`` JSON), ``precision`` = ``int4``,
   ``payload_sha256`` (sha256 of every byte after the header: any changed tensor byte is refused even
-  without a manifest) and optional ``quantization``, ``training``, ``metrics``, ``float_checkpoint``.
+  without a manifest), ``self_test`` (the digest of the reference executor's answer on the backends'
+  self-test input, :func:`qwplugin.intexec.select.known_answer`) and optional ``quantization``, ``training``, ``metrics``, ``float_checkpoint``.
 
 Loading refuses (:class:`~qwplugin.errors.InvalidArgument`) a Git LFS pointer, a file that is not
 safetensors, another format or format version, another quant-spec version, a payload checksum mismatch,
@@ -258,8 +259,11 @@ def program_to_bytes(program: IntProgram, extra_metadata: dict | None = None) ->
         "heads": program.heads,
         "pad_multiple": program.pad_multiple,
     }
+    from qwplugin.intexec.select import known_answer
+
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "quant_spec": json.dumps(QUANT_SPEC),
-                "program": json.dumps(meta_program), "config": json.dumps(program.config), "precision": "int4"}
+                "program": json.dumps(meta_program), "config": json.dumps(program.config), "precision": "int4",
+                "self_test": json.dumps(known_answer(program))}
     for key, value in (extra_metadata or {}).items():
         metadata[key] = value if isinstance(value, str) else json.dumps(value)
     # The payload (tensor bytes) does not depend on the metadata: digest it, then write it into the header.
@@ -340,7 +344,8 @@ def program_from_bytes(data: bytes, source: str = "<bytes>", field: str = "path"
         raise _refuse(f"{source}: payload checksum mismatch (corrupt, truncated or tampered file)", field,
                       f"payload sha256 {meta.get('payload_sha256')}", f"sha256 {digest}")
     try:
-        program = _program_from_parts(prog, tensors, config, source, field)
+        known = json.loads(meta.get("self_test", "{}"))
+        program = _program_from_parts(prog, tensors, config, source, field, known if isinstance(known, dict) else {})
     except InvalidArgument:
         raise
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
@@ -349,7 +354,8 @@ def program_from_bytes(data: bytes, source: str = "<bytes>", field: str = "path"
     return program, meta
 
 
-def _program_from_parts(prog: dict, tensors: dict, config: dict, source: str, field: str) -> IntProgram:
+def _program_from_parts(prog: dict, tensors: dict, config: dict, source: str, field: str,
+                        known: dict | None = None) -> IntProgram:
     scales = tensors["scales"]
     if scales.dtype != torch.float32 or tuple(scales.shape) != (len(prog["tensors"]),):
         raise _refuse(f"{source}: scales do not match the tensor list", field,
@@ -392,7 +398,7 @@ def _program_from_parts(prog: dict, tensors: dict, config: dict, source: str, fi
                           f"{len(layers)} layers", f"missing {sorted(set(layers) - have)[:4]}, "
                                                    f"unexpected {sorted(have - set(layers))[:4]}")
     program = IntProgram(prog["input_name"], specs, ops, prog["outputs"], prog["pad_multiple"], config,
-                         list(prog.get("heads", [])))
+                         list(prog.get("heads", [])), known_answer=dict(known or {}))
     try:
         program.validate()
     except InvalidArgument as exc:

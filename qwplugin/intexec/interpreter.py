@@ -85,15 +85,17 @@ class ProgramBackend:
     """A program bound to a backend's kernels: the object the selection, the models and the tests use.
 
     Args:
-        program: the integer program (validated here).
+        program: the integer program (validated here unless ``validated``).
         kernels: the backend's kernels (they may precompute per-op constants from ``program``).
+        validated: the caller has just validated ``program`` (skips a second pass over the weights).
 
     Attributes:
         name, exact: the kernels' (``exact``: codes equal the reference executor's bit for bit).
     """
 
-    def __init__(self, program: IntProgram, kernels: Kernels):
-        program.validate()
+    def __init__(self, program: IntProgram, kernels: Kernels, validated: bool = False):
+        if not validated:
+            program.validate()
         self.program = program
         self.kernels = kernels
         self.name = kernels.name

@@ -168,6 +168,9 @@ class IntProgram:
         config: the float model's configuration (``ModelConfig.to_dict()``), carried into the file.
         heads: names of the float32 logits tensors written by :class:`ConvLogits` ops (whole-network
             programs; empty for an extractor-only program), in the filter network's order.
+        known_answer: optional ``{"seed", "size", "sha256"}``: the digest of the reference executor's
+            outputs and heads on the self-test input (:func:`qwplugin.intexec.select.self_test_input`),
+            recorded at export so a backend's start-up self-test need not run the slow reference.
     """
 
     input_name: str
@@ -177,6 +180,7 @@ class IntProgram:
     pad_multiple: int = 1
     config: dict = field(default_factory=dict)
     heads: list[str] = field(default_factory=list)
+    known_answer: dict = field(default_factory=dict)
 
     @property
     def input_spec(self) -> TensorSpec:

@@ -289,20 +289,23 @@ class TritonInt8Backend(ProgramBackend):
         program: the integer program.
         device: "cuda" (default when available) or "cpu" (only under ``TRITON_INTERPRET=1``).
         cuda_graph: capture the interpreter loop into a CUDA graph per input size and op list (CUDA only).
+        validated: the caller has just validated ``program``.
 
     Raises:
         UnsupportedHardware: Triton or a suitable device is missing (message says which).
     """
 
-    def __init__(self, program: IntProgram, device: str | None = None, cuda_graph: bool = True):
+    def __init__(self, program: IntProgram, device: str | None = None, cuda_graph: bool = True,
+                 validated: bool = False):
         ok, why = triton_available()
         if not ok:
             raise UnsupportedHardware(why)
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if dev.type == "cpu" and not interpreter_enabled():
             raise UnsupportedHardware("Triton on CPU tensors needs TRITON_INTERPRET=1")
-        program.validate()
-        super().__init__(program, TritonInt8Kernels(program, dev))
+        if not validated:
+            program.validate()
+        super().__init__(program, TritonInt8Kernels(program, dev), validated=True)
         self.device = dev
         self.use_graph = cuda_graph and dev.type == "cuda"
 

@@ -71,7 +71,7 @@ def test_selection_auto_picks_exact_cpu_backend_and_says_why():
 def test_selection_falls_back_to_float_with_reason(monkeypatch):
     import qwplugin.intexec.select as select
 
-    def broken(program):
+    def broken(program, **kwargs):
         raise UnsupportedHardware("FBGEMM missing (simulated)")
 
     monkeypatch.setattr(select, "CpuInt8Backend", broken)

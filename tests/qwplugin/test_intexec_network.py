@@ -193,3 +193,19 @@ def test_context_int4_and_its_fakequant_simulation_agree():
     for f in frames:
         a, b = integer.dispatch(f), fake.dispatch(f)
         assert np.abs(a - b).mean() < 1e-3
+
+
+@needs_fbgemm
+def test_known_answer_is_the_reference_answer_and_a_wrong_one_fails_the_self_test(shipped):
+    """The start-up self-test compares against the reference digest stored at export: it must be the real
+    reference answer, and a backend that disagrees with it must be refused."""
+    import dataclasses
+
+    from qwplugin.intexec.select import known_answer, make_extractor_backend
+
+    assert shipped.known_answer == known_answer(shipped)  # recomputed with the reference executor now
+    backend, info = make_extractor_backend(shipped, preference="auto")
+    assert info.exact and info.name == "cpu-int8-fbgemm"
+    forged = dataclasses.replace(shipped, known_answer={**shipped.known_answer, "sha256": "0" * 64})
+    _, info = make_extractor_backend(forged, preference="auto")
+    assert info.name == "fakequant-float" and "known-answer digest" in info.reason
