@@ -16,7 +16,8 @@ tensors (zero point 0, the program's scale), logits as float32 tensors. Per op:
   2 * 128 * 127 = 32512 < 32767, so the **same FBGEMM integer conv with fused requantization** is exact on
   every x86 ISA. (A program whose weights reach -128 would not fit; such an op falls back to an exact
   float32 convolution on the codes, whose partial sums are integers below 2^24.)
-- **Kernel logits** (the filter network's 8-bit 1x1 convs on 4-bit features): oneDNN's int8 convolution
+- **Kernel logits** (the filter network's 8-bit 1x1 convs on 4-bit features; the heads reading one
+  feature tensor, ``down{d}`` and ``up{d}``, stacked into one conv): oneDNN's int8 convolution
   (``torch.ops.onednn.qconv_pointwise``, AMX / VNNI where present) with unit scales and a float32 output,
   which is ``f32(acc)`` exactly; then ``(f32(acc) + q_b) * s_acc`` (the integer add is exact below 2^24),
   the reference's step 5. Without oneDNN: the exact float32 convolution on codes.
@@ -99,14 +100,21 @@ class CpuInt8Kernels:
         self.onednn = onednn_available()
         self._packed: dict[str, tuple] = {}
         self._float: dict[str, tuple] = {}
-        self._logits: dict[str, tuple] = {}
+        self._logits: dict[str, tuple] = {}  # features name -> plan of the stacked heads reading it
+        self._slices: dict[str, tuple[str, int, int]] = {}  # head -> (features name, first, end channel)
         self.split_input: set[str] = set()  # convs run on the split 8-bit input (see the module docstring)
         with warnings.catch_warnings(), _quantized_engine(ENGINE):
             warnings.simplefilter("ignore", UserWarning)  # quantized-tensor deprecation notices
             for op in program.convs():
                 self._prepare_conv(op)
+            # Heads reading the same features (down{d} and up{d}) run as one conv with their output channels
+            # stacked: one read of the features, one oneDNN call; per-channel arithmetic is unchanged.
+            groups: dict[str, list[ConvLogits]] = {}
             for op in program.logit_convs():
-                self._prepare_logits(op)
+                groups.setdefault(op.src, []).append(op)
+            for ops in groups.values():
+                self._prepare_logits(ops)
+        self._group_out: dict[str, tuple[int, torch.Tensor]] = {}  # src -> (id of its tensor, stacked logits)
 
     def _prepare_conv(self, op: Conv) -> None:
         src, dst = self.program.tensors[op.src], self.program.tensors[op.dst]
@@ -130,23 +138,31 @@ class CpuInt8Kernels:
             wf = op.weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
             self._float[op.dst] = (wf, beta, m, dst.bits)
 
-    def _prepare_logits(self, op: ConvLogits) -> None:
-        src = self.program.tensors[op.src]
-        s_acc = accumulator_scale(src.scale, op.weight_scale).view(1, -1, 1, 1)
-        bias = op.bias.to(torch.float32).view(1, -1, 1, 1)  # exact: |q_b| < 2^24 (checked on the program)
-        if self.onednn and 2 * (2 ** src.bits - 1) * int(op.weight.abs().max()) <= PAIR_LIMIT:
-            cout = op.weight.shape[0]
+    def _prepare_logits(self, ops: list[ConvLogits]) -> None:
+        src = self.program.tensors[ops[0].src]
+        weight = torch.cat([op.weight for op in ops])
+        s_acc = torch.cat([accumulator_scale(src.scale, op.weight_scale) for op in ops]).view(1, -1, 1, 1)
+        bias = torch.cat([op.bias for op in ops]).to(torch.float32).view(1, -1, 1, 1)  # exact: |q_b| < 2^24
+        pad = ops[0].padding
+        assert all(op.padding == pad for op in ops)
+        if self.onednn and 2 * (2 ** src.bits - 1) * int(weight.abs().max()) <= PAIR_LIMIT:
+            cout = weight.shape[0]
             ones = torch.ones(cout, dtype=torch.float64)
-            packed = torch.ops.onednn.qconv_prepack(op.weight.contiguous(), ones, 1.0, 0, [1, 1], [op.padding] * 2,
+            packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), ones, 1.0, 0, [1, 1], [pad] * 2,
                                                     [1, 1], 1, None)
-            self._logits[op.dst] = ("onednn", packed, ones, torch.zeros(cout, dtype=torch.long), bias, s_acc,
-                                    op.padding)
+            plan = ("onednn", packed, ones, torch.zeros(cout, dtype=torch.long), bias, s_acc, pad)
         else:
-            wf = op.weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
-            self._logits[op.dst] = ("float", wf, bias, s_acc, op.padding)
+            wf = weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
+            plan = ("float", wf, bias, s_acc, pad)
+        self._logits[ops[0].src] = plan
+        start = 0
+        for op in ops:
+            self._slices[op.dst] = (op.src, start, start + op.weight.shape[0])
+            start += op.weight.shape[0]
 
     # -- kernels ---------------------------------------------------------------------------------------
     def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
+        self._group_out.clear()
         x = x_codes.cpu().contiguous(memory_format=torch.channels_last)
         return _quantized(x, program.input_spec.scale)
 
@@ -171,7 +187,15 @@ class CpuInt8Kernels:
             return _quantized(t.to(torch.uint8), self.program.tensors[op.dst].scale)
 
     def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
-        plan = self._logits[op.dst]
+        src, first, end = self._slices[op.dst]
+        cached = self._group_out.get(src)
+        if cached is None or cached[0] is not x:  # identity, not data_ptr: a freed buffer's address is reused
+            cached = (x, self._stacked_logits(src, x))
+            self._group_out[src] = cached
+        return cached[1][:, first:end]
+
+    def _stacked_logits(self, src: str, x: torch.Tensor) -> torch.Tensor:
+        plan = self._logits[src]
         codes = x.int_repr().contiguous(memory_format=torch.channels_last)
         if plan[0] == "onednn":
             _, packed, ones, zeros, bias, s_acc, pad = plan
