@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import engine_bridge.gl  # noqa: F401  (first: chooses PyOpenGL's platform before OpenGL is imported)
 from qwplugin import Context, ContextDesc, DebugCheckWarning, Frame
@@ -61,13 +62,24 @@ def _feed(seq, mistake):
     """Dispatch the sequence with the motion as ``mistake`` makes it; returns (warnings, context stats)."""
     colors, motions, jitters, resets = seq
     n, h, w = colors.shape[:3]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small frames: one thread is much faster on a shared, loaded CPU
+    try:
+        return _dispatch_all(colors, motions, jitters, resets, mistake)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _dispatch_all(colors, motions, jitters, resets, mistake):
+    n, h, w = colors.shape[:3]
     ctx = Context(ContextDesc(render_size=(w, h), model="qwnet-tiny", precision="fp32", backend="cpu",
                               debug_checks=True))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for i in range(n):
-            ctx.dispatch(Frame(color=colors[i], motion_px=np.ascontiguousarray(mistake(motions[i]), np.float32),
-                               jitter_px=tuple(float(v) for v in jitters[i]), reset=bool(resets[i]),
+            motion = np.ascontiguousarray(mistake(motions[i]), np.float32)
+            jitter = tuple(float(v) for v in jitters[i])
+            ctx.dispatch(Frame(color=colors[i], motion_px=motion, jitter_px=jitter, reset=bool(resets[i]),
                                frame_time_ms=33.3))
     stats = ctx.stats
     ctx.close()
