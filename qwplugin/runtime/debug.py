@@ -318,7 +318,9 @@ def convention_ratios(current: torch.Tensor, motion_px: torch.Tensor, jitter_px:
     errors = (sampled.view(3, 4, -1) - cur.unsqueeze(1)).abs().mean(0)  # (4, N)
     inside = inside.view(4, -1).all(0)
     speed = torch.sqrt(mx * mx + my * my)
-    shift = {"motion_y_flipped": (1, 2.0 * my.abs()), "motion_sign": (2, 2.0 * speed), "motion_mismatch": (3, speed)}
+    # candidate -> (its row in errors, how far it moves each sample point from the given motion's)
+    shift = {"motion_y_flipped": (1, 2.0 * my.abs()), "motion_sign": (2, 2.0 * speed),
+             "motion_mismatch": (3, speed)}
     out: dict[str, tuple[float | None, int]] = {}
     for name, (row, moved) in shift.items():
         informative = (inside & (moved >= CONVENTION_MIN_SHIFT_PX)).to(dtype)
@@ -336,8 +338,8 @@ def _bilinear(image: torch.Tensor, h: int, w: int, xs: torch.Tensor, ys: torch.T
     """A (C, H*W) linear image sampled at fractional pixel indices ``(xs, ys)`` (M,): the four taps are
     tonemapped (``to_network(tap, exposure)``), then interpolated bilinearly.
 
-    Returns ``(values (C, M) network domain, inside (M,) bool)``; ``inside`` is False where the 2x2 footprint leaves the
-    frame (those values come from clamped taps and must be ignored)."""
+    Returns ``(values (C, M) network domain, inside (M,) bool)``; ``inside`` is False where the 2x2
+    footprint leaves the frame (those values come from clamped taps and must be ignored)."""
     inside = (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
     x0f = torch.floor(xs).clamp_(0, w - 1)
     y0f = torch.floor(ys).clamp_(0, h - 1)
@@ -345,7 +347,8 @@ def _bilinear(image: torch.Tensor, h: int, w: int, xs: torch.Tensor, ys: torch.T
     fy = (ys - y0f).clamp_(0, 1)
     x0, y0 = x0f.long(), y0f.long()
     x1, y1 = (x0 + 1).clamp_(max=w - 1), (y0 + 1).clamp_(max=h - 1)
-    taps = to_network(image.index_select(1, torch.cat([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1])), exposure)
+    index = torch.cat([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1])
+    taps = to_network(image.index_select(1, index), exposure)
     t00, t01, t10, t11 = taps.chunk(4, dim=1)
     value = (t00 * (1 - fx) + t01 * fx) * (1 - fy) + (t10 * (1 - fx) + t11 * fx) * fy
     return value, inside
