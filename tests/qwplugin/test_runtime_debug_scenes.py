@@ -61,7 +61,6 @@ def sequences():
 def _feed(seq, mistake):
     """Dispatch the sequence with the motion as ``mistake`` makes it; returns (warnings, context stats)."""
     colors, motions, jitters, resets = seq
-    n, h, w = colors.shape[:3]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small frames: one thread is much faster on a shared, loaded CPU
     try:
