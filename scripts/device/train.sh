@@ -32,8 +32,8 @@
 #   --python PY        interpreter (default $PYTHON, else .venv/bin/python when present, else python3)
 #   --prepare          download .whl/ and .gl/ here for the device machine, then exit
 #
-# $OUT (default out/device_train) receives: qwnet-fp32.safetensors, qwnet-int4.safetensors (when QAT was
-# reached), manifest.json, training_curves.png, eval.csv, train.csv, config.json (the fitted config), log.txt.
+# $OUT (default out/device_train) receives: qwnet-fp32.safetensors, qwnet-int4.safetensors (the integer
+# program, when QAT was reached; its float QAT state dict stays in the run folder), manifest.json, training_curves.png, eval.csv, train.csv, config.json (the fitted config), log.txt.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -184,6 +184,18 @@ fi
 
 # -- 5. export and curves ------------------------------------------------------------------------------
 "$PY" -m qwplugin.train.budget export --run "$RUN" --out "$OUT" | tee -a "$LOG"
+# The float QAT state dict (qwnet-int4-qat.safetensors, for fine-tuning) would be a 9th file: it stays in the
+# run folder on the device; the integer program qwnet-int4.safetensors is what runs.
+if [ -f "$OUT/qwnet-int4-qat.safetensors" ]; then
+  rm "$OUT/qwnet-int4-qat.safetensors"
+  "$PY" - "$OUT/manifest.json" <<'PYEOF'
+import json, sys
+path = sys.argv[1]
+data = json.load(open(path))
+data["files"].pop("qwnet-int4-qat.safetensors", None)
+json.dump(data, open(path, "w"), indent=2)
+PYEOF
+fi
 "$PY" scripts/plot_training.py "$RUN" --out "$OUT/training_curves.png" | tee -a "$LOG"
 cp "$RUN/eval.csv" "$RUN/train.csv" "$OUT/"
 cp "$WORK/fitted.json" "$OUT/config.json"

@@ -56,6 +56,7 @@ def test_export_latest_adds_the_unfinished_stage(tmp_path):
     paths = export_latest(tmp_path / "run", tmp_path / "w")
     assert sorted(p.name for p in paths) == ["qwnet-fp32.safetensors", "qwnet-int4.safetensors"]
     meta = json.loads((tmp_path / "w" / "manifest.json").read_text())["files"]
-    assert set(meta) == {"qwnet-fp32.safetensors", "qwnet-int4.safetensors"}
+    # The int4 stage also writes its float QAT state dict (for fine-tuning) next to the integer program.
+    assert set(meta) == {"qwnet-fp32.safetensors", "qwnet-int4.safetensors", "qwnet-int4-qat.safetensors"}
     with pytest.raises(InvalidArgument):
         export_latest(tmp_path / "empty", tmp_path / "w")
