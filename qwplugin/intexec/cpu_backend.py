@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from qwplugin.errors import UnsupportedHardware
-from qwplugin.intexec.interpreter import ProgramBackend
-from qwplugin.intexec.program import Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
+from qwplugin.intexec.interpreter import ProgramBackend, TorchStructuralOps
+from qwplugin.intexec.program import Conv, ConvLogits, IntProgram
 from qwplugin.intexec.reference import accumulator_scale, requant_constants
 
 ENGINE = "fbgemm"
@@ -79,7 +79,7 @@ def _quantized(codes: torch.Tensor, scale: float) -> torch.Tensor:
     return torch._make_per_tensor_quantized_tensor(codes, scale, 0)
 
 
-class CpuInt8Kernels:
+class CpuInt8Kernels(TorchStructuralOps):
     """FBGEMM / oneDNN kernels of an :class:`IntProgram` (see the module docstring).
 
     Args:
@@ -205,15 +205,6 @@ class CpuInt8Kernels:
             _, wf, bias, s_acc, pad = plan
             acc = F.conv2d(codes.to(torch.float32), wf, padding=pad)
         return acc.add_(bias).mul_(s_acc)  # f32(acc + q_b) * s_acc: the add is exact, one rounding
-
-    def maxpool(self, op: MaxPool, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x, 2)
-
-    def upsample(self, op: Upsample, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2, mode="nearest")
-
-    def concat(self, op: Concat, xs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
 
     def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
         return y.int_repr().contiguous()

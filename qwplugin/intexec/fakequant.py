@@ -15,12 +15,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from qwplugin.intexec.interpreter import ProgramBackend
-from qwplugin.intexec.program import Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
+from qwplugin.intexec.interpreter import ProgramBackend, TorchStructuralOps
+from qwplugin.intexec.program import Conv, ConvLogits, IntProgram
 from qwplugin.intexec.reference import requant_constants
 
 
-class FakeQuantKernels:
+class FakeQuantKernels(TorchStructuralOps):
     """Float convolutions with fake-quant rounding, as kernels of the one interpreter loop.
 
     Tensors are real values (``codes * scale``) in ``dtype`` on ``device``; logits are
@@ -55,15 +55,6 @@ class FakeQuantKernels:
     def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
         w, b = self._convs[op.dst]
         return F.conv2d(x, w, b, padding=op.padding)
-
-    def maxpool(self, op: MaxPool, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x, 2)
-
-    def upsample(self, op: Upsample, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=2, mode="nearest")
-
-    def concat(self, op: Concat, xs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
 
     def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
         return torch.round(y.float() / self.program.tensors[name].scale).to(torch.uint8)

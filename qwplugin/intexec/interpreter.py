@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 
 from qwplugin.intexec.program import Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample, check_input_codes
 
@@ -79,6 +80,21 @@ def execute(program: IntProgram, kernels: Kernels, x_codes: torch.Tensor, ops=No
     check_input_codes(program, x_codes)
     env = {program.input_name: kernels.begin(program, x_codes)}
     return run_ops(kernels, program.ops if ops is None else ops, env)
+
+
+class TorchStructuralOps:
+    """The program's structural ops on NCHW torch tensors, shared by kernel sets whose activations are plain
+    torch tensors (the CPU int8 and fake-quant kernels): 2x2 max pooling, 2x nearest upsampling, channel
+    concatenation. Both are exact on integer-valued or quantized tensors."""
+
+    def maxpool(self, op: MaxPool, x):
+        return F.max_pool2d(x, 2)
+
+    def upsample(self, op: Upsample, x):
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def concat(self, op: Concat, xs: list):
+        return torch.cat(xs, dim=1)
 
 
 class ProgramBackend:
