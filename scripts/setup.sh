@@ -3,7 +3,7 @@
 #   - apt packages for headless OpenGL (Mesa EGL surfaceless, OSMesa, Xvfb)
 #   - a virtual environment in .venv
 #   - torch as the CPU build when no torch is installed (pip would otherwise pull GBs of CUDA wheels)
-#   - this project, editable, with its dev/eval/train/embed extras
+#   - this project, editable, with its dev extra (which pulls in gl, train, eval, embed and gpu-sim)
 # Idempotent: re-running it is fast.
 set -euo pipefail
 cd "$(dirname "$0")/.."
