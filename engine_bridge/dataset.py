@@ -3,7 +3,7 @@
 Usage::
 
     python -m engine_bridge.dataset --out DIR --sequences N --frames 8 --size WxH --spp 64 --seed S
-                                    [--mip-bias -1] [--phase-count 16]
+                                    [--mip-bias -1] [--phase-count 16] [--display-size WxH | --scale MODE]
 
 Scenes come from the scene sets of :mod:`engine_bridge.scene.sets`: by default the ``train`` split cycles
 over :data:`~engine_bridge.scene.sets.TRAINING_GENERATORS` and the dataset's own ``val`` split (for
@@ -19,6 +19,10 @@ across a dataset every phase appears at every frame position). The aliased colou
 ``--mip-bias`` (default -1, FSR 2 at native resolution); the reference's sub-samples sample at their own
 footprint. Both biases and the phases are recorded in each ``sequence.json``; the split in
 ``DIR/index.json`` (:mod:`qwplugin.data.index`).
+
+Temporal upscaling (``--display-size WxH`` with ``--size`` the render size, or ``--scale MODE`` with ``--size``
+the display size; see :func:`engine_bridge.render.upscale_settings`): references at the display size, the
+rest at the render size; the mip bias and jitter length default to the FSR 2 rules for that ratio.
 
 Deterministic for a seed (same scenes, same randomization, same jitter). Resumable: each sequence is
 rendered into ``DIR/.tmp_<name>`` and renamed to ``DIR/<name>`` when complete, so after a kill the
@@ -144,7 +148,9 @@ def is_complete(folder: Path, frames: int, expect: dict | None = None) -> bool:
         return False
     if expect and any(k not in data or data[k] != v for k, v in expect.items()):
         return False
-    return len(data.get("frames", [])) == frames and all((folder / f["file"]).is_file() for f in data["frames"])
+    return len(data.get("frames", [])) == frames and all(
+        (folder / f["file"]).is_file() and ("reference_file" not in f or (folder / f["reference_file"]).is_file())
+        for f in data["frames"])
 
 
 def sequence_settings(scene: str, seed: int, index: int, phase_count: int = DEFAULT_PHASE_COUNT):
@@ -176,7 +182,8 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
                      spp: int = 64, seed: int = 0, val_scenes: list[str] | None = None,
                      val_sequences: int | None = None, scenes: list[str] | None = None, fps: float = 30.0,
                      backend: str = "auto", progress: bool = True, mip_bias: float = DEFAULT_INPUT_MIP_BIAS,
-                     phase_count: int = DEFAULT_PHASE_COUNT) -> DatasetIndex:
+                     phase_count: int = DEFAULT_PHASE_COUNT,
+                     display_size: tuple[int, int] | None = None) -> DatasetIndex:
     """Render the dataset (see the module docstring); returns the index written to ``out/index.json``.
 
     Args:
@@ -193,6 +200,8 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
         progress: tqdm progress over sequences.
         mip_bias: texture LOD bias of the aliased input (default -1, FSR 2 at native resolution).
         phase_count: Halton jitter cycle length; each sequence starts at a random phase of it.
+        display_size: ``(width, height)`` of the references for temporal upscaling (1x to 3x the render
+            size per axis); None = the render size. Recorded in each ``sequence.json`` and in the index.
 
     Raises:
         InvalidArgument: bad counts or scene names, the validation seed, a test-set scene, a validation-set
@@ -219,6 +228,16 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
     bar = tqdm(entries, desc="dataset", unit="seq", disable=not progress)
     settings = {"width": width, "height": height, "spp": spp, "fps": float(fps), "input_mip_bias": float(mip_bias),
                 "reference_mip_bias": DEFAULT_REFERENCE_MIP_BIAS, "jitter_phase_count": int(phase_count)}
+    if display_size is not None and tuple(display_size) != (width, height):
+        from qwplugin.upscale import scale_of
+
+        scale_of((width, height), display_size)  # validates before any work
+        display_size = (int(display_size[0]), int(display_size[1]))
+        # Only upscaling datasets check the display size: native sequences written before it was recorded
+        # stay reusable.
+        settings.update(display_width=display_size[0], display_height=display_size[1])
+    else:
+        display_size = None
     for i, entry in enumerate(bar):
         final = out / entry.name
         scene, start, phase = sequence_settings(entry.scene, seed, i, phase_count)
@@ -229,7 +248,8 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
         if tmp.exists():
             shutil.rmtree(tmp)
         render_sequence(scene, tmp, frames, width, height, spp=spp, fps=fps, start_time_s=start,
-                        mip_bias=mip_bias, phase_count=phase_count, backend=backend, start_phase=phase)
+                        mip_bias=mip_bias, phase_count=phase_count, backend=backend, start_phase=phase,
+                        display_size=display_size)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -237,20 +257,27 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
                          {"command": "python -m engine_bridge.dataset", "seed": seed, "sequences": sequences,
                           "frames": frames, "size": [width, height], "spp": spp, "fps": fps,
                           "val_sequences": val_sequences, "mip_bias": float(mip_bias),
-                          "reference_mip_bias": DEFAULT_REFERENCE_MIP_BIAS, "phase_count": int(phase_count)})
+                          "reference_mip_bias": DEFAULT_REFERENCE_MIP_BIAS, "phase_count": int(phase_count),
+                          **({} if display_size is None else {"display_size": list(display_size)})})
     write_index(out, index)
     return index
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point. Returns the process exit code."""
-    from engine_bridge.render import parse_size
+    from engine_bridge.render import parse_size, upscale_settings
 
     parser = argparse.ArgumentParser(prog="python -m engine_bridge.dataset", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="dataset folder (resumes if it exists)")
     parser.add_argument("--sequences", type=int, required=True, help="number of sequences (train + val)")
     parser.add_argument("--frames", type=int, default=8, help="frames per sequence (default 8)")
-    parser.add_argument("--size", default="256x192", help="render size WxH (default 256x192)")
+    parser.add_argument("--size", default="256x192",
+                        help="render size WxH (default 256x192); the display size with --scale")
+    parser.add_argument("--display-size", default=None,
+                        help="temporal upscaling: reference (display) size WxH, 1x to 3x --size per axis")
+    parser.add_argument("--scale", default=None,
+                        help="temporal upscaling: quality, balanced, performance, ultra_performance or a ratio "
+                             "in [1, 3]; --size is then the display size")
     parser.add_argument("--spp", type=int, default=64, help="reference samples per pixel, k*k (default 64)")
     parser.add_argument("--seed", type=int, default=0,
                         help=f"base seed (default 0; {sets.VALIDATION_SEED} is the validation set's, refused)")
@@ -259,19 +286,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-sequences", type=int, default=None, help="validation sequences (default N // 8)")
     parser.add_argument("--scenes", default=None,
                         help="comma-separated scenes of both splits (default: the training generators + mixed)")
-    parser.add_argument("--mip-bias", type=float, default=DEFAULT_INPUT_MIP_BIAS,
-                        help="texture LOD bias of the aliased input (default -1: FSR 2 rule at native size)")
-    parser.add_argument("--phase-count", type=int, default=DEFAULT_PHASE_COUNT,
-                        help="Halton jitter cycle length (default 16); sequences start at random phases")
+    parser.add_argument("--mip-bias", type=float, default=None,
+                        help="texture LOD bias of the aliased input (default: FSR 2 log2(render/display) - 1, "
+                             "-1 at native size)")
+    parser.add_argument("--phase-count", type=int, default=None,
+                        help="Halton jitter cycle length (default max(16, int(8 * ratio^2)), 16 at native "
+                             "size); sequences start at random phases")
     parser.add_argument("--backend", default="auto", choices=["auto", "glfw", "egl", "osmesa"])
     args = parser.parse_args(argv)
     try:
-        width, height = parse_size(args.size)
+        (width, height), display, mip_bias, phase_count = upscale_settings(
+            parse_size(args.size), args.display_size, args.scale, args.mip_bias, args.phase_count)
         index = generate_dataset(
             args.out, args.sequences, args.frames, width, height, args.spp, args.seed,
             val_scenes=args.val_scenes.split(",") if args.val_scenes else None,
             val_sequences=args.val_sequences, scenes=args.scenes.split(",") if args.scenes else None,
-            backend=args.backend, mip_bias=args.mip_bias, phase_count=args.phase_count)
+            backend=args.backend, mip_bias=mip_bias, phase_count=phase_count, display_size=display)
     except QWPluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,13 @@ resolution, :func:`~engine_bridge.raster.sampling.fsr2_input_mip_bias`); each of
 sub-samples with ``reference_mip_bias - log2(k)`` (its own footprint,
 :func:`~engine_bridge.raster.sampling.reference_sample_mip_bias`). Both renders use the same trilinear
 textures, anisotropic filtering off.
+
+Upscaling (``display_size`` larger than the render size): the G-buffer (colour, motion, depth) stays at the
+render size, motion in render pixels; references are rendered at the display size with the same reference
+LOD rule (the hardware LOD of the display pixel, sub-samples biased by ``-log2(k)``). Both use the display's
+aspect ratio for the projection, so the render and the display image cover the same view (with floored
+render sizes a render pixel is then very slightly non-square). With ``display_size`` equal to the render
+size (the default) nothing changes.
 """
 
 from __future__ import annotations
@@ -53,15 +60,17 @@ class Renderer:
             footprint); each of its ``k x k`` sub-samples samples at ``reference_mip_bias - log2(k)``.
         start_phase: Halton phase of frame 0 for :meth:`jitter_for_frame` (frame ``i`` uses phase
             ``(start_phase + i) % phase_count``); default 0.
+        display_size: ``(width, height)`` of :meth:`render_reference` (temporal upscaling), 1 to 3 times
+            the render size per axis; None (default) = the render size.
 
     Raises:
-        InvalidArgument: bad size, phase count, start phase, non-finite bias or scene type.
+        InvalidArgument: bad size, display size, phase count, start phase, non-finite bias or scene type.
         InvalidOperation: no current OpenGL context.
     """
 
     def __init__(self, scene: Scene, width: int, height: int, mip_bias: float = DEFAULT_INPUT_MIP_BIAS,
                  phase_count: int = 16, *, reference_mip_bias: float = DEFAULT_REFERENCE_MIP_BIAS,
-                 start_phase: int = 0):
+                 start_phase: int = 0, display_size: tuple[int, int] | None = None):
         if not isinstance(scene, Scene):
             raise InvalidArgument("scene must be an engine_bridge.scene.model.Scene", field="scene",
                                   expected="Scene", actual=type(scene).__name__)
@@ -85,6 +94,15 @@ class Renderer:
                                    ) from exc
         self.scene = scene
         self.width, self.height = int(width), int(height)
+        if display_size is None:
+            self.display_width, self.display_height = self.width, self.height
+        else:
+            from qwplugin.upscale import scale_of
+
+            scale_of((self.width, self.height), display_size)  # validates: 1x to 3x per axis
+            self.display_width, self.display_height = int(display_size[0]), int(display_size[1])
+        # The projection's aspect is the display's: render and display images cover the same view.
+        self.aspect = self.display_width / self.display_height
         self.mip_bias = float(mip_bias)
         self.reference_mip_bias = float(reference_mip_bias)
         self.phase_count = int(phase_count)
@@ -138,10 +156,18 @@ class Renderer:
         """
         return reference_sample_mip_bias(spp, self.reference_mip_bias)
 
-    def projection(self, state: SceneState, jitter_px: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-        """The projection for ``state`` at this render size, with ``jitter_px`` applied (float64 4x4)."""
-        p = state.projection(self.width / self.height)
-        jx, jy = jitter_to_ndc(jitter_px, self.width, self.height)
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the references (equal to the render size unless upscaling)."""
+        return self.display_width, self.display_height
+
+    def projection(self, state: SceneState, jitter_px: tuple[float, float] = (0.0, 0.0),
+                   size: tuple[int, int] | None = None) -> np.ndarray:
+        """The projection for ``state`` with ``jitter_px`` (pixels of ``size``, default the render size)
+        applied (float64 4x4)."""
+        width, height = (self.width, self.height) if size is None else size
+        p = state.projection(self.aspect)
+        jx, jy = jitter_to_ndc(jitter_px, width, height)
         return transforms.translation((jx, jy, 0.0)) @ p
 
     # -- rendering -----------------------------------------------------------------------------------
@@ -176,7 +202,7 @@ class Renderer:
         return GBufferTextures(
             color=self.color_tex, motion=self.motion_tex, depth_view=self.depth_view_tex, depth=self.depth_tex,
             time_s=time_s, prev_time_s=prev_time_s, jitter_px=jitter_px, view=state.view,
-            projection=state.projection(self.width / self.height), jittered_projection=jittered)
+            projection=state.projection(self.aspect), jittered_projection=jittered)
 
     def read_gbuffer(self) -> GBufferArrays:
         """Read the last G-buffer into preallocated top-down arrays (overwritten by the next call):
@@ -185,7 +211,7 @@ class Renderer:
         return self._gbuffer.read()
 
     def render_reference(self, time_s: float, spp: int = 64) -> np.ndarray:
-        """The supersampled reference at ``time_s``: the box-filtered average of ``spp = k * k`` stratified
+        """The supersampled reference at ``time_s``, at the display size: the box-filtered average of ``spp = k * k`` stratified
         sub-pixel samples (see :func:`engine_bridge.raster.sampling.reference_sample_offsets`), each a full
         render at that sub-pixel offset, summed in an RGBA32F texture with additive blending.
 
@@ -196,28 +222,32 @@ class Renderer:
         anisotropic filtering off, the same texture objects as :meth:`render_gbuffer`.
 
         Returns:
-            a new (H, W, 3) float32 top-down array, linear HDR.
+            a new (display H, display W, 3) float32 top-down array, linear HDR.
 
         Raises:
             InvalidArgument: ``spp`` not a positive perfect square; bad time.
             InvalidOperation: after :meth:`close`.
         """
         offsets = reference_sample_offsets(spp)
-        return self._render_samples(time_s, offsets, self.reference_sample_mip_bias(spp))
+        return self._render_samples(time_s, offsets, self.reference_sample_mip_bias(spp), self.display_size)
 
     def render_noaa(self, time_s: float) -> np.ndarray:
         """The single-sample frame at ``time_s`` (no jitter: every pixel samples its centre), (H, W, 3)
         float32 top-down, linear HDR (rendered in float32, not half), with the aliased input's
         ``mip_bias`` (so it equals :meth:`render_gbuffer`'s colour at jitter (0, 0) up to half rounding)."""
-        return self._render_samples(time_s, reference_sample_offsets(1), self.mip_bias)
+        return self._render_samples(time_s, reference_sample_offsets(1), self.mip_bias, (self.width, self.height))
 
-    def _render_samples(self, time_s: float, offsets: np.ndarray, mip_bias: float) -> np.ndarray:
-        """Average of full renders at the sub-pixel ``offsets`` ((N, 2) in [0, 1)^2 from the pixel's
-        top-left corner) with texture LOD bias ``mip_bias``; a new (H, W, 3) float32 array."""
+    def _render_samples(self, time_s: float, offsets: np.ndarray, mip_bias: float,
+                        size: tuple[int, int]) -> np.ndarray:
+        """Average of full renders at ``size`` (w, h) at the sub-pixel ``offsets`` ((N, 2) in [0, 1)^2 from
+        the pixel's top-left corner) with texture LOD bias ``mip_bias``; a new (h, w, 3) float32 array."""
         self._check_open()
         time_s = _check_time(time_s, "time_s")
+        if self._reference is not None and (self._reference.width, self._reference.height) != tuple(size):
+            self._reference.release()
+            self._reference = None
         if self._reference is None:
-            self._reference = AccumulationTargets(self.width, self.height)
+            self._reference = AccumulationTargets(*size)
         ref = self._reference
         state = self.scene.evaluate(time_s)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, ref.sum_fbo)
@@ -227,7 +257,7 @@ class Renderer:
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, ref.sample_fbo)
             GL.glClearBufferfv(GL.GL_COLOR, 0, background)
             GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
-            self._draw_scene(state, state, (float(sx) - 0.5, float(sy) - 0.5), mip_bias)
+            self._draw_scene(state, state, (float(sx) - 0.5, float(sy) - 0.5), mip_bias, size)
             self._add_sample(ref)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
         read_texture(ref.sum, ref.out)
@@ -278,7 +308,7 @@ class Renderer:
         Colour and view depth stay as cleared (masked off), depth test off. When the rotation-only
         reprojection is the identity (static camera, pure translation, first frame) the cleared 0 stands
         and no pass is drawn."""
-        aspect = self.width / self.height
+        aspect = self.aspect
         h = sky_reprojection(state.view, state.projection(aspect), prev.view, prev.projection(aspect))
         if (h == np.eye(3)).all():
             return
@@ -299,12 +329,13 @@ class Renderer:
         GL.glColorMaski(2, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
 
     def _draw_scene(self, state: SceneState, prev: SceneState, jitter_px: tuple[float, float],
-                    mip_bias: float) -> np.ndarray:
-        """Draw every object into the bound framebuffer with texture LOD bias ``mip_bias``; returns the
-        jittered projection used."""
-        aspect = self.width / self.height
+                    mip_bias: float, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Draw every object into the bound framebuffer of ``size`` (w, h; default the render size) with
+        texture LOD bias ``mip_bias``; returns the jittered projection used."""
+        width, height = (self.width, self.height) if size is None else size
+        aspect = self.aspect
         projection = state.projection(aspect)
-        jittered = self.projection(state, jitter_px)
+        jittered = self.projection(state, jitter_px, (width, height))
         view_proj = projection @ state.view
         prev_view_proj = prev.projection(aspect) @ prev.view
         scene = self.scene
@@ -312,7 +343,7 @@ class Renderer:
         light_dir = light_dir / np.linalg.norm(light_dir)
         light_radiance = np.asarray(scene.light.color, np.float64) * scene.light.intensity
 
-        GL.glViewport(0, 0, self.width, self.height)
+        GL.glViewport(0, 0, width, height)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glDepthFunc(GL.GL_LESS)
         GL.glDisable(GL.GL_BLEND)
@@ -323,12 +354,12 @@ class Renderer:
         set_uniform(prog, "u_view", state.view)
         set_uniform(prog, "u_view_proj", view_proj)
         set_uniform(prog, "u_prev_view_proj", prev_view_proj)
-        set_uniform(prog, "u_jitter_ndc", jitter_to_ndc(jitter_px, self.width, self.height))
+        set_uniform(prog, "u_jitter_ndc", jitter_to_ndc(jitter_px, width, height))
         set_uniform(prog, "u_light_direction", light_dir)
         set_uniform(prog, "u_light_radiance", light_radiance)
         set_uniform(prog, "u_ambient", scene.ambient)
         set_uniform(prog, "u_camera_position", state.camera_position)
-        set_uniform(prog, "u_render_size_px", (self.width, self.height))
+        set_uniform(prog, "u_render_size_px", (width, height))
         set_uniform(prog, "u_mip_bias", float(mip_bias))
         set_uniform(prog, "u_base_color_tex", _TEXTURE_UNIT)
         GL.glActiveTexture(GL.GL_TEXTURE0 + _TEXTURE_UNIT)

@@ -6,7 +6,8 @@ One folder per sequence::
     DIR/sequence.json        metadata (below)
     DIR/frame_0000.exr       per frame, one EXR with the planes
                                color.R/G/B       aliased, jittered colour, linear HDR, half
-                               reference.R/G/B   supersampled reference at the same time, half (optional)
+                               reference.R/G/B   supersampled reference at the same time, half (optional;
+                                                 at the display size, see below)
                                motion.X/Y        motion_px (contract: render pixels, current -> previous,
                                                  jitter removed, +x right, +y down), half
                                depth.Z           linear view depth, float32 (half would keep only
@@ -29,6 +30,13 @@ still load, the :class:`Sequence` attributes are then None):
 ``jitter_phase_count``          length of the Halton(2, 3) jitter cycle
 ``jitter_start_phase``          the cycle's phase at frame 0; frame ``i`` uses ``(start + i) % count``
 ``frames[i].jitter_phase``      that phase, per frame
+``display_width``,              the display (output) size of temporal upscaling; the reference planes have
+``display_height``              this size, the other planes the render size ``width`` x ``height``. (An EXR
+                                holds planes of one size, so when the sizes differ each frame's reference is
+                                in its own file ``reference_NNNN.exr``, named by ``frames[i].reference_file``;
+                                at equal sizes it stays in ``frame_NNNN.exr``, as before.) Written
+                                by every writer since the upscaling modes; a file without them has display
+                                size = render size (:attr:`Sequence.display_width` then equals ``width``)
 ==============================  ===========================================================================
 """
 
@@ -60,8 +68,9 @@ class Sequence:
     """A sequence read back from disk.
 
     Attributes:
-        color: (T, H, W, 3) float32 aliased jittered colour.
-        reference: (T, H, W, 3) float32, or None when the sequence has no reference.
+        color: (T, H, W, 3) float32 aliased jittered colour (render size).
+        reference: (T, Hd, Wd, 3) float32 at the display size (= the render size unless upscaling), or
+            None when the sequence has no reference.
         motion_px: (T, H, W, 2) float32.
         depth_view: (T, H, W) float32.
         jitter_px: (T, 2) float64; time_s: (T,) float64; reset: (T,) bool.
@@ -71,6 +80,8 @@ class Sequence:
             for a file written without them.
         jitter_phase_count, jitter_start_phase: the Halton cycle length and frame 0's phase (int), or None.
         jitter_phase: (T,) int64 Halton phase per frame, or None.
+        display_width, display_height: the display size (the reference's); equal to ``width``/``height``
+            for native sequences and for files written before upscaling.
     """
 
     color: np.ndarray
@@ -95,6 +106,24 @@ class Sequence:
     jitter_phase_count: int | None = None
     jitter_start_phase: int | None = None
     jitter_phase: np.ndarray | None = None
+    display_width: int | None = None
+    display_height: int | None = None
+
+    def __post_init__(self):
+        if self.display_width is None:
+            self.display_width = self.width
+        if self.display_height is None:
+            self.display_height = self.height
+
+    @property
+    def render_size(self) -> tuple[int, int]:
+        """``(width, height)`` of colour, motion and depth."""
+        return self.width, self.height
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the reference (the output of an upscaler)."""
+        return self.display_width, self.display_height
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -146,20 +175,29 @@ class SequenceWriter:
             colour, of the reference (base) and of each reference sub-sample; recorded when given.
         jitter_phase_count, jitter_start_phase: the Halton cycle length and frame 0's phase; recorded when
             given (both or neither).
+        display_size: ``(width, height)`` of the reference (temporal upscaling), 1 to 3 times the render
+            size per axis; None = the render size. Always recorded as ``display_width``/``display_height``.
 
     Raises:
-        InvalidArgument: bad size, non-finite bias, a start phase outside the cycle or given without the
+        InvalidArgument: bad size or display size, non-finite bias, a start phase outside the cycle or given without the
             cycle length, or ``path`` already holds a sequence and ``overwrite`` is False.
     """
 
     def __init__(self, path: str | os.PathLike, scene: str, width: int, height: int, spp: int, fps: float,
                  overwrite: bool = False, *, input_mip_bias: float | None = None,
                  reference_mip_bias: float | None = None, reference_sample_mip_bias: float | None = None,
-                 jitter_phase_count: int | None = None, jitter_start_phase: int | None = None):
+                 jitter_phase_count: int | None = None, jitter_start_phase: int | None = None,
+                 display_size: tuple[int, int] | None = None):
         self.path = Path(path)
         if width < 1 or height < 1:
             raise InvalidArgument("size must be positive", field="width/height", expected=">= 1",
                                   actual=f"{width}x{height}")
+        if display_size is None:
+            display_size = (int(width), int(height))
+        else:
+            from qwplugin.upscale import scale_of
+
+            scale_of((int(width), int(height)), display_size)  # validates (field display_size)
         optional = {name: _optional_float(name, v) for name, v in (
             ("input_mip_bias", input_mip_bias), ("reference_mip_bias", reference_mip_bias),
             ("reference_sample_mip_bias", reference_sample_mip_bias))}
@@ -179,7 +217,9 @@ class SequenceWriter:
                                   expected="an empty or new folder (or overwrite=True)", actual=str(self.path))
         self.path.mkdir(parents=True, exist_ok=True)
         self.meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "scene": scene, "width": int(width),
-                     "height": int(height), "spp": int(spp), "fps": float(fps), "conventions": CONVENTIONS,
+                     "height": int(height), "display_width": int(display_size[0]),
+                     "display_height": int(display_size[1]), "spp": int(spp), "fps": float(fps),
+                     "conventions": CONVENTIONS,
                      **{k: v for k, v in optional.items() if v is not None}, "frames": []}
         self._closed = False
 
@@ -193,7 +233,7 @@ class SequenceWriter:
             depth_view: (H, W) float linear view depth.
             time_s: frame time; jitter_px: (x, y); reset: drop history at this frame.
             view, projection: (4, 4) world->view and unjittered projection; jittered_projection: optional.
-            reference: (H, W, 3) float, required when the writer's ``spp`` > 0.
+            reference: (display H, display W, 3) float, required when the writer's ``spp`` > 0.
             jitter_phase: the Halton phase ``jitter_px`` came from (recorded when given; within the cycle
                 when the writer was given ``jitter_phase_count``).
 
@@ -223,9 +263,16 @@ class SequenceWriter:
         index = len(self.meta["frames"])
         name = f"frame_{index:04d}.exr"
         planes = {f"color.{c}": color[..., i].astype(np.float16) for i, c in enumerate("RGB")}
+        reference_file = None
         if reference is not None:
-            reference = _check_image("reference", reference, (h, w, 3))
-            planes.update({f"reference.{c}": reference[..., i].astype(np.float16) for i, c in enumerate("RGB")})
+            dh, dw = self.meta["display_height"], self.meta["display_width"]
+            reference = _check_image("reference", reference, (dh, dw, 3))
+            ref_planes = {f"reference.{c}": reference[..., i].astype(np.float16) for i, c in enumerate("RGB")}
+            if (dh, dw) == (h, w):
+                planes.update(ref_planes)
+            else:  # one EXR holds planes of one size: the display-size reference gets its own file
+                reference_file = f"reference_{index:04d}.exr"
+                write_exr(self.path / reference_file, ref_planes, half=False)
         planes["motion.X"] = motion_px[..., 0].astype(np.float16)
         planes["motion.Y"] = motion_px[..., 1].astype(np.float16)
         planes["depth.Z"] = depth_view.astype(np.float32)
@@ -238,6 +285,8 @@ class SequenceWriter:
         }
         if jitter_phase is not None:
             record["jitter_phase"] = int(jitter_phase)
+        if reference_file is not None:
+            record["reference_file"] = reference_file
         self.meta["frames"].append(record)
         self._write_meta()
         return self.path / name
@@ -282,13 +331,16 @@ def read_sequence(path: str | os.PathLike) -> Sequence:
                               actual=f"{meta.get('format')} v{meta.get('version')}")
     frames = meta["frames"]
     h, w, t = meta["height"], meta["width"], len(frames)
+    dh, dw = meta.get("display_height", h), meta.get("display_width", w)
     has_ref = meta["spp"] > 0
     color = np.zeros((t, h, w, 3), np.float32)
-    reference = np.zeros((t, h, w, 3), np.float32) if has_ref else None
+    reference = np.zeros((t, dh, dw, 3), np.float32) if has_ref else None
     motion = np.zeros((t, h, w, 2), np.float32)
     depth = np.zeros((t, h, w), np.float32)
     for i, frame in enumerate(frames):
         planes = read_exr(path / frame["file"])
+        if has_ref and "reference_file" in frame:
+            planes = {**planes, **read_exr(path / frame["reference_file"])}
         try:
             color[i] = np.stack([planes[f"color.{c}"] for c in "RGB"], axis=-1)
             if has_ref:
@@ -312,4 +364,5 @@ def read_sequence(path: str | os.PathLike) -> Sequence:
         reference_sample_mip_bias=meta.get("reference_sample_mip_bias"),
         jitter_phase_count=meta.get("jitter_phase_count"), jitter_start_phase=meta.get("jitter_start_phase"),
         jitter_phase=(np.array([f["jitter_phase"] for f in frames], np.int64)
-                      if frames and all("jitter_phase" in f for f in frames) else None))
+                      if frames and all("jitter_phase" in f for f in frames) else None),
+        display_width=dw, display_height=dh)

@@ -82,3 +82,44 @@ def jitter_phase(frame_index: int, phase_count: int = DEFAULT_PHASE_COUNT, start
     if not 0 <= start_phase < phase_count:
         raise ValueError(f"start_phase must be in 0..{phase_count - 1}, got {start_phase}")
     return (start_phase + frame_index) % phase_count
+
+
+FSR2_BASE_PHASE_COUNT = 8
+"""FSR 2's jitter phases at native resolution; upscaling multiplies it by the pixel-count ratio."""
+
+
+def jitter_phase_count(render_width: int, display_width: int) -> int:
+    """The minimum jitter sequence length for an upscaling ratio: ``int(8 * (display_width /
+    render_width) ** 2)``, **truncated**, exactly as FSR 2.2's ``ffxFsr2GetJitterPhaseCount`` computes it
+    (its header documents ``ceil``; the implementation truncates, so 1.7x gives 23 where DLSS's table says
+    24). Every render pixel then sees about 8 samples per display pixel it covers.
+
+    At native resolution this gives 8; the engine's default at native resolution stays
+    :data:`DEFAULT_PHASE_COUNT` (16), see :func:`default_phase_count`.
+
+    Args:
+        render_width: render width in pixels, >= 1.
+        display_width: display width in pixels, >= render_width.
+
+    Raises:
+        ValueError: a width below 1 or a display narrower than the render.
+
+    Examples:
+        >>> [jitter_phase_count(r, 1920) for r in (1920, 1280, 1129, 960, 640)]
+        [8, 18, 23, 32, 72]
+    """
+    if int(render_width) < 1 or int(display_width) < int(render_width):
+        raise ValueError(f"need 1 <= render_width <= display_width, got {render_width}, {display_width}")
+    ratio = int(display_width) / int(render_width)
+    return int(FSR2_BASE_PHASE_COUNT * ratio * ratio)
+
+
+def default_phase_count(render_width: int, display_width: int) -> int:
+    """The engine's default jitter length: :func:`jitter_phase_count`, never below
+    :data:`DEFAULT_PHASE_COUNT` (so native rendering keeps its 16 phases).
+
+    Examples:
+        >>> default_phase_count(256, 256), default_phase_count(128, 256), default_phase_count(170, 256)
+        (16, 32, 18)
+    """
+    return max(DEFAULT_PHASE_COUNT, jitter_phase_count(render_width, display_width))
