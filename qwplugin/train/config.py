@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,10 @@ class TrainConfig:
     ``lambda * mean(logit**2)`` over the raw logits of the filter network's kernel-predicting 1x1 convs
     (every stage, every frame), added to the QW-Net loss. It keeps the logits small so the softmax (or the
     ``kernel_logit_cap``'s tanh) never saturates, where it has no gradient (docs/training.md).
+    ``kernel_logit_penalty_stages`` (None = every stage): the filter stages the penalty applies to, by
+    name (``down0`` .. ``down4``, ``up0`` .. ``up3``), e.g. ``["down0"]`` to keep only the full-resolution
+    current/history choice from saturating and leave the coarse stages free; ``logit_sq`` in ``train.csv``
+    stays the mean over every stage.
 
     ``ema_decay`` (None = off): keep ``ema = d * ema + (1 - d) * weights`` after every optimizer step, with
     ``d = min(ema_decay, (1 + n) / (10 + n))`` at the n-th update of a stage (so short runs are not held at
@@ -156,6 +161,7 @@ class TrainConfig:
     eval_every: int = 200
     spatial_weight: float = 0.3
     kernel_logit_penalty: float = 0.0
+    kernel_logit_penalty_stages: list[str] | None = None
     ema_decay: float | None = None
     checkpoint_minutes: float | None = None
     eval_flip: bool = False
@@ -220,6 +226,13 @@ class TrainConfig:
         if not cfg.kernel_logit_penalty >= 0:
             raise InvalidArgument("kernel_logit_penalty must be >= 0", field="kernel_logit_penalty",
                                   expected=">= 0", actual=repr(cfg.kernel_logit_penalty))
+        stages_ok = cfg.kernel_logit_penalty_stages is None or (
+            isinstance(cfg.kernel_logit_penalty_stages, list) and cfg.kernel_logit_penalty_stages
+            and all(isinstance(n, str) and re.fullmatch(r"(down|up)\d", n) for n in cfg.kernel_logit_penalty_stages))
+        if not stages_ok:
+            raise InvalidArgument("kernel_logit_penalty_stages must be null or a non-empty list of filter stage "
+                                  "names", field="kernel_logit_penalty_stages", expected='e.g. ["down0", "up0"]',
+                                  actual=repr(cfg.kernel_logit_penalty_stages))
         if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
             raise InvalidArgument("ema_decay must lie in (0, 1) or be null", field="ema_decay",
                                   expected="(0, 1) or null", actual=repr(cfg.ema_decay))

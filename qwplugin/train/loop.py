@@ -134,7 +134,7 @@ class Trainer:
         self.info: DistInfo = DistInfo()
         self.model_config = model_config_from(config.model)
         self.ema: WeightEMA | None = None
-        self._logit_sq: list[torch.Tensor] = []
+        self._logit_sq: list[tuple[str, torch.Tensor]] = []
         self._collect_logits = False
 
     def _watch_kernel_logits(self) -> None:
@@ -142,13 +142,20 @@ class Trainer:
         filt = getattr(self.model, "filter", None)
         if filt is None:
             return
-        for conv in list(filt.down.values()) + list(filt.up.values()):
-            conv.register_forward_hook(lambda _m, _i, out: self._logit_sq.append(out.float().pow(2).mean())
-                                       if self._collect_logits else None)
+        for name, conv in list(filt.down.items()) + list(filt.up.items()):
+            conv.register_forward_hook(
+                lambda _m, _i, out, name=name: self._logit_sq.append((name, out.float().pow(2).mean()))
+                if self._collect_logits else None)
 
-    def _kernel_logit_term(self) -> torch.Tensor:
+    def _kernel_logit_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean logit**2 over every stage, for the log; the same over the penalised stages, for the loss)."""
         terms, self._logit_sq = self._logit_sq, []
-        return torch.stack(terms).mean() if terms else torch.zeros(())
+        if not terms:
+            return torch.zeros(()), torch.zeros(())
+        chosen = self.cfg.kernel_logit_penalty_stages
+        picked = [v for n, v in terms if chosen is None or n in chosen]
+        logged = torch.stack([v for _, v in terms]).mean()
+        return logged, torch.stack(picked).mean() if picked else torch.zeros(())
 
     # -- state -----------------------------------------------------------------------------------
     def _weights_record(self) -> dict:
@@ -292,10 +299,10 @@ class Trainer:
                 out = runner(batch["color"], batch["motion_px"], batch["resets"], batch["depth"],
                              None if carry is None else carry[0])
                 self._collect_logits = False
-                logit_sq = self._kernel_logit_term()
+                logit_sq, penalised_sq = self._kernel_logit_terms()
                 terms = qwnet_loss(out, ref_nw, batch["motion_px"], batch["resets"], cfg.spatial_weight,
                                    *((None, None) if carry is None else carry))
-                loss = terms.total + cfg.kernel_logit_penalty * logit_sq if cfg.kernel_logit_penalty \
+                loss = terms.total + cfg.kernel_logit_penalty * penalised_sq if cfg.kernel_logit_penalty \
                     else terms.total
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,5 +1,7 @@
 """Augmentations (crop, flips with motion, exposure), the dataset index and the torch dataset."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,44 @@ def test_dataset_samples(tiny_root):
     assert val[0]["color"].shape == (4, 3, 16, 20)
     with pytest.raises(InvalidArgument, match="frames"):
         SequenceDataset(tiny_root, "train", frames=9)[0]
+
+
+def test_mmap_storage_is_bit_identical_shared_and_rebuilt_on_change(tmp_path):
+    root = tmp_path / "data"
+    write_synthetic_dataset(root, sequences=3, frames=4, width=20, height=16, spp=4, seed=3)
+    kw = dict(crop=8, frames=3, flips=True, exposure_log2_range=1.0, seed=2)
+    memory = SequenceDataset(root, "train", storage="memory", **kw)
+    mapped = SequenceDataset(root, "train", **kw)  # default "mmap": decodes, writes the cache, maps it
+    for i in range(len(memory)):
+        a, b = memory.block(i), mapped.block(i)
+        assert isinstance(b["color"], np.memmap) and b["color"].dtype == np.float16  # half EXR planes
+        assert b["depth"].dtype == np.float32  # depth is a float32 plane: kept exact
+        for k in a:
+            np.testing.assert_array_equal(np.asarray(b[k], a[k].dtype), a[k])
+    for s in range(5):
+        x, y = memory.sample(np.random.default_rng([9, s])), mapped.sample(np.random.default_rng([9, s]))
+        assert all(x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]) for k in x)
+    # A second reader maps the cache written by the first (no decoding); a changed sequence is re-decoded.
+    name = mapped.entries[0].name
+    cache = root / ".cache" / name
+    assert (cache / "meta.json").exists()
+    stamp = (cache / "color.npy").stat().st_mtime_ns
+    again = SequenceDataset(root, "train", **kw)
+    again.block(0)
+    assert (cache / "color.npy").stat().st_mtime_ns == stamp
+    exr = sorted((root / name).glob("*.exr"))[0]
+    os.utime(exr, ns=(exr.stat().st_atime_ns, exr.stat().st_mtime_ns + 10**9))
+    SequenceDataset(root, "train", **kw).block(0)
+    assert (cache / "color.npy").stat().st_mtime_ns != stamp
+    with pytest.raises(InvalidArgument, match="storage"):
+        SequenceDataset(root, "train", storage="disk")
+
+
+def test_mmap_storage_falls_back_to_memory_when_the_folder_is_read_only(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    write_synthetic_dataset(root, sequences=3, frames=4, width=20, height=16, spp=4, seed=3)
+    ds = SequenceDataset(root, "train")
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(PermissionError("read-only")))
+    block = ds.block(0)
+    assert not isinstance(block["color"], np.memmap) and block["color"].dtype == np.float32
+    assert not list((root / ".cache").glob(".tmp_*"))

@@ -155,3 +155,32 @@ def test_kernel_logit_penalty_keeps_logits_small(data_root, tmp_path):
 
     with pytest.raises(InvalidArgument, match="kernel_logit_penalty"):
         TrainConfig.from_dict(cfg.to_dict())
+
+
+def test_kernel_logit_penalty_stages_reach_only_the_named_stages(data_root):
+    from qwplugin.errors import InvalidArgument
+    from qwplugin.train.loop import Trainer
+
+    cfg = tiny_config(data_root, kernel_logit_penalty=1.0, kernel_logit_penalty_stages=["down0"])
+    trainer = Trainer(cfg, device="cpu", progress=False)
+    trainer.model = build_model(model_config_from(cfg.model))
+    trainer._watch_kernel_logits()
+    block = to_tensors(SequenceDataset(data_root, "train").block(0))
+    trainer._collect_logits = True
+    trainer.model(block["color"][:1], block["color"][:1], block["depth"][:1])
+    trainer._collect_logits = False
+    recorded = {name: float(v.detach()) for name, v in trainer._logit_sq}
+    logged, penalised = trainer._kernel_logit_terms()
+    assert "down0" in recorded and len(recorded) > 2
+    assert float(logged) == pytest.approx(sum(recorded.values()) / len(recorded))
+    assert float(penalised) == pytest.approx(recorded["down0"])
+    penalised.backward()
+    filt = trainer.model.filter
+    for name, conv in list(filt.down.items()) + list(filt.up.items()):
+        grad = conv.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == (name == "down0"), name
+    for bad in ([], ["mid3"], "down0"):
+        raw = cfg.to_dict()
+        raw["kernel_logit_penalty_stages"] = bad
+        with pytest.raises(InvalidArgument, match="kernel_logit_penalty_stages"):
+            TrainConfig.from_dict(raw)
