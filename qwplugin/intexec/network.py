@@ -25,7 +25,7 @@ from qwplugin.intexec.program import IntProgram
 from qwplugin.intexec.reference import quantize_input
 from qwplugin.model.base import ReconstructionModel
 from qwplugin.model.config import ModelConfig
-from qwplugin.model.input_unit import assemble_input
+from qwplugin.model.input_unit import assemble_input, prepare_history
 from qwplugin.ops.kernels import TAPS, _apply3x3
 from qwplugin.ops.padding import crop_to, pad_to_multiple
 
@@ -152,6 +152,7 @@ class IntegerQWNet(ReconstructionModel):
         self._require_backend()
         h, w = color_nw.shape[-2:]
         m = self.config.size_multiple
+        history_nw = prepare_history(color_nw, history_nw, self.config)  # as the float model does
         color, history = pad_to_multiple(color_nw, m), pad_to_multiple(history_nw, m)
         depth_p = pad_to_multiple(depth, m) if self.config.use_depth else None
         net_input = assemble_input(color, history, depth_p, self.config.input_processing, self.config.use_depth)
