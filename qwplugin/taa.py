@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.runtime.validate import check_jitter
 
 CLIP_EPS = 1e-6
 """Added to the AABB half-extent before dividing, so a flat neighbourhood (sigma = 0) clips the history
@@ -558,9 +559,17 @@ class TemporalAA:
         """
         if self._closed:
             raise InvalidOperation("TemporalAA.step called after close()")
-        _check_inputs(color_linear, motion_px, reset, jitter_px)
+        jitter = _check_inputs(color_linear, motion_px, reset, jitter_px)
         if self.config.uses_depth:
             _check_depth(depth, color_linear)
+        return self._step(color_linear, motion_px, bool(reset), jitter, depth)
+
+    def _step(self, color_linear: torch.Tensor, motion_px: torch.Tensor, reset: bool,
+              jitter_px: tuple[float, float], depth: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`step` on arguments already checked (by :meth:`step`, or by a caller that checked the
+        whole frame with :mod:`qwplugin.runtime.validate`, such as :class:`qwplugin.runtime.methods.TAA`)."""
+        assert not self._closed
+        assert depth is not None or not self.config.uses_depth
         color = color_linear.float()
         motion = motion_px.float()
         depth_f = depth.float() if self.config.uses_depth else None
@@ -589,7 +598,8 @@ def _check_depth(depth, color) -> None:
                               expected=f"float on {color.device}", actual=f"{depth.dtype} on {depth.device}")
 
 
-def _check_inputs(color, motion, reset, jitter_px) -> None:
+def _check_inputs(color, motion, reset, jitter_px) -> tuple[float, float]:
+    """Argument checks of :meth:`TemporalAA.step`; returns the checked jitter."""
     if not isinstance(color, torch.Tensor) or color.ndim != 4 or color.shape[1] != 3:
         raise InvalidArgument("color_linear must be a (N,3,H,W) tensor", field="color_linear",
                               expected="(N,3,H,W)", actual=_describe(color))
@@ -607,16 +617,7 @@ def _check_inputs(color, motion, reset, jitter_px) -> None:
     if not isinstance(reset, (bool, np.bool_)):
         raise InvalidArgument("reset must be a bool", field="reset", expected="bool",
                               actual=type(reset).__name__)
-    try:
-        jx, jy = (float(v) for v in jitter_px)
-        if isinstance(jitter_px, str):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise InvalidArgument("jitter_px must be two numbers", field="jitter_px", expected="(x, y)",
-                              actual=repr(jitter_px)) from None
-    if not (-0.5 <= jx <= 0.5 and -0.5 <= jy <= 0.5):
-        raise InvalidArgument("jitter_px out of range", field="jitter_px", expected="each in [-0.5, 0.5]",
-                              actual=repr(jitter_px))
+    return check_jitter(jitter_px)
 
 
 def _describe(x) -> str:

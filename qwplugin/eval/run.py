@@ -75,7 +75,7 @@ class RunResult:
     Attributes:
         label: run label; frames: T; reset: (T,) bool; scored: (T,) bool (warm-up rule).
         per_frame: method -> metric -> (T,) float64, NaN where not scored (or undefined).
-        step_ms: method -> (T,) wall-clock ms of each ``step``.
+        step_ms: method -> (T,) wall-clock ms of each ``dispatch``.
         costly: (T,) bool, the scored frames where :data:`COSTLY_METRICS` were computed (None: all).
     """
 
@@ -164,7 +164,7 @@ class SceneResult:
         return out
 
     def ms_per_frame(self, method: str) -> float:
-        """Median wall-clock ms of ``step`` over every frame of every run but each run's first."""
+        """Median wall-clock ms of ``dispatch`` over every frame of every run but each run's first."""
         times = [t for r in self.runs for t in (r.step_ms[method][1:] if r.frames > 1 else r.step_ms[method])]
         return float(statistics.median(times))
 
@@ -263,7 +263,7 @@ def _check_sequence(name: str, seq: Sequence, warmup: int) -> None:
 def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarray, exposure: float,
                 with_flip: bool, bar, costly: np.ndarray | None = None
                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """One method over one sequence: (per-frame metrics, step ms, last output)."""
+    """One method (a reconstructor) over one sequence: (per-frame metrics, dispatch ms, last output)."""
     t = len(seq)
     per_frame = {m: np.full(t, np.nan) for m in M.METRIC_NAMES}
     times = np.zeros(t)
@@ -274,7 +274,7 @@ def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarr
         frame = Frame(color=seq.color[i], motion_px=seq.motion_px[i], jitter_px=tuple(seq.jitter_px[i]),
                       depth=seq.depth_view[i], reset=reset, exposure=exposure)
         t0 = time.perf_counter()
-        out = method.step(frame)
+        out = method.dispatch(frame)
         times[i] = (time.perf_counter() - t0) * 1e3
         out_display = M.to_display(out, exposure)
         if scored[i]:
@@ -297,7 +297,7 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
 
     Args:
         scene: the scene and its runs.
-        methods: method specs (:mod:`qwplugin.eval.methods`).
+        methods: method specs (names or ``NAME=PATH``, :mod:`qwplugin.runtime.registry`).
         warmup: frames not scored after each reset, >= 0.
         exposure: display exposure > 0.
         with_flip: compute LDR/HDR-FLIP (NaN otherwise).
@@ -339,18 +339,19 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
                                      resamples=resamples, seed=seed)
             for spec in methods:
                 method = make_method(spec, (seq.width, seq.height))
-                bar.set_postfix_str(f"{label}: {method.name}")
+                name = method.info.name
+                bar.set_postfix_str(f"{label}: {name}")
                 if descriptions is not None:
-                    descriptions[method.name] = method.description
+                    descriptions[name] = method.info.description
                 try:
                     per_frame, times, last = _run_method(method, seq, scored, ref_display, exposure, with_flip, bar,
                                                          costly)
                 finally:
                     method.close()
-                run_result.per_frame[method.name] = per_frame
-                run_result.step_ms[method.name] = times
+                run_result.per_frame[name] = per_frame
+                run_result.step_ms[name] = times
                 if first:
-                    result.outputs[method.name] = np.asarray(last, np.float32).copy()
+                    result.outputs[name] = np.asarray(last, np.float32).copy()
             result.runs.append(run_result)
             del seq, ref_display
     finally:

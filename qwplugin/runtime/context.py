@@ -22,7 +22,8 @@ from qwplugin.runtime.debug import DebugChecker
 from qwplugin.runtime.desc import ContextDesc
 from qwplugin.runtime.frame import Frame
 from qwplugin.runtime.timing import ModuleTimer, StageClock, TimingStats
-from qwplugin.runtime.validate import check_frame, frame_to_tensors
+from qwplugin.runtime.reconstructor import MethodInfo
+from qwplugin.runtime.validate import FrameValues, check_arrays, check_frame, frame_to_tensors
 from qwplugin.runtime.weights import LoadedModel, load_model
 from qwplugin.taa import TAAConfig, taa_resolve
 
@@ -74,6 +75,12 @@ class Context:
     Raises:
         InvalidArgument: ``desc`` is not a ContextDesc; bad weights (see :mod:`~qwplugin.runtime.weights`);
             ``precision="int4"`` with a model that has no quantizers.
+        name: the registry name reported by :attr:`info` (default ``"<model kind>-<precision>"``).
+        label: the human label reported by :attr:`info` (default: ``name``).
+
+    A context implements the reconstructor protocol (:class:`~qwplugin.runtime.reconstructor.Reconstructor`:
+    ``dispatch``, ``reset``, ``resize``, ``close``, ``info``); ``qwplugin.runtime.registry.make("qwnet-int4",
+    size)`` builds one by name.
         UnsupportedHardware: ``backend="cuda"`` without CUDA.
 
     Examples:
@@ -88,7 +95,8 @@ class Context:
         >>> ctx.close()
     """
 
-    def __init__(self, desc: ContextDesc, *, model: torch.nn.Module | None = None):
+    def __init__(self, desc: ContextDesc, *, model: torch.nn.Module | None = None, name: str | None = None,
+                 label: str | None = None):
         if not isinstance(desc, ContextDesc):
             raise InvalidArgument("Context takes a ContextDesc", field="desc", expected="ContextDesc",
                                   actual=type(desc).__name__)
@@ -143,6 +151,8 @@ class Context:
         self._resets = 0
         self._nonfinite = 0
         self._closed = False
+        self._name = name if name is not None else f"{kind}-{desc.precision}"
+        self._label = label if label is not None else self._name
 
     @staticmethod
     def _load(desc: ContextDesc, model: torch.nn.Module | None) -> LoadedModel:
@@ -175,6 +185,24 @@ class Context:
     def uses_depth(self) -> bool:
         """Whether the running model reads ``Frame.depth`` (``backend_info.uses_depth``)."""
         return self._use_depth
+
+    @property
+    def uses_jitter(self) -> bool:
+        """Whether the running model reads ``Frame.jitter_px`` (``backend_info.uses_jitter``; QW-Net and
+        the U-Net do not, the TAA fallback does)."""
+        return self._info.uses_jitter
+
+    @property
+    def info(self) -> MethodInfo:
+        """What this context runs, in the reconstructor protocol's terms (:class:`MethodInfo`):
+        ``uses_depth`` / ``uses_jitter`` say which optional inputs the model reads."""
+        b = self._info
+        return MethodInfo(name=self._name, label=self._label, description=str(b), uses_depth=b.uses_depth,
+                          uses_jitter=b.uses_jitter, family="network", trained=b.trained,
+                          summary=(f"{b.device}, {b.precision_detail}, "
+                                   f"{'trained' if b.trained else 'UNTRAINED weights'}"),
+                          details={"device": b.device, "precision_detail": b.precision_detail,
+                                   "weights": b.weights})
 
     @property
     def has_history(self) -> bool:
@@ -215,16 +243,35 @@ class Context:
         self._require_open("dispatch")
         clock = StageClock(self._device)
         try:
-            check_frame(frame, self._desc.render_shape, needs_depth=self._use_depth,
-                        depth_convention=self._desc.depth_convention)
+            values = check_frame(frame, self._desc.render_shape, needs_depth=self._use_depth,
+                                 depth_convention=self._desc.depth_convention)
             if out is not None:
                 _check_out(out, self._desc.render_shape)
         except InvalidArgument:
             self._refused += 1
             raise
+        return self._run(frame, values, out, clock)
+
+    def _dispatch_checked(self, frame: Frame, values: FrameValues) -> np.ndarray | torch.Tensor:
+        """``dispatch`` for a caller that already checked the frame's values (the GL bridge): checks the
+        arrays only. Same results, counters and refusal semantics as :meth:`dispatch`."""
+        self._require_open("dispatch")
+        assert isinstance(values, FrameValues), type(values)
+        clock = StageClock(self._device)
+        try:
+            check_arrays(frame, self._desc.render_shape, needs_depth=self._use_depth,
+                         depth_convention=self._desc.depth_convention,
+                         motion_vector_scale=values.motion_vector_scale)
+        except InvalidArgument:
+            self._refused += 1
+            raise
+        return self._run(frame, values, None, clock)
+
+    def _run(self, frame: Frame, values: FrameValues, out, clock: StageClock) -> np.ndarray | torch.Tensor:
+        """The step itself, on a checked frame."""
         clock.lap("checks")
         d = self._desc
-        ft = frame_to_tensors(frame, self._device, depth_convention=d.depth_convention,
+        ft = frame_to_tensors(frame, self._device, values, depth_convention=d.depth_convention,
                               camera_near=d.camera_near, camera_far=d.camera_far, use_depth=self._use_depth)
         clock.lap("input_transfer")
         history = None if ft.reset else self._history

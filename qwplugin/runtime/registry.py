@@ -1,0 +1,255 @@
+"""One registry of reconstruction methods by name: ``make("taa", (w, h))``, ``make("qwnet-int4", (w, h))``.
+
+The demo, the benchmarks and the evaluation build every method here and never parse a method name
+themselves. Each name may have an implementation per *target*:
+
+==========  ==================================================================================
+target      what ``make`` returns
+==========  ==================================================================================
+``array``   a reconstructor on top-down arrays (:class:`~qwplugin.runtime.Context`,
+            :class:`~qwplugin.runtime.methods.TAA`, :class:`~qwplugin.runtime.methods.NoAA`);
+            registered here
+``gl``      a GL pass (``engine_bridge.passes``), registered when ``engine_bridge.passes`` is
+            imported (the core never imports GL)
+==========  ==================================================================================
+
+Built-in names:
+
+==============  ==========================================================================================
+``noaa``        the aliased, jittered input itself
+``taa``         the strong TAA baseline: :class:`~qwplugin.taa.TAAConfig` defaults (tuned on training
+                scenes), given the frame's linear view depth when the configuration uses depth
+``taa-classic`` the textbook TAA the project started with (:meth:`~qwplugin.taa.TAAConfig.classic`)
+``qwnet-fp32``  QW-Net through :class:`~qwplugin.runtime.Context` (the product path), FP32
+``qwnet-int4``  the same with the 4-bit extractor on the fastest exact integer backend available
+``unet-fp32``   the black-box U-Net baseline (colour predicted directly), FP32
+``unet-int4``   its 4-bit version
+==============  ==========================================================================================
+
+A method may also be given as a *spec* ``NAME=PATH`` (the evaluation's ``--methods``):
+
+- ``PATH.json``: a TAA configuration (:func:`~qwplugin.runtime.methods.load_taa_config`), e.g.
+  ``taa=runs/sweep/cfg_012.json`` or ``taa-nodilate=cfg.json``;
+- any other path: network weights (e.g. ``qwnet-fp32=runs/x/w.safetensors`` or ``ablation-nodepth=...``),
+  run at the precision of the registered name, or for a name of one's own by its suffix (``-int4`` ->
+  int4, otherwise fp32).
+
+Options (keywords of :func:`make`) are shared by all methods; each factory uses those that apply to it and
+ignores the others, so a caller can pass the same options to every name:
+
+=================  =======================================================================================
+``model``          network methods: model name or weights path instead of the registered one
+``backend``        network methods: ``ContextDesc.backend`` (``auto``, ``cpu``, ``cuda``)
+``int4_backend``   network methods: ``ContextDesc.int4_backend``
+``seed``           network methods: seed of the random initialisation when no trained weights exist
+``transfer``       GL network passes: the bridge's transfer (``auto``, ``readback``, ``cuda_interop``)
+``config``         TAA methods: a :class:`~qwplugin.taa.TAAConfig` instead of the registered one
+``source``         TAA methods: where ``config`` came from (for the description)
+``history_format`` GL TAA passes: ``RGBA16F`` or ``RGBA32F``
+=================  =======================================================================================
+
+Registering a new method is one call::
+
+    register("my-taa", lambda name, size, **options: TAA(size, MY_CONFIG, name=name), label="my TAA")
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qwplugin.errors import InvalidArgument
+
+TARGETS = ("array", "gl")
+"""Where a method runs (see the module docstring)."""
+
+OPTIONS = ("model", "backend", "int4_backend", "seed", "transfer", "config", "source", "history_format")
+"""The option keywords :func:`make` accepts (see the module docstring); any other keyword is refused."""
+
+Factory = Callable[..., Any]
+"""``factory(name, render_size, **options) -> reconstructor``: ``name`` is what ``info.name`` reports."""
+
+
+@dataclass
+class _Entry:
+    label: str
+    factories: dict[str, Factory] = field(default_factory=dict)
+    path_option: str | None = None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, factory: Factory, *, target: str = "array", label: str | None = None,
+             path_option: str | None = None, replace: bool = False) -> None:
+    """Register ``factory`` under ``name`` for ``target`` (one call per name and target).
+
+    Args:
+        name: the method name, e.g. ``"taau"`` (non-empty, no ``=`` or ``,``).
+        factory: ``factory(name, render_size, **options)`` returning a reconstructor.
+        target: one of :data:`TARGETS`.
+        label: human label (kept from an earlier registration of the name when None; default the name).
+        path_option: what ``NAME=PATH`` means for this name: ``"config"`` (a TAA JSON file) or ``"model"``
+            (weights); None keeps an earlier registration's (and otherwise the suffix rule of the module
+            docstring applies).
+        replace: allow replacing an existing factory for (name, target).
+
+    Raises:
+        InvalidArgument: bad name or target, or (name, target) already registered without ``replace``.
+    """
+    if not isinstance(name, str) or not name or any(c in name for c in "=, "):
+        raise InvalidArgument("bad method name", field="name", expected="a non-empty name without '=', ',' or "
+                              "spaces", actual=repr(name))
+    if target not in TARGETS:
+        raise InvalidArgument("unknown target", field="target", expected=" or ".join(TARGETS), actual=repr(target))
+    if not callable(factory):
+        raise InvalidArgument("factory must be callable", field="factory", expected="a callable",
+                              actual=type(factory).__name__)
+    entry = _REGISTRY.setdefault(name, _Entry(label or name))
+    if target in entry.factories and not replace:
+        raise InvalidArgument(f"method {name!r} is already registered for target {target!r}", field="name",
+                              expected="a new name (or replace=True)", actual=name)
+    entry.factories[target] = factory
+    if label is not None:
+        entry.label = label
+    if path_option is not None:
+        assert path_option in ("config", "model"), path_option
+        entry.path_option = path_option
+
+
+def names(target: str | None = None) -> tuple[str, ...]:
+    """Registered names, in registration order (those with a ``target`` implementation when given)."""
+    return tuple(n for n, e in _REGISTRY.items() if target is None or target in e.factories)
+
+
+def label(name: str) -> str:
+    """Human label of a method name or spec (the name itself for unregistered ones)."""
+    base = name.partition("=")[0].strip()
+    entry = _REGISTRY.get(base)
+    return entry.label if entry is not None else base
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``"NAME"`` or ``"NAME=PATH"`` -> ``(name, path or None)``, checked before any work: a ``.json``
+    path is loaded as a TAA configuration here already, so a bad file is refused early.
+
+    Raises:
+        InvalidArgument: field ``--methods``: an empty or unknown name without a path, a missing file, a
+            bad TAA configuration file.
+    """
+    from qwplugin.runtime.methods import load_taa_config
+
+    if not isinstance(spec, str):
+        raise InvalidArgument("a method is named by a string", field="--methods", expected="NAME or NAME=PATH",
+                              actual=type(spec).__name__)
+    name, _, path = spec.partition("=")
+    name, path = name.strip(), path.strip()
+    if not name:
+        raise InvalidArgument("empty method name", field="--methods", expected="NAME or NAME=PATH", actual=spec)
+    if not path and name not in _REGISTRY:
+        raise InvalidArgument("unknown method", field="--methods", expected=", ".join(_REGISTRY) +
+                              " or NAME=PATH (.json TAA configuration or weights)", actual=name)
+    if path:
+        if not Path(path).is_file():
+            raise InvalidArgument("method file not found", field="--methods", expected="an existing file",
+                                  actual=f"{name}={path}")
+        if _path_option(name, path) == "config":
+            load_taa_config(path)
+    return name, (path or None)
+
+
+def _path_option(name: str, path: str) -> str:
+    entry = _REGISTRY.get(name)
+    if path.endswith(".json"):
+        return "config"
+    if entry is not None and entry.path_option is not None:
+        return entry.path_option
+    return "model"
+
+
+def make(spec: str, render_size: tuple[int, int], *, target: str = "array", **options) -> Any:
+    """Build the method named by ``spec`` (a name or ``NAME=PATH``, see the module docstring).
+
+    Args:
+        spec: a registered name, or ``NAME=PATH``.
+        render_size: ``(width, height)`` of the frames.
+        target: ``"array"`` or ``"gl"`` (the latter needs ``import engine_bridge.passes``).
+        **options: shared options (:data:`OPTIONS`).
+
+    Returns:
+        a reconstructor (:class:`~qwplugin.runtime.reconstructor.Reconstructor`) whose ``info.name`` is
+        the spec's name.
+
+    Raises:
+        InvalidArgument: unknown name, target or option; bad file; whatever the factory refuses.
+        UnsupportedHardware: from the factory (e.g. ``backend="cuda"`` without CUDA).
+    """
+    from qwplugin.runtime.methods import load_taa_config
+
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise InvalidArgument("unknown method options", field=", ".join(unknown),
+                              expected="some of " + ", ".join(OPTIONS), actual=repr(unknown))
+    if target not in TARGETS:
+        raise InvalidArgument("unknown target", field="target", expected=" or ".join(TARGETS), actual=repr(target))
+    name, path = parse_spec(spec)
+    base = name
+    if path is not None:
+        kind = _path_option(name, path)
+        if kind == "config":
+            options = {**options, "config": load_taa_config(path), "source": path}
+            base = name if _REGISTRY.get(name) and _REGISTRY[name].path_option == "config" else "taa"
+        else:
+            options = {**options, "model": path}
+            if name not in _REGISTRY or _REGISTRY[name].path_option != "model":
+                base = "qwnet-int4" if name.endswith("-int4") else "qwnet-fp32"
+    entry = _REGISTRY[base]
+    factory = entry.factories.get(target)
+    if factory is None:
+        hint = " (import engine_bridge.passes to register the GL passes)" if target == "gl" else ""
+        raise InvalidArgument(f"method {base!r} has no {target!r} implementation{hint}", field="target",
+                              expected=" or ".join(entry.factories), actual=target)
+    return factory(name, render_size, **options)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the built-in array methods
+
+
+def _noaa(name, size, **_):
+    from qwplugin.runtime.methods import NoAA
+
+    return NoAA(size, name=name, label=label(name))
+
+
+def _taa(name, size, *, classic: bool = False, config=None, source=None, **_):
+    from qwplugin.runtime.methods import TAA
+    from qwplugin.taa import TAAConfig
+
+    if config is None:
+        config = TAAConfig.classic() if classic else TAAConfig()
+        source = "TAAConfig.classic()" if classic else "TAAConfig() defaults, tuned on training scenes"
+    return TAA(size, config, name=name, label=label(name), source=source or "caller-supplied TAAConfig")
+
+
+def _network(name, size, *, default_model: str, precision: str, model=None, backend="auto", int4_backend="auto",
+             seed=0, **_):
+    from qwplugin.runtime.context import Context
+    from qwplugin.runtime.desc import ContextDesc
+
+    return Context(ContextDesc(render_size=size, model=model or default_model, precision=precision, backend=backend,
+                               int4_backend=int4_backend, seed=seed), name=name, label=label(name))
+
+
+register("noaa", _noaa, label="no AA")
+register("taa", _taa, label="TAA", path_option="config")
+register("taa-classic", functools.partial(_taa, classic=True), label="TAA classic", path_option="config")
+for _model, _text in (("unet", "U-Net"), ("qwnet", "QW-Net")):
+    for _precision, _ptext in (("fp32", "FP32"), ("int4", "4-bit")):
+        register(f"{_model}-{_precision}",
+                 functools.partial(_network, default_model=_model, precision=_precision),
+                 label=f"{_text} {_ptext}", path_option="model")
+del _model, _text, _precision, _ptext
