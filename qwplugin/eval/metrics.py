@@ -1,4 +1,8 @@
-"""Image-quality and temporal-stability metrics against supersampled references.
+"""Image-quality and temporal-stability metrics against supersampled references, on (H, W, 3) images.
+
+The numpy front of the core metrics (:mod:`qwplugin.metrics`, which training validation uses too): it
+checks the images, converts them to the metric's domain and calls the one implementation; FLIP (NVIDIA
+``flip-evaluator``, numpy only) lives here.
 
 **Domains.** Each metric is computed in one of three domains (:data:`DOMAINS`, printed as the report's
 legend):
@@ -26,7 +30,8 @@ Metrics (per frame; all are 0 / perfect for an output equal to the reference):
   change of the output beyond what the reference itself changes (crawling edges, shimmering highlights).
   Same masks.
 
-Both temporal metrics are computed after the warm-up rule of the caller.
+Both temporal metrics are computed after the warm-up rule of the caller. Every mean is accumulated in
+float64 (:mod:`qwplugin.metrics`).
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from qwplugin import metrics as core
 from qwplugin.errors import InvalidArgument
+from qwplugin.metrics import PSNR_MSE_FLOOR  # noqa: F401  (re-exported: the one PSNR cap)
 from qwplugin.ops.colour import to_network
-from qwplugin.ops.warp import warp_backward
-from qwplugin.train.evaluate import PSNR_MSE_FLOOR  # the training validation's floor: one PSNR cap (100 dB)
 
 METRIC_NAMES = ("psnr_db", "psnr_srgb_db", "ssim", "flip", "hdr_flip", "temporal", "flicker")
 HIGHER_IS_BETTER = {"psnr_db": True, "psnr_srgb_db": True, "ssim": True, "flip": False, "hdr_flip": False,
@@ -71,6 +76,11 @@ def _check_pair(reference, test) -> tuple[np.ndarray, np.ndarray]:
     return ref, out
 
 
+def _chw(image: np.ndarray) -> torch.Tensor:
+    """(H, W, C) float32 numpy -> (1, C, H, W) torch view (no copy)."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
 def to_display(linear, exposure: float = 1.0) -> np.ndarray:
     """Linear HDR (H, W, 3) -> display values ``e x / (1 + e x)`` in [0, 1) (negatives clamped to 0)."""
     t = torch.from_numpy(np.ascontiguousarray(linear, dtype=np.float32))
@@ -90,8 +100,7 @@ def psnr_db(reference_display, test_display) -> float:
         InvalidArgument: not (H, W, 3), different shapes, or NaN / Inf.
     """
     ref, out = _check_pair(reference_display, test_display)
-    mse = float(np.mean((ref.astype(np.float64) - out) ** 2))
-    return -10.0 * float(np.log10(max(mse, PSNR_MSE_FLOOR)))
+    return float(core.psnr_db(_chw(ref), _chw(out))[0])
 
 
 def psnr_srgb_db(reference_display, test_display) -> float:
@@ -105,20 +114,13 @@ def psnr_srgb_db(reference_display, test_display) -> float:
 
 
 def ssim(reference_display, test_display) -> float:
-    """SSIM (``pytorch_msssim.ssim``, data range 1) of two (H, W, 3) display-domain images.
+    """SSIM (:func:`qwplugin.metrics.ssim`: ``pytorch_msssim``, data range 1) of two (H, W, 3) display images.
 
     Raises:
-        InvalidArgument: an image smaller than the 11-pixel window.
+        InvalidArgument: not (H, W, 3), different shapes, NaN / Inf, or smaller than the 11-pixel window.
     """
-    from pytorch_msssim import ssim as _ssim
-
     ref, out = _check_pair(reference_display, test_display)
-    if min(ref.shape[:2]) < 11:
-        raise InvalidArgument("SSIM needs images of at least 11x11 pixels", field="reference",
-                              expected=">= 11x11", actual=f"{ref.shape[1]}x{ref.shape[0]}")
-    r = torch.from_numpy(ref).permute(2, 0, 1)[None].double()
-    o = torch.from_numpy(out).permute(2, 0, 1)[None].double()
-    return float(_ssim(r, o, data_range=1.0, size_average=True))
+    return float(core.ssim(_chw(ref), _chw(out))[0])
 
 
 def flip_ldr(reference_display, test_display, with_map: bool = False):
@@ -150,23 +152,31 @@ def flip_hdr(reference_linear, test_linear, exposure: float = 1.0, with_map: boo
 def frame_change(current_display: np.ndarray, previous_display: np.ndarray, motion_px: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """``current - W(previous)`` with ``W`` the backward warp by ``motion_px`` (H, W, 2), and the (H, W) bool
-    mask of pixels whose motion stays inside the previous frame."""
-    prev = torch.from_numpy(np.ascontiguousarray(previous_display, dtype=np.float32)).permute(2, 0, 1)[None]
-    mv = torch.from_numpy(np.ascontiguousarray(motion_px, dtype=np.float32)).permute(2, 0, 1)[None]
-    warped, valid = warp_backward(prev, mv)
-    change = np.asarray(current_display, np.float32) - warped[0].permute(1, 2, 0).numpy()
-    return change, valid[0, 0].numpy() > 0
+    mask of pixels whose motion stays inside the previous frame (:func:`qwplugin.metrics.frame_change`)."""
+    change, inside = core.frame_change(_chw(current_display), _chw(previous_display), _chw(motion_px))
+    return change[0].permute(1, 2, 0).numpy(), inside[0].numpy()
 
 
 def temporal_metrics(out_t, out_prev, ref_t, ref_prev, motion_px) -> tuple[float, float]:
     """(temporal error, flicker) of one frame pair, display domain (see the module docstring).
 
-    Returns NaN for both when no pixel's motion stays inside the previous frame.
+    Args:
+        out_t, out_prev, ref_t, ref_prev: (H, W, 3) display images of frames t and t - 1.
+        motion_px: (H, W, 2) motion of frame t in render pixels (previous = current + motion).
+
+    Returns NaN for both when no pixel's motion stays inside the previous frame (NaN values propagate).
+
+    Raises:
+        InvalidArgument: an image not (H, W, 3) or of another shape than ``ref_t``, or motion not (H, W, 2).
     """
-    d_out, valid = frame_change(out_t, out_prev, motion_px)
-    d_ref, _ = frame_change(ref_t, ref_prev, motion_px)
-    if not valid.any():
-        return float("nan"), float("nan")
-    temporal = float(np.mean(np.abs(d_out - d_ref)[valid]))
-    flicker = float(np.mean(np.maximum(0.0, np.abs(d_out) - np.abs(d_ref))[valid]))
-    return temporal, flicker
+    images = [np.asarray(x, dtype=np.float32) for x in (out_t, out_prev, ref_t, ref_prev)]
+    for name, a in zip(("out_t", "out_prev", "ref_t", "ref_prev"), images):
+        if a.ndim != 3 or a.shape[2] != 3 or a.shape != images[2].shape:
+            raise InvalidArgument(f"{name} must be an (H, W, 3) image like ref_t", field=name,
+                                  expected=str(images[2].shape), actual=str(a.shape))
+    mv = np.asarray(motion_px, dtype=np.float32)
+    if mv.shape != images[2].shape[:2] + (2,):
+        raise InvalidArgument("motion_px must be (H, W, 2)", field="motion_px",
+                              expected=str(images[2].shape[:2] + (2,)), actual=str(mv.shape))
+    temporal, flicker = core.temporal_error_and_flicker(*(_chw(a) for a in images), _chw(mv), inside_only=True)
+    return float(temporal[0]), float(flicker[0])

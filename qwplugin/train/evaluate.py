@@ -1,13 +1,15 @@
 """Validation figures: PSNR against the reference and temporal error, for a model and the no-AA input.
 
 Both are measured in the network's tonemapped domain ``x / (1 + x)`` (values in [0, 1), peak 1), where
-the loss lives too; HDR values would otherwise let a few highlights decide the PSNR.
+the loss lives too; HDR values would otherwise let a few highlights decide the PSNR. The metrics are the
+core's (:mod:`qwplugin.metrics`, the same functions the evaluation uses).
 
-- PSNR: ``-10 log10(MSE)`` per frame (over pixels and channels), averaged over all frames of all
-  validation sequences (frame 0 included).
-- Temporal error: mean ``|(out_t - W(out_{t-1})) - (ref_t - W(ref_{t-1}))|`` over t >= 1, camera cuts
-  (reset frames) left out (the temporal loss term; 0 for an output that changes exactly like the
-  reference).
+- PSNR: :func:`qwplugin.metrics.psnr_db` per frame (over pixels and channels, MSE in float64), averaged
+  over all frames of all validation sequences (frame 0 included).
+- Temporal error: :func:`qwplugin.metrics.sequence_temporal_error`, mean
+  ``|(out_t - W(out_{t-1})) - (ref_t - W(ref_{t-1}))|`` over t >= 1, camera cuts (reset frames) left out,
+  every pixel counted (the rule of the temporal loss term; 0 for an output that changes exactly like the
+  reference), averaged over sequences.
 - FLIP (optional, ``flip=True``): mean LDR-FLIP per frame (:func:`qwplugin.eval.metrics.flip_ldr`: the
   same display values, sRGB-encoded, NVIDIA ``flip-evaluator``), averaged over all frames; lower is better.
 """
@@ -19,12 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
+from qwplugin.metrics import psnr_db, sequence_temporal_error
 from qwplugin.ops.colour import to_network
-from qwplugin.train.loss import SPATIAL_WEIGHT, qwnet_loss, temporal_differences
+from qwplugin.train.loss import SPATIAL_WEIGHT, qwnet_loss
 from qwplugin.train.recurrence import SequenceRunner
-
-PSNR_MSE_FLOOR = 1e-10
-"""MSE floor of the PSNR (caps a perfect frame at 100 dB instead of infinity)."""
 
 
 @dataclass
@@ -58,30 +58,11 @@ def flip_available() -> bool:
 
 def _mean_flip(out_nw: torch.Tensor, ref_nw: torch.Tensor) -> list[float]:
     """Per-frame LDR-FLIP of (1, T, 3, H, W) display-domain tensors."""
-    from qwplugin.eval.metrics import flip_ldr  # lazy: qwplugin.eval imports this module
+    from qwplugin.eval.metrics import flip_ldr  # lazy: the eval package loads the runtime; FLIP is optional
 
     o = out_nw[0].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     r = ref_nw[0].permute(0, 2, 3, 1).cpu().numpy()
     return [flip_ldr(r[t], o[t]) for t in range(o.shape[0])]
-
-
-def frame_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-frame PSNR (peak 1) of (..., C, H, W) tensors: shape (...)."""
-    mse = torch.mean((a - b) ** 2, dim=(-3, -2, -1))
-    return -10.0 * torch.log10(torch.clamp(mse, min=PSNR_MSE_FLOOR))
-
-
-def temporal_error(x_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tensor) -> torch.Tensor:
-    """Mean |frame difference error| of (N, T, 3, H, W) sequences (0-dim tensor; 0 when T == 1)."""
-    if x_nw.shape[1] < 2:
-        return torch.zeros(())
-    return torch.mean(torch.abs(temporal_differences(x_nw, motion_px) - temporal_differences(ref_nw, motion_px)))
-
-
-def temporal_error_masked(x_nw: torch.Tensor, ref_nw: torch.Tensor, motion_px: torch.Tensor,
-                          resets: torch.Tensor) -> torch.Tensor:
-    """:func:`temporal_error` leaving out frames flagged as resets (camera cuts)."""
-    return qwnet_loss(x_nw, ref_nw, motion_px, resets, spatial_weight=0.0).temporal
 
 
 @torch.no_grad()
@@ -113,10 +94,10 @@ def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
             resets[:, 0] = True
             out = runner(color, mv, resets, b["depth"][None])
             ref_nw, noaa_nw = to_network(ref), to_network(color)
-            psnr.append(frame_psnr(out, ref_nw).flatten())
-            noaa_psnr.append(frame_psnr(noaa_nw, ref_nw).flatten())
-            temporal.append(float(temporal_error_masked(out, ref_nw, mv, resets)))
-            noaa_temporal.append(float(temporal_error_masked(noaa_nw, ref_nw, mv, resets)))
+            psnr.append(psnr_db(ref_nw, out).flatten())
+            noaa_psnr.append(psnr_db(ref_nw, noaa_nw).flatten())
+            temporal.append(sequence_temporal_error(out, ref_nw, mv, resets))
+            noaa_temporal.append(sequence_temporal_error(noaa_nw, ref_nw, mv, resets))
             losses.append(float(qwnet_loss(out, ref_nw, mv, resets, spatial_weight).total))
             if flip:
                 flips += _mean_flip(out, ref_nw)
