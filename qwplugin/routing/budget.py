@@ -1,0 +1,178 @@
+"""A budget controller: pick k each frame so the routed pass fits a time budget.
+
+Model: a pass with heavy fraction f takes ``t = a + b f`` ms (a: classifier, light path, gather/scatter;
+b: the heavy path over the whole frame). The controller commands a heavy fraction
+
+    f_cmd = clip((budget - margin - a_hat) / b_hat, 0, 1),   margin = z * sigma_hat,
+
+and turns it into this frame's k by :func:`~qwplugin.routing.decision.k_for_fraction` on the frame's own
+heavy probabilities (the classifier runs before either path, so the fraction is set exactly, up to ties).
+After the pass, ``a_hat`` moves towards ``t - b_hat f_cmd`` (EMA, weight ``1 - inertia``): this is integral
+action, so the mean time converges to ``budget - margin`` even when the slope estimate is off or
+hysteresis moves the actual fraction away from the commanded one. Linearised, the commanded fraction
+evolves as ``f' = const + (1 - (1 - inertia) b / b_hat) f``: stable for any ``b_hat > (1 - inertia) b / 2``,
+so a rough slope is enough. ``b_hat`` is refitted by least squares over the recent frames when their
+fractions spread enough to identify it; ``sigma_hat`` is the RMS of the one-step prediction residuals
+``t - (a_hat + b_hat f_cmd)``.
+
+The first frame runs all light (f = 0) and measures ``a``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+
+from qwplugin.errors import InvalidArgument
+from qwplugin.routing.decision import k_for_fraction
+
+DEFAULT_INERTIA = 0.7
+"""EMA weight of the previous intercept estimate (higher: less noise passed into the fraction)."""
+DEFAULT_MARGIN_SIGMAS = 2.5
+"""Safety margin in residual standard deviations below the budget."""
+SLOPE_WINDOW = 64
+"""Frames in the least-squares window of the slope estimate."""
+MIN_FRACTION_SPREAD = 0.05
+"""Standard deviation of the window's fractions needed before the slope is refitted."""
+
+
+VARIANCE_FRAMES = 16
+"""The residual variance is a running mean over the first frames, then an EMA with weight 1/16."""
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """Per-frame record of a controlled sequence.
+
+    Attributes:
+        heavy_fraction: actual heavy fraction per frame.
+        ms: measured pass time per frame.
+        k: the k chosen per frame.
+        budget_ms: the budget.
+    """
+
+    heavy_fraction: tuple[float, ...]
+    ms: tuple[float, ...]
+    k: tuple[float, ...]
+    budget_ms: float
+
+    @property
+    def worst_ms(self) -> float:
+        return max(self.ms) if self.ms else 0.0
+
+    @property
+    def worst_heavy_fraction(self) -> float:
+        return max(self.heavy_fraction) if self.heavy_fraction else 0.0
+
+    @property
+    def mean_heavy_fraction(self) -> float:
+        return sum(self.heavy_fraction) / len(self.heavy_fraction) if self.heavy_fraction else 0.0
+
+    @property
+    def frames_over_budget(self) -> int:
+        return sum(t > self.budget_ms for t in self.ms)
+
+
+class BudgetController:
+    """Chooses k per frame from measured pass times (module docstring).
+
+    Args:
+        budget_ms: time budget of the routed pass, ms > 0.
+        costs: (light, heavy) relative path costs used by the k decision (e.g. MACs per pixel).
+        initial_heavy_ms: first guess of b (ms for an all-heavy frame above an all-light one); default the
+            budget. Any guess above ~1/7 of the true b keeps the loop stable at the default inertia.
+        inertia: EMA weight of the previous intercept, in [0, 1).
+        margin_sigmas: z of the safety margin.
+
+    Raises:
+        InvalidArgument: an argument out of range.
+    """
+
+    def __init__(self, budget_ms: float, costs, initial_heavy_ms: float | None = None,
+                 inertia: float = DEFAULT_INERTIA, margin_sigmas: float = DEFAULT_MARGIN_SIGMAS):
+        if not budget_ms > 0:
+            raise InvalidArgument("budget must be > 0 ms", field="budget_ms", expected="> 0", actual=repr(budget_ms))
+        if not 0.0 <= inertia < 1.0:
+            raise InvalidArgument("inertia must be in [0, 1)", field="inertia", expected="[0, 1)", actual=repr(inertia))
+        if not margin_sigmas >= 0.0:
+            raise InvalidArgument("margin_sigmas must be >= 0", field="margin_sigmas", expected=">= 0",
+                                  actual=repr(margin_sigmas))
+        b0 = budget_ms if initial_heavy_ms is None else initial_heavy_ms
+        if not b0 > 0:
+            raise InvalidArgument("initial_heavy_ms must be > 0", field="initial_heavy_ms", expected="> 0",
+                                  actual=repr(initial_heavy_ms))
+        k_for_fraction(torch.zeros(1), 0.0, costs)  # validates the costs
+        self.budget_ms, self.costs, self.inertia, self.margin_sigmas = float(budget_ms), costs, inertia, margin_sigmas
+        self.a_hat: float | None = None
+        self.b_hat = float(b0)
+        self._var = 0.0
+        self._residuals = 0
+        self._window: deque[tuple[float, float]] = deque(maxlen=SLOPE_WINDOW)
+        self._f_cmd = 0.0
+        self._fractions: list[float] = []
+        self._ms: list[float] = []
+        self._ks: list[float] = []
+
+    @property
+    def margin_ms(self) -> float:
+        """Current safety margin below the budget."""
+        return self.margin_sigmas * math.sqrt(self._var)
+
+    def commanded_fraction(self) -> float:
+        """The heavy fraction the next frame should get."""
+        if self.a_hat is None:
+            return 0.0
+        f = (self.budget_ms - self.margin_ms - self.a_hat) / self.b_hat
+        return min(max(f, 0.0), 1.0)
+
+    def choose_k(self, p_heavy: torch.Tensor) -> float:
+        """This frame's k: the one that routes :meth:`commanded_fraction` of ``p_heavy``'s elements heavy."""
+        self._f_cmd = self.commanded_fraction()
+        k = k_for_fraction(p_heavy, self._f_cmd, self.costs)
+        self._ks.append(k)
+        return k
+
+    def update(self, measured_ms: float, heavy_fraction: float) -> None:
+        """Feed back the frame's measured pass time and its actual heavy fraction.
+
+        Raises:
+            InvalidArgument: a negative or non-finite time, a fraction outside [0, 1].
+        """
+        if not (math.isfinite(measured_ms) and measured_ms >= 0):
+            raise InvalidArgument("measured time must be finite and >= 0", field="measured_ms", expected=">= 0 ms",
+                                  actual=repr(measured_ms))
+        if not 0.0 <= heavy_fraction <= 1.0:
+            raise InvalidArgument("heavy fraction must be in [0, 1]", field="heavy_fraction", expected="[0, 1]",
+                                  actual=repr(heavy_fraction))
+        t, f = float(measured_ms), float(heavy_fraction)
+        if self.a_hat is None:
+            self.a_hat = t - self.b_hat * self._f_cmd
+        else:
+            residual = t - (self.a_hat + self.b_hat * self._f_cmd)
+            self._residuals += 1
+            self._var += (residual * residual - self._var) / min(self._residuals, VARIANCE_FRAMES)
+            self.a_hat = self.inertia * self.a_hat + (1.0 - self.inertia) * (t - self.b_hat * self._f_cmd)
+        self._window.append((f, t))
+        self._refit_slope()
+        self._fractions.append(f)
+        self._ms.append(t)
+
+    def _refit_slope(self) -> None:
+        if len(self._window) < 8:
+            return
+        fs = [p[0] for p in self._window]
+        ts = [p[1] for p in self._window]
+        mf, mt = sum(fs) / len(fs), sum(ts) / len(ts)
+        var_f = sum((x - mf) ** 2 for x in fs) / len(fs)
+        if var_f < MIN_FRACTION_SPREAD ** 2:
+            return
+        slope = sum((x - mf) * (y - mt) for x, y in zip(fs, ts)) / (len(fs) * var_f)
+        if slope > 0:
+            self.b_hat = slope
+
+    def report(self) -> BudgetReport:
+        """Everything measured so far."""
+        return BudgetReport(tuple(self._fractions), tuple(self._ms), tuple(self._ks[:len(self._ms)]), self.budget_ms)

@@ -1,0 +1,299 @@
+"""Train AsConvSR on the project's dataset format: ``python -m qwplugin.sr.train --data data/train_v2 --out runs/asconvsr_x2``.
+
+Setup (until display-resolution datasets exist): the high-resolution target is the 64-spp reference of
+a training frame; the low-resolution input is that reference **area-downsampled** by the scale (the mean
+of each ``s x s`` block, in linear HDR), both then mapped to the network domain ``x / (1 + x)``
+(:mod:`qwplugin.ops.colour`). This is the standard bicubic/area-degradation SR setup (DIV2K, NTIRE):
+the input is a clean, band-limited image. It differs from upscaling an aliased, jittered render (the
+temporal-upscaling task), whose inputs come with the display-size data; a model trained here is a
+spatial baseline, not yet the product's upscaler.
+
+Per step: ``batch`` reference crops of ``crop`` pixels (random sequence, frame, crop and flips, all drawn
+from ``default_rng([seed, step])``, so a resumed run sees the same batches), L1 loss, Adam, cosine
+learning rate to ``lr * final_lr_ratio``. Validation (every ``val_every`` steps and at the end) on the
+dataset's validation split only: whole frames at evenly spaced times of each sequence, PSNR in the
+network domain (peak 1) of the model, bicubic and nearest upsampling.
+
+Outputs in ``--out``: ``checkpoint.pt`` (atomic, rolling: model, optimiser, step, config, validation
+history; a run restarted with the same arguments resumes from it), ``train.csv`` (per-step loss and
+validation rows) and at the end ``asconvsr_x<s>.safetensors`` (weights + JSON metadata: format, config,
+steps, validation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from qwplugin.data.dataset import SequenceDataset
+from qwplugin.errors import InvalidArgument
+from qwplugin.ops.colour import to_network
+from qwplugin.sr.asconvsr import UNSHUFFLE, AsConvSR, AsConvSRConfig
+from qwplugin.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from qwplugin.train.csvlog import CsvLog
+
+WEIGHTS_FORMAT = "qwplugin-asconvsr"
+WEIGHTS_VERSION = "1"
+RESUMABLE_FIELDS = ("steps", "val_every", "checkpoint_every")
+"""Config fields a resumed run may change; every other field must match the checkpoint's."""
+
+
+@dataclass(frozen=True)
+class SrTrainConfig:
+    """Arguments of :func:`train_asconvsr` (also the CLI flags, with ``-`` for ``_``).
+
+    Attributes:
+        data: dataset folder (``index.json``).
+        scale: upscaling factor.
+        channels, bases: AsConvSR width C and basis count E.
+        steps: optimiser steps in total.
+        batch: crops per step.
+        crop: high-resolution crop size in pixels (a multiple of ``2 * scale``).
+        lr: Adam learning rate at step 0; cosine to ``lr * final_lr_ratio``.
+        final_lr_ratio: the last step's learning rate over ``lr``.
+        seed: model initialisation and batch draws.
+        val_every: validate every this many steps (0: only at the end).
+        checkpoint_every: write the rolling checkpoint every this many steps (and at the end).
+        val_sequences: validate on at most this many validation sequences (None: all).
+        val_frames: frames per validation sequence (evenly spaced).
+        train_limit: use at most this many training sequences (None: all).
+    """
+
+    data: str = "data/train_v2"
+    scale: int = 2
+    channels: int = 32
+    bases: int = 3
+    steps: int = 20000
+    batch: int = 16
+    crop: int = 96
+    lr: float = 5e-4
+    final_lr_ratio: float = 0.01
+    seed: int = 0
+    val_every: int = 1000
+    checkpoint_every: int = 200
+    val_sequences: int | None = None
+    val_frames: int = 4
+    train_limit: int | None = None
+
+    def validate(self) -> None:
+        """Raises InvalidArgument on an out-of-range value."""
+        for name in ("scale", "steps", "batch", "crop", "val_frames", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"{name} must be >= 1", field=name, expected=">= 1", actual=repr(getattr(self, name)))
+        if self.crop % (UNSHUFFLE * self.scale):
+            raise InvalidArgument("crop must be a multiple of 2 * scale", field="crop",
+                                  expected=f"multiple of {UNSHUFFLE * self.scale}", actual=str(self.crop))
+        if not self.lr > 0 or not 0 < self.final_lr_ratio <= 1:
+            raise InvalidArgument("lr must be > 0 and final_lr_ratio in (0, 1]", field="lr",
+                                  expected="lr > 0, 0 < ratio <= 1", actual=f"{self.lr}, {self.final_lr_ratio}")
+        if self.val_every < 0:
+            raise InvalidArgument("val_every must be >= 0", field="val_every", expected=">= 0", actual=str(self.val_every))
+
+    def model_config(self) -> AsConvSRConfig:
+        return AsConvSRConfig(scale=self.scale, channels=self.channels, bases=self.bases)
+
+    def lr_at(self, step: int) -> float:
+        """Cosine schedule from ``lr`` at step 0 to ``lr * final_lr_ratio`` at the last step."""
+        t = step / max(1, self.steps - 1)
+        lo = self.lr * self.final_lr_ratio
+        return lo + 0.5 * (self.lr - lo) * (1.0 + math.cos(math.pi * t))
+
+
+def degrade(reference: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(low-resolution input, high-resolution target) in the network domain from a linear HDR reference.
+
+    Args:
+        reference: (N, 3, H, W) linear HDR, H and W multiples of ``scale`` (the caller crops).
+
+    Returns:
+        (N, 3, H / scale, W / scale) area-downsampled input and (N, 3, H, W) target, both ``x / (1 + x)``.
+    """
+    assert reference.shape[2] % scale == 0 and reference.shape[3] % scale == 0
+    return to_network(F.avg_pool2d(reference, scale)), to_network(reference)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB for peak 1 (network domain)."""
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else -10.0 * math.log10(mse)
+
+
+def _batch(ds: SequenceDataset, cfg: SrTrainConfig, step: int) -> torch.Tensor:
+    rng = np.random.default_rng([cfg.seed, step])
+    return torch.stack([ds.sample(rng)["reference"][0] for _ in range(cfg.batch)])
+
+
+@torch.no_grad()
+def validate(net: AsConvSR, ds: SequenceDataset, scale: int, frames: int, sequences: int | None = None) -> dict:
+    """Mean PSNR (network domain) over validation frames of the model, bicubic and nearest upsampling.
+
+    Returns:
+        {"psnr", "bicubic_psnr", "nearest_psnr", "frames"}.
+    """
+    net.eval()
+    sums = {"psnr": 0.0, "bicubic_psnr": 0.0, "nearest_psnr": 0.0}
+    count = 0
+    m = UNSHUFFLE * scale
+    for i in range(len(ds) if sequences is None else min(sequences, len(ds))):
+        ref_all = ds.block(i)["reference"]  # (T, H, W, 3)
+        idx = np.unique(np.linspace(0, len(ref_all) - 1, frames).round().astype(int))
+        ref = torch.from_numpy(np.ascontiguousarray(ref_all[idx])).permute(0, 3, 1, 2)
+        ref = ref[:, :, :ref.shape[2] // m * m, :ref.shape[3] // m * m]
+        lr_img, hr = degrade(ref, scale)
+        outs = {"psnr": net(lr_img).clamp(0, 1),
+                "bicubic_psnr": F.interpolate(lr_img, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1),
+                "nearest_psnr": lr_img.repeat_interleave(scale, 2).repeat_interleave(scale, 3)}
+        for j in range(len(idx)):
+            for key, out in outs.items():
+                sums[key] += psnr(out[j], hr[j])
+            count += 1
+    net.train()
+    return {**{k: v / count for k, v in sums.items()}, "frames": count}
+
+
+def _weights_metadata(cfg: SrTrainConfig, step: int, val: dict | None) -> dict[str, str]:
+    return {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "model": "asconvsr",
+            "config": json.dumps(cfg.model_config().to_dict()), "train": json.dumps(asdict(cfg)),
+            "steps": str(step), "validation": json.dumps(val or {}),
+            "degradation": "area downsampling of the 64-spp reference; network domain x/(1+x)"}
+
+
+def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = True,
+                   stop_after: int | None = None) -> dict:
+    """Train (or resume) AsConvSR; see the module docstring.
+
+    Args:
+        cfg: the run's arguments.
+        out: run folder.
+        progress: tqdm bar.
+        stop_after: return after this many steps in total (simulates a kill; no final export).
+
+    Returns:
+        {"step", "loss", "val"}: steps done, the last step's loss, the last validation (or None).
+
+    Raises:
+        InvalidArgument: bad config, dataset, or a checkpoint written with different arguments.
+    """
+    cfg.validate()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_ds = SequenceDataset(cfg.data, "train", crop=cfg.crop, frames=1, flips=True, seed=cfg.seed,
+                               limit=cfg.train_limit)
+    val_ds = SequenceDataset(cfg.data, "val", limit=cfg.val_sequences)
+    torch.manual_seed(cfg.seed)
+    net = AsConvSR(cfg.model_config())
+    optim = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    log = CsvLog(out / "train.csv", ["step", "loss", "lr", "val_psnr", "bicubic_psnr", "nearest_psnr"])
+    step, val_history = 0, []
+    state = load_checkpoint(out / CHECKPOINT_NAME)
+    if state is not None:
+        saved = state["config"]
+        mine = asdict(cfg)
+        diff = {k for k in mine if k not in RESUMABLE_FIELDS and saved.get(k) != mine[k]}
+        if diff:
+            raise InvalidArgument("the run folder holds a checkpoint of other arguments", field=sorted(diff)[0],
+                                  expected=str({k: saved.get(k) for k in sorted(diff)}),
+                                  actual=str({k: mine[k] for k in sorted(diff)}))
+        net.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        step, val_history = int(state["step"]), list(state["val_history"])
+    log.truncate_after(step - 1)
+
+    def checkpoint(done: int) -> None:
+        save_checkpoint(out / CHECKPOINT_NAME, {"step": done, "model": net.state_dict(), "optim": optim.state_dict(),
+                                                "config": asdict(cfg), "val_history": val_history})
+
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    loss_value = float("nan")
+    bar = tqdm(total=cfg.steps, initial=step, desc="asconvsr", unit="step", disable=not progress)
+    net.train()
+    while step < end:
+        lr_now = cfg.lr_at(step)
+        for group in optim.param_groups:
+            group["lr"] = lr_now
+        lr_img, hr = degrade(_batch(train_ds, cfg, step), cfg.scale)
+        loss = (net(lr_img) - hr).abs().mean()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        loss_value = float(loss)
+        row = {"step": step, "loss": loss_value, "lr": lr_now}
+        step += 1
+        if (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps:
+            val = validate(net, val_ds, cfg.scale, cfg.val_frames)
+            val_history.append({"step": step, **val})
+            row.update(val_psnr=val["psnr"], bicubic_psnr=val["bicubic_psnr"], nearest_psnr=val["nearest_psnr"])
+            bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val['psnr']:.2f}", bicubic=f"{val['bicubic_psnr']:.2f}")
+        else:
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+        log.append(row)
+        if step % cfg.checkpoint_every == 0 or step == end:
+            checkpoint(step)
+        bar.update(1)
+    bar.close()
+    val = val_history[-1] if val_history else None
+    if step >= cfg.steps:
+        from safetensors.torch import save_file
+
+        save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()},
+                  str(out / f"asconvsr_x{cfg.scale}.safetensors"), metadata=_weights_metadata(cfg, step, val))
+    return {"step": step, "loss": loss_value, "val": val}
+
+
+def load_asconvsr(path: str | os.PathLike) -> AsConvSR:
+    """An AsConvSR from a ``.safetensors`` file written by :func:`train_asconvsr`.
+
+    Raises:
+        InvalidArgument: the file is missing, a Git LFS pointer, or not an AsConvSR weights file.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgument("weights file not found", field="path", expected="an existing file", actual=str(path))
+    with path.open("rb") as f:
+        if f.read(40).startswith(b"version https://git-lfs"):
+            raise InvalidArgument("weights file is a Git LFS pointer (run git lfs pull)", field="path",
+                                  expected="safetensors", actual="Git LFS pointer")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != WEIGHTS_FORMAT:
+        raise InvalidArgument("not an AsConvSR weights file", field="path", expected=WEIGHTS_FORMAT,
+                              actual=repr(meta.get("format")))
+    net = AsConvSR(AsConvSRConfig(**json.loads(meta["config"])))
+    net.load_state_dict(load_file(str(path)))
+    return net.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m qwplugin.sr.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="run folder (resumed when it holds a checkpoint)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    defaults = SrTrainConfig()
+    for f in fields(SrTrainConfig):
+        default = getattr(defaults, f.name)
+        kind = type(default) if default is not None else int
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=default)
+    args = parser.parse_args(argv)
+    cfg = replace(defaults, **{f.name: getattr(args, f.name) for f in fields(SrTrainConfig)})
+    try:
+        result = train_asconvsr(cfg, args.out, progress=not args.no_progress)
+    except InvalidArgument as exc:
+        parser.error(str(exc))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
