@@ -30,7 +30,7 @@
 #   --sequences N --val-sequences V --frames F --size WxH --spp S   dataset (defaults per mode, below)
 #   --work DIR         scratch folder (default /tmp/qw_device_train); a finished dataset there is reused
 #   --python PY        interpreter (default $PYTHON, else .venv/bin/python when present, else python3)
-#   --prepare          download .whl/ and .gl/ here for the device machine, then exit
+#   --prepare          download .whl/ and .gl/ here for the device machine (scripts/device/carry.txt), then exit
 #
 # $OUT (default out/device_train) receives: qwnet-fp32.safetensors, qwnet-int4.safetensors (the integer
 # program, when QAT was reached; its float QAT state dict stays in the run folder), manifest.json, training_curves.png, eval.csv, train.csv, config.json (the fitted config), log.txt.
@@ -67,22 +67,10 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 
+# shellcheck source=scripts/device/lib.sh
+. "$REPO/scripts/device/lib.sh"
 if [ "$PREPARE" = 1 ]; then
-  # Wheels of what the device image lacks (KINDS.md lists what it has), for CPython 3.12 x86-64.
-  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-  grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
-  mkdir -p .whl .gl
-  for spec in PyOpenGL==3.1.10 OpenEXR==3.5.3 trimesh==5.2.0 glfw==2.11.0 pytorch-ranger==0.1.1 flip-evaluator==1.7; do
-    "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-      --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "$spec" \
-      || echo "warning: could not fetch $spec (the device run may miss it)" >&2
-  done
-  mkdir -p /tmp/amd64/partial
-  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-  # shellcheck disable=SC2086
-  apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
-  du -sh .whl .gl
+  qw_prepare "$PY"   # the wheels and GL debs of scripts/device/carry.txt
   exit 0
 fi
 
@@ -94,19 +82,7 @@ say() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOG"; }
 left() { echo $(( TOTAL_S - ($(date +%s) - T0) )); }
 
 # -- 1. setup ------------------------------------------------------------------------------------------
-if [ -d .gl ] && ls .gl/*.deb >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-  if [ -f /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json ]; then
-    export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-  fi
-  say "unpacked the GL loader debs from .gl/"
-fi
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/qw_site .whl/*.whl
-  export PYTHONPATH="/tmp/qw_site${PYTHONPATH:+:$PYTHONPATH}"
-  say "installed $(ls .whl/*.whl | wc -l) wheels from .whl/ into /tmp/qw_site"
-fi
+qw_device_setup "$PY" /tmp/qw_site say
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 DEVICE=$("$PY" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")
 if [ "$DEVICE" = cuda ]; then
