@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from qwplugin.errors import UnsupportedHardware
-from qwplugin.intexec.interpreter import ProgramBackend, TorchStructuralOps
-from qwplugin.intexec.program import Conv, ConvLogits, IntProgram
+from qwplugin.intexec.interpreter import ProgramBackend
+from qwplugin.intexec.program import CODES, Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
 from qwplugin.intexec.reference import accumulator_scale, requant_constants
 
 ENGINE = "fbgemm"
@@ -75,12 +75,66 @@ def onednn_available() -> bool:
         and hasattr(torch.ops.onednn, "qconv_prepack")
 
 
-def _quantized(codes: torch.Tensor, scale: float) -> torch.Tensor:
-    return torch._make_per_tensor_quantized_tensor(codes, scale, 0)
+def zero_point(bits: int) -> int:
+    """Raw-byte offset of ``bits``-bit codes in this backend: ``255 - (2^bits - 1)`` (240 for 4-bit codes,
+    0 for 8-bit). Code ``q`` is stored as the byte ``q + zero_point``, so FBGEMM's output clamp to [zp, 255]
+    of ``conv2d_relu`` is exactly the reference's clamp to [0, 2^bits - 1]: ReLU, requantization and the
+    upper clamp in one pass."""
+    return 255 - (2 ** bits - 1)
 
 
-class CpuInt8Kernels(TorchStructuralOps):
+def _as_quint8(u: torch.Tensor, scale: float, zp: int) -> torch.Tensor:
+    """A quint8 tensor sharing ``u``'s memory (uint8, any strides); no copy."""
+    q = torch._empty_affine_quantized([0], scale=scale, zero_point=zp, dtype=torch.quint8)
+    return q.set_(u.untyped_storage(), u.storage_offset(), u.shape, u.stride())
+
+
+def _as_uint8(q: torch.Tensor) -> torch.Tensor:
+    """The raw bytes of a quint8 tensor as a uint8 tensor sharing its memory; no copy."""
+    return torch.empty(0, dtype=torch.uint8).set_(q.untyped_storage(), q.storage_offset(), q.shape, q.stride())
+
+
+def _empty_nhwc(n: int, c: int, h: int, w: int) -> torch.Tensor:
+    return torch.empty((n, c, h, w), dtype=torch.uint8, memory_format=torch.channels_last)
+
+
+class _Up2x:
+    """A nearest 2x upsampling not yet materialised: a following concat reads it as a broadcast view (one
+    write of the concat output instead of an upsampled copy plus the concat); anything else materialises
+    it with :meth:`dense`."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        n, c, h, w = self.x.shape
+        return n, c, 2 * h, 2 * w
+
+    def row_pairs(self) -> torch.Tensor:
+        """(N, H, 2, 2W, C) channels-innermost view of the upsampled bytes: output rows 2i and 2i+1 of input
+        row i (the width doubling is materialised once, 1/4 of the output; the row doubling is a broadcast)."""
+        n, c, h, w = self.x.shape
+        wide = self.x.permute(0, 2, 3, 1).unsqueeze(3).expand(n, h, w, 2, c).reshape(n, h, 1, 2 * w, c)
+        return wide.expand(n, h, 2, 2 * w, c)
+
+    def dense(self) -> torch.Tensor:
+        n, c, h, w = self.shape
+        return self.row_pairs().contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def _dense(x):
+    return x.dense() if isinstance(x, _Up2x) else x
+
+
+class CpuInt8Kernels:
     """FBGEMM / oneDNN kernels of an :class:`IntProgram` (see the module docstring).
+
+    Native tensors: codes as uint8 (N, C, H, W) in channels-last memory holding ``code + zero_point(bits)``
+    (FBGEMM sees them through zero-copy quint8 views), an upsampled tensor as a lazy :class:`_Up2x` until
+    a concat or another op reads it, logits as float32 (N, C, H, W) contiguous NCHW.
 
     Args:
         program: the integer program.
@@ -98,6 +152,7 @@ class CpuInt8Kernels(TorchStructuralOps):
             raise UnsupportedHardware(why)
         self.program = program
         self.onednn = onednn_available()
+        self._zp = {name: (zero_point(t.bits) if t.kind == CODES else 0) for name, t in program.tensors.items()}
         self._packed: dict[str, tuple] = {}
         self._float: dict[str, tuple] = {}
         self._logits: dict[str, tuple] = {}  # features name -> plan of the stacked heads reading it
@@ -121,15 +176,18 @@ class CpuInt8Kernels(TorchStructuralOps):
         qmax_in = 2 ** src.bits - 1
         wmax = int(op.weight.abs().max())
         w, split = op.weight, False
-        if 2 * qmax_in * wmax > PAIR_LIMIT:
+        # FBGEMM multiplies the stored bytes (code + zero point); its zero-point correction is exact int32,
+        # but the int16 pair sums see the bytes: bound them with the largest byte, 255 when zp > 0.
+        byte_max = 255 if self._zp[op.src] else qmax_in
+        if 2 * byte_max * wmax > PAIR_LIMIT and self._zp[op.src] == 0:
             split = 2 * ((qmax_in + 1) // 2) * wmax <= PAIR_LIMIT
             w = torch.cat([op.weight, op.weight], dim=1)
-        if 2 * qmax_in * wmax <= PAIR_LIMIT or split:
+        if 2 * byte_max * wmax <= PAIR_LIMIT or split:
             qw = torch._make_per_channel_quantized_tensor(
                 w.contiguous(), op.weight_scale.double(), torch.zeros(w.shape[0], dtype=torch.long), 0)
             b_f, _, _ = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
             packed = torch.ops.quantized.conv2d_prepack(qw, b_f, [1, 1], [op.padding] * 2, [1, 1], 1)
-            self._packed[op.dst] = (packed, dst.scale, 2 ** dst.bits - 1)
+            self._packed[op.dst] = (packed, src.scale, self._zp[op.src], dst.scale, self._zp[op.dst])
             if split:
                 self.split_input.add(op.dst)
         else:
@@ -142,7 +200,7 @@ class CpuInt8Kernels(TorchStructuralOps):
         src = self.program.tensors[ops[0].src]
         weight = torch.cat([op.weight for op in ops])
         s_acc = torch.cat([accumulator_scale(src.scale, op.weight_scale) for op in ops]).view(1, -1, 1, 1)
-        bias = torch.cat([op.bias for op in ops]).to(torch.float32).view(1, -1, 1, 1)  # exact: |q_b| < 2^24
+        bias = torch.cat([op.bias for op in ops]).to(torch.float32)  # exact: |q_b| < 2^24
         pad = ops[0].padding
         assert all(op.padding == pad for op in ops)
         if self.onednn and 2 * (2 ** src.bits - 1) * int(weight.abs().max()) <= PAIR_LIMIT:
@@ -153,64 +211,98 @@ class CpuInt8Kernels(TorchStructuralOps):
             plan = ("onednn", packed, ones, torch.zeros(cout, dtype=torch.long), bias, s_acc, pad)
         else:
             wf = weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
-            plan = ("float", wf, bias, s_acc, pad)
+            plan = ("float", wf, bias.view(1, -1, 1, 1), s_acc, pad)
         self._logits[ops[0].src] = plan
         start = 0
         for op in ops:
             self._slices[op.dst] = (op.src, start, start + op.weight.shape[0])
             start += op.weight.shape[0]
 
+    def _true_codes(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """uint8 codes of native tensor ``x`` (the stored bytes minus the zero point), same layout."""
+        zp = self._zp[name]
+        return x - zp if zp else x
+
     # -- kernels ---------------------------------------------------------------------------------------
     def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
         self._group_out.clear()
         x = x_codes.cpu().contiguous(memory_format=torch.channels_last)
-        return _quantized(x, program.input_spec.scale)
+        zp = self._zp[program.input_name]
+        return x + zp if zp else x
 
-    def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
+    def conv(self, op: Conv, x) -> torch.Tensor:
+        x = _dense(x)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             if op.dst in self._packed:
-                packed, scale, qmax = self._packed[op.dst]
-                if op.dst in self.split_input:
-                    codes = x.int_repr()
-                    low = codes >> 1
-                    x = _quantized(torch.cat([low, codes - low], dim=1)
-                                   .contiguous(memory_format=torch.channels_last), x.q_scale())
-                y = torch.ops.quantized.conv2d_relu(x, packed, scale, 0)
-                return torch.clamp(y, 0.0, qmax * scale)
+                packed, s_in, zp_in, s_out, zp_out = self._packed[op.dst]
+                if op.dst in self.split_input:  # zp_in == 0 here
+                    n, c, h, w = x.shape
+                    halves = _empty_nhwc(n, 2 * c, h, w)
+                    torch.bitwise_right_shift(x, 1, out=halves[:, :c])
+                    torch.sub(x, halves[:, :c], out=halves[:, c:])
+                    x = halves
+                y = torch.ops.quantized.conv2d_relu(_as_quint8(x, s_in, zp_in), packed, s_out, zp_out)
+                return _as_uint8(y)
             w, beta, m, bits = self._float[op.dst]
-            codes = x.int_repr() if x.is_quantized else x
             # float32(acc) exactly (integer partial sums < 2^24), then the reference requantization in place:
             # + beta, * m, round half to even, clamp; the same float32 ops as reference.requantize.
-            t = F.conv2d(codes.to(torch.float32), w, padding=op.padding)
+            t = F.conv2d(self._true_codes(op.src, x).to(torch.float32), w, padding=op.padding)
             t.add_(beta.view(1, -1, 1, 1)).mul_(m.view(1, -1, 1, 1)).round_().clamp_(0, 2 ** bits - 1)
-            return _quantized(t.to(torch.uint8), self.program.tensors[op.dst].scale)
+            return (t.to(torch.uint8) + self._zp[op.dst]).contiguous(memory_format=torch.channels_last)
+
+    def maxpool(self, op: MaxPool, x) -> torch.Tensor:
+        x = _dense(x)
+        return _as_uint8(F.max_pool2d(_as_quint8(x, 1.0, 0), 2))  # the quantized kernel: max on bytes
+
+    def upsample(self, op: Upsample, x) -> _Up2x:
+        return _Up2x(_dense(x))
+
+    def concat(self, op: Concat, xs: list) -> torch.Tensor:
+        # One torch.cat along the innermost (channel) axis of NHWC views: every output byte written once.
+        # A lazily upsampled source enters as a broadcast view over row pairs (see _Up2x.row_pairs).
+        zp = self._zp[op.dst]
+        xs = [x if self._zp[name] == zp else _dense(x) - self._zp[name] + zp for name, x in zip(op.srcs, xs)]
+        n, _, h, w = xs[0].shape
+        if any(isinstance(x, _Up2x) for x in xs):
+            parts = [x.row_pairs() if isinstance(x, _Up2x) else x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w, -1)
+                     for x in xs]
+        else:
+            parts = [x.permute(0, 2, 3, 1) for x in xs]
+        out = torch.cat(parts, dim=-1)
+        return out.view(n, h, w, out.shape[-1]).permute(0, 3, 1, 2)
 
     def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
         src, first, end = self._slices[op.dst]
         cached = self._group_out.get(src)
         if cached is None or cached[0] is not x:  # identity, not data_ptr: a freed buffer's address is reused
-            cached = (x, self._stacked_logits(src, x))
+            cached = (x, self._stacked_logits(src, _dense(x)))
             self._group_out[src] = cached
         return cached[1][:, first:end]
 
     def _stacked_logits(self, src: str, x: torch.Tensor) -> torch.Tensor:
         plan = self._logits[src]
-        codes = x.int_repr().contiguous(memory_format=torch.channels_last)
+        codes = self._true_codes(src, x).contiguous(memory_format=torch.channels_last)
         if plan[0] == "onednn":
+            # bias inside oneDNN: f32(acc) + q_b with unit scales is the exact integer acc + q_b (< 2^24)
             _, packed, ones, zeros, bias, s_acc, pad = plan
-            acc = torch.ops.onednn.qconv_pointwise(codes, 1.0, 0, packed, ones, zeros, None, [1, 1], [pad] * 2,
+            acc = torch.ops.onednn.qconv_pointwise(codes, 1.0, 0, packed, ones, zeros, bias, [1, 1], [pad] * 2,
                                                    [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
         else:
             _, wf, bias, s_acc, pad = plan
-            acc = F.conv2d(codes.to(torch.float32), wf, padding=pad)
-        return acc.add_(bias).mul_(s_acc)  # f32(acc + q_b) * s_acc: the add is exact, one rounding
+            acc = F.conv2d(codes.to(torch.float32), wf, padding=pad).add_(bias)  # exact integers < 2^24
+        # f32(acc + q_b) * s_acc (one rounding), written straight into NCHW: the layout the float filter tail
+        # reads, so the transpose costs no pass of its own; a head's channel slice is then contiguous (N = 1).
+        out = torch.empty(acc.shape, dtype=torch.float32)
+        return torch.mul(acc, s_acc, out=out)
 
-    def codes(self, name: str, y: torch.Tensor) -> torch.Tensor:
-        return y.int_repr().contiguous()
+    def codes(self, name: str, y) -> torch.Tensor:
+        return self._true_codes(name, _dense(y)).contiguous()
 
-    def values(self, name: str, y: torch.Tensor) -> torch.Tensor:
-        return y.contiguous() if not y.is_quantized else y.dequantize().contiguous()
+    def values(self, name: str, y) -> torch.Tensor:
+        if self.program.tensors[name].kind != CODES:
+            return y.contiguous()
+        return (self._true_codes(name, _dense(y)).to(torch.float32) * self.program.tensors[name].scale).contiguous()
 
 
 class CpuInt8Backend(ProgramBackend):
