@@ -7,7 +7,11 @@ extended by replicating its edge pixels (clamp to edge), so weights that sum to 
 
 Performance: a shift-and-add over 9 slices of one padded copy. Measured on the 2-core CPU dev machine,
 N=1, C=3, 960x540, float32, 2 threads, median of 7 (see docs/model.md): shift-and-add 9.9 ms vs
-``F.unfold`` + multiply + sum 90.4 ms, so shift-and-add is used.
+``F.unfold`` + multiply + sum 90.4 ms, so shift-and-add is used. Without autograd (inference) the taps
+reuse one product buffer and accumulate in place: the same float32 operations in the same order, so
+bit-identical, about 1.5x faster (measured interleaved, 1 thread, load ~8: 118 vs 178 ms). ``addcmul_``
+would be 2.6x faster but fuses multiply and add (one rounding instead of two), changing the FP32
+model's output in the last bits, so it is not used.
 """
 
 from __future__ import annotations
@@ -25,11 +29,21 @@ TAPS = 9
 def _apply3x3(image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     h, w = image.shape[-2:]
     padded = F.pad(image, (1, 1, 1, 1), mode="replicate")
-    out = None
-    for k in range(TAPS):
+    if torch.is_grad_enabled() and (image.requires_grad or weights.requires_grad):
+        out = None
+        for k in range(TAPS):
+            dy, dx = divmod(k, 3)
+            term = weights[:, k : k + 1] * padded[:, :, dy : dy + h, dx : dx + w]
+            out = term if out is None else out + term
+        return out
+    # Inference: the same float32 products and sums in the same order (bit-identical to the branch above),
+    # without allocating two tensors per tap: one product buffer reused, the sum accumulated in place.
+    out = weights[:, 0:1] * padded[:, :, 0:h, 0:w]
+    term = torch.empty_like(out)
+    for k in range(1, TAPS):
         dy, dx = divmod(k, 3)
-        term = weights[:, k : k + 1] * padded[:, :, dy : dy + h, dx : dx + w]
-        out = term if out is None else out + term
+        torch.mul(weights[:, k : k + 1], padded[:, :, dy : dy + h, dx : dx + w], out=term)
+        out.add_(term)
     return out
 
 

@@ -75,3 +75,16 @@ def test_rejects_bad_shapes():
         apply_kernel3x3(torch.rand(1, 3, 4, 4), torch.rand(1, 9, 4, 5))
     with pytest.raises(InvalidArgument):
         apply_kernel3x3_pair(torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), torch.rand(1, 9, 4, 4))
+
+
+def test_inference_path_is_bit_identical_to_the_autograd_path():
+    """The no-grad fast path (reused product buffer, in-place sum) does the same float32 operations in the
+    same order as the autograd path: equal bit for bit, not merely close."""
+    gen = torch.Generator().manual_seed(11)
+    img = torch.rand(2, 3, 17, 23, generator=gen)
+    wts = torch.softmax(torch.randn(2, 9, 17, 23, generator=gen), dim=1)
+    with torch.no_grad():
+        fast = apply_kernel3x3(img, wts)
+    slow = apply_kernel3x3(img.clone().requires_grad_(True), wts)
+    assert slow.requires_grad
+    assert torch.equal(fast, slow.detach())
