@@ -345,7 +345,7 @@ def to_markdown(doc: dict) -> str:
             lines.append(f"| {r['size']} | {r['path']} | {r.get('backend', '-')} | {_f(r.get('extractor_ms'))} | "
                          f"{_f(r.get('whole_ms'))} | {_f(r.get('whole_graph_ms'))} | "
                          f"{_f(r.get('extractor_mac_per_s') and r['extractor_mac_per_s'] / 1e9, '{:.0f}')} | "
-                         f"{_f(frac, '{:.1%}')} | {(r.get('error') or '').replace('|', '/')[:120]} |")
+                         f"{_f(frac, '{:.1%}')} | {(r.get('error') or r.get('whole_graph_error') or '').replace('|', '/')[:120]} |")
     inter = _result(recs, "interop")
     if inter:
         lines += ["", "## CUDA-GL interop (colour RGBA16F + motion RG16F in, RGBA16F out)", "",

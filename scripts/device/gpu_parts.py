@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import functools
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -251,7 +253,18 @@ OPTIONAL_NOT_CARRIED = frozenset({"moderngl", "glcontext", "pyglet", "pytorch_ms
 LOCAL_MODULES = frozenset({"qwplugin", "engine_bridge", "gpu_parts", "gpu_check"})
 
 
+@functools.lru_cache(maxsize=4)
+def _imported_modules_cached(roots: tuple[Path, ...]) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(v) for k, v in _scan_imports(roots).items()}
+
+
 def imported_modules(roots: list[Path]) -> dict[str, list[str]]:
+    """Top-level third-party module names imported anywhere under ``roots`` (``ast`` scan, lazy imports
+    inside functions included) -> the files importing them (relative to the repository). Cached per roots."""
+    return {k: list(v) for k, v in _imported_modules_cached(tuple(roots)).items()}
+
+
+def _scan_imports(roots) -> dict[str, list[str]]:
     """Top-level third-party module names imported anywhere under ``roots`` (``ast`` scan, lazy imports
     inside functions included) -> the files importing them (relative to the repository)."""
     import ast
@@ -290,11 +303,14 @@ def import_coverage(items: dict[str, list[str]] | None = None) -> dict:
             "carried_unused": sorted(spec for mod, spec in carried.items() if mod not in mods)}
 
 
+_GPU_MARK = re.compile(r"^\s*(@pytest\.mark\.gpu\b|pytestmark\s*=.*\bpytest\.mark\.gpu\b)", re.MULTILINE)
+
+
 def gpu_test_files(tests: Path) -> list[Path]:
     """Test files under ``tests`` that hold a ``gpu`` mark (``pytest.mark.gpu``, or a ``pytestmark`` with
     it), sorted. Only these are collected: a module of another test file that fails to import on the device
     image cannot hide the GPU tests."""
-    return sorted(p for p in tests.rglob("test_*.py") if "mark.gpu" in p.read_text(errors="replace"))
+    return sorted(p for p in tests.rglob("test_*.py") if _GPU_MARK.search(p.read_text(errors="replace")))
 
 
 def parse_junit(path: Path) -> list[dict]:
@@ -563,8 +579,11 @@ def part_networks(state) -> dict:
                                                                 state.repeats))
                     row["whole_ms"] = summary(cuda_times_ms(lambda: net(ci, hi), state.warmup, state.repeats))
                     if dtype is not None and state.device == "cuda":
-                        replay = _graphed(lambda a, b: net(a, b), (ci, hi))
-                        row["whole_graph_ms"] = summary(cuda_times_ms(replay, state.warmup, state.repeats))
+                        try:  # the whole float network in one CUDA graph (gpu.md section 7, path (b))
+                            replay = _graphed(lambda a, b: net(a, b), (ci, hi))
+                            row["whole_graph_ms"] = summary(cuda_times_ms(replay, state.warmup, state.repeats))
+                        except Exception as exc:  # noqa: BLE001 - the eager figures above still stand
+                            row["whole_graph_error"] = f"{type(exc).__name__}: {exc}"[:300]
                 row["extractor_mac_per_s"] = ext_macs / (row["extractor_ms"]["median"] / 1e3)
             except Exception as exc:  # noqa: BLE001 - one path failing must not hide the others
                 row["error"] = f"{type(exc).__name__}: {exc}"[:500]
