@@ -9,6 +9,7 @@ inserted right after the ``#version`` line as ``#define NAME VALUE``.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
@@ -82,8 +83,8 @@ def compile_shader(name: str, stage: int, defines: dict | None = None) -> int:
     return shader
 
 
-def load_program(vertex: str, fragment: str, defines: dict | None = None) -> int:
-    """Compile and link a program from two shader files in the shaders folder (needs a current context).
+def load_glsl_program(vertex: str, fragment: str, defines: dict | None = None) -> int:
+    """Compile and link a GLSL program from two shader files in the shaders folder (needs a current context).
 
     Args:
         vertex: vertex shader file name, e.g. ``"gbuffer.vert.glsl"``.
@@ -115,6 +116,18 @@ def load_program(vertex: str, fragment: str, defines: dict | None = None) -> int
         raise ShaderCompileError(f"{vertex} + {fragment}: link failed:\n"
                                  f"{log.decode(errors='replace') if log else ''}")
     return program
+
+
+def load_program(vertex: str, fragment: str, defines: dict | None = None) -> int:
+    """Deprecated name of :func:`load_glsl_program` (it clashed with the integer network's
+    ``qwplugin.intexec.export.load_program``); warns, then does the same.
+
+    Raises:
+        As :func:`load_glsl_program`.
+    """
+    warnings.warn("engine_bridge.gl.program.load_program is deprecated: use load_glsl_program",
+                  DeprecationWarning, stacklevel=2)
+    return load_glsl_program(vertex, fragment, defines)
 
 
 class _FullscreenTriangle:

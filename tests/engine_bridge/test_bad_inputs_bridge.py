@@ -18,15 +18,6 @@ pytestmark = pytest.mark.gl
 W, H = 32, 24
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def _desc(**kw):
     from qwplugin.runtime import ContextDesc
 

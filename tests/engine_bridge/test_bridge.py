@@ -9,15 +9,6 @@ W, H = 64, 48
 FRAMES = 3
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def _tex(name):
     from OpenGL import GL
 

@@ -16,15 +16,6 @@ pytestmark = pytest.mark.gl
 W, H = 32, 24
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def _frames():
     rng = np.random.default_rng(3)
     out = []

@@ -108,15 +108,6 @@ def sim(monkeypatch):
     return log
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def test_simulated_interop_matches_readback(gl, sim):
     from OpenGL import GL
 

@@ -8,15 +8,6 @@ pytestmark = pytest.mark.gl
 W, H = 32, 24
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def test_pass_output_equals_context_and_properties_round_trip(gl):
     from OpenGL import GL
 

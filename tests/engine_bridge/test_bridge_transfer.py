@@ -8,15 +8,6 @@ pytestmark = pytest.mark.gl
 W, H = 64, 48
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def _gl_error():
     from OpenGL import GL
 

@@ -12,15 +12,6 @@ W, H = 64, 48
 RECT = (10.3, 5.3, 20.6, 12.6)  # edges at sub-pixel positions: x0, y0, x1, y1 (top-down pixels)
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def test_halton_sequence_values():
     from engine_bridge.raster import Renderer
 

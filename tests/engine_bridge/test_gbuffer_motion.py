@@ -14,15 +14,6 @@ W, H = 64, 48
 SPP = 64
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def warp_bilinear(image: np.ndarray, motion_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Independent numpy backward warp: out[i, j] = image sampled (bilinear) at the previous position
     (j + 0.5 + mx, i + 0.5 + my) in pixel-centre coordinates; valid where all 4 taps are inside."""

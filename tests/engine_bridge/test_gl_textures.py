@@ -11,24 +11,6 @@ from qwplugin.errors import InvalidArgument
 pytestmark = pytest.mark.gl
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture(autouse=True)
-def clean_gl_errors(gl):
-    from OpenGL import GL
-
-    assert GL.glGetError() == GL.GL_NO_ERROR
-    yield
-    assert GL.glGetError() == GL.GL_NO_ERROR
-
-
 def _formats():
     from OpenGL import GL
 

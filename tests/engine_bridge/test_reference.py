@@ -12,15 +12,6 @@ from qwplugin.errors import InvalidArgument
 W, H = 64, 48
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 @pytest.mark.parametrize("spp", [1, 4, 64, 256])
 def test_sample_pattern_is_stratified_and_n_rooks(spp):
     s = reference_sample_offsets(spp)

@@ -22,15 +22,6 @@ W, H = 64, 48
 
 
 @pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture(scope="module")
 def truth(gl):
     from engine_bridge.raster import Renderer
 

@@ -27,15 +27,6 @@ BACKGROUND = (0.2, 0.3, 0.5)
 WALL_DEPTH = 50.0
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 def scene_with(keys: list[CameraKey]) -> Scene:
     """A far unlit wall over the left 20 columns (as seen from the first key) on a plain background."""
     wall = screen_rect_mesh(0.0, 0.0, 20.0, float(H), WALL_DEPTH, W, H, FOV)

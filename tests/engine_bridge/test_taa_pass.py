@@ -13,23 +13,11 @@ pytestmark = pytest.mark.gl
 W, H = 28, 20
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 @pytest.fixture
 def clean_gl(gl):
-    """Demand a clean GL error state before and after each test (moderngl's conftest rule)."""
-    from OpenGL import GL
-
-    assert GL.glGetError() == GL.GL_NO_ERROR
-    yield gl
-    assert GL.glGetError() == GL.GL_NO_ERROR
+    """The module's context; the clean GL error state before and after each test is demanded by
+    ``tests/engine_bridge/conftest.py`` for every test using ``gl``."""
+    return gl
 
 
 def _textures(color_format="GL_RGBA32F", motion_format="GL_RG32F"):

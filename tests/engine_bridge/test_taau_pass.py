@@ -21,15 +21,6 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def gl():
-    from engine_bridge.gl import create_context
-
-    ctx = create_context()
-    yield ctx
-    ctx.close()
-
-
 @pytest.fixture
 def clean_gl(gl):
     """Demand a clean GL error state before and after each test (moderngl's conftest rule)."""
