@@ -55,7 +55,8 @@ from engine_bridge.transfer.formats import (ACCEPTED_FORMATS, DEPTH_INTERNAL_FOR
                                             format_name)
 from engine_bridge.transfer.select import TRANSFERS, select_transfer
 from qwplugin.errors import InvalidArgument, InvalidOperation
-from qwplugin.runtime.validate import check_jitter, check_scalars
+from qwplugin.runtime.frame import Frame
+from qwplugin.runtime.validate import FrameValues, check_motion_vector_scale, check_values
 
 _GL_VERSION = 0x1F02
 
@@ -63,16 +64,12 @@ BRIDGE_STAGES = ("gl_input", "dispatch", "gl_output", "total")
 """Bridge timing stages (ms): GL->arrays, ``Context.dispatch``, array->GL, and the whole call."""
 
 
-def _check_pair(value, name: str) -> tuple[float, float]:
-    try:
-        x, y = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name} must be two numbers", field=name, expected="(x, y)",
-                              actual=repr(value)) from None
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise InvalidArgument(f"{name} must be finite", field=name, expected="finite (x, y)",
-                              actual=repr(value))
-    return x, y
+def _check_scale(value) -> tuple[float, float]:
+    scale = check_motion_vector_scale(value)
+    if scale is None:
+        raise InvalidArgument("motion_vector_scale must be two numbers", field="motion_vector_scale",
+                              expected="(sx, sy)", actual="None")
+    return scale
 
 
 def _check_size(width: object, height: object) -> tuple[int, int]:
@@ -127,7 +124,7 @@ class Bridge:
             raise InvalidArgument("timing_window must be an int >= 1", field="timing_window",
                                   expected="int >= 1", actual=repr(timing_window))
         self.context = context
-        self.motion_vector_scale = _check_pair(motion_vector_scale, "motion_vector_scale")
+        self.motion_vector_scale = _check_scale(motion_vector_scale)
         self._preference = transfer
         self._timing = {s: deque(maxlen=int(timing_window)) for s in BRIDGE_STAGES}
         self._last: dict[str, float] = {}
@@ -152,55 +149,67 @@ class Bridge:
         """``(width, height)`` of the textures, from the context."""
         return tuple(self.context.desc.render_size)
 
-    def dispatch(self, color_tex: int, motion_tex: int, output_tex: int, *, depth_tex: int | None = None,
-                 jitter_px=(0.0, 0.0), reset: bool = False, exposure: float = 1.0,
-                 frame_time_ms: float | None = None, motion_vector_scale=None):
+    def dispatch(self, *args, **kwargs):
         """Reconstruct one frame from GL textures into ``output_tex``.
 
-        Order: the per-frame values are checked, GL errors the host left pending are cleared (and
-        reported with a :class:`~engine_bridge.gl.state.HostGLErrorWarning`), every texture is checked
-        (name, ``GL_TEXTURE_2D`` target, render size, internal format), and only then are the inputs
-        read and ``context.dispatch`` called. The GL state in :data:`engine_bridge.gl.state.TOUCHED_STATE`
-        is restored before returning, also when an error is raised.
+        Two spellings of the same call::
 
-        Args:
-            color_tex: colour texture (see :data:`~engine_bridge.transfer.formats.ACCEPTED_FORMATS`,
-                e.g. RGBA16F, render size): linear HDR RGB with this frame's jitter.
-            motion_tex: motion texture (RG16F/RG32F, or the first two channels of an RGB/RGBA float
-                texture); times ``motion_vector_scale`` = motion_px.
+            bridge.dispatch(Frame(color=color_tex, motion_px=motion_tex, depth=depth_tex, jitter_px=j,
+                                  reset=r, exposure=e, frame_time_ms=t, motion_vector_scale=s), output_tex)
+            bridge.dispatch(color_tex, motion_tex, output_tex, depth_tex=None, jitter_px=(0.0, 0.0),
+                            reset=False, exposure=1.0, frame_time_ms=None, motion_vector_scale=None)
+
+        The first is the one per-frame contract (:class:`qwplugin.runtime.frame.Frame`, its image fields
+        holding GL texture names); the second, with keywords, builds that frame (``jitter_px`` then defaults
+        to (0, 0)).
+
+        Order: the frame's values are checked (:func:`qwplugin.runtime.validate.check_values`), GL errors
+        the host left pending are cleared (and reported with a
+        :class:`~engine_bridge.gl.state.HostGLErrorWarning`), every texture is checked (name,
+        ``GL_TEXTURE_2D`` target, render size, internal format), and only then are the inputs read and
+        the context dispatched (the arrays read back are checked once more by the context, the values
+        are not). The GL state in :data:`engine_bridge.gl.state.TOUCHED_STATE` is restored before
+        returning, also when an error is raised.
+
+        Textures:
+            color: see :data:`~engine_bridge.transfer.formats.ACCEPTED_FORMATS` (e.g. RGBA16F, render
+                size): linear HDR RGB with this frame's jitter.
+            motion_px: RG16F/RG32F, or the first two channels of an RGB/RGBA float texture; times
+                ``motion_vector_scale`` (the frame's, else the constructor's) = motion in render pixels.
             output_tex: the host's output texture (RGBA16F/RGBA32F/RGB16F/RGB32F/R11F_G11F_B10F, render
                 size, distinct from the inputs); receives RGB, A = 1.
-            depth_tex: optional depth texture in the context's declared convention (R32F/R16F, or a
+            depth: optional depth texture in the context's declared convention (R32F/R16F, or a
                 hardware ``GL_DEPTH_COMPONENT*`` texture with ``depth_convention="ndc"`` or
                 ``"ndc_inverted"``). Always checked; read back only when the model uses depth
-                (``context.backend_info.uses_depth``).
-            jitter_px: this frame's jitter (x, y) in render pixels, each in [-0.5, 0.5], +y down.
-            reset: drop the history first (first frame, camera cut).
-            exposure: pre-exposure multiplier in
-                [:data:`~qwplugin.runtime.validate.EXPOSURE_MIN`, :data:`~qwplugin.runtime.validate.EXPOSURE_MAX`].
-            frame_time_ms: host frame delta in milliseconds (statistics, debug checks).
-            motion_vector_scale: override of the constructor's scale for this frame.
+                (``context.uses_depth``).
 
         Returns:
             the context's output for this frame ((H, W, 3) top-down, numpy on read-back, a torch CUDA
             tensor with interop); also kept as :attr:`last_output` until the next call.
 
         Raises:
-            InvalidArgument: a bad texture (name, target, size, format) or a bad per-frame value, naming
-                the field (``color``, ``motion``, ``depth``, ``output``, ``jitter_px``, ``reset``,
-                ``exposure``, ``frame_time_ms``, ``motion_vector_scale``, or a ``Frame`` field the
+            InvalidArgument: a bad texture (name, target, size, format; field ``color``, ``motion``,
+                ``depth`` or ``output``) or a bad per-frame value (``jitter_px``, ``reset``, ``exposure``,
+                ``frame_time_ms``, ``motion_vector_scale``, ``frame_index``, or a ``Frame`` field the
                 context refuses, such as ``motion_px`` holding NaN); nothing is dispatched and the
                 context's history is untouched.
             InvalidOperation: after :meth:`close`, or with no current GL context.
         """
-        from qwplugin.runtime.frame import Frame
-
+        frame, output_tex = _frame_and_output(args, kwargs)
         if self._closed:
             raise InvalidOperation("Bridge.dispatch() after close()")
-        scale = self.motion_vector_scale if motion_vector_scale is None else _check_pair(
-            motion_vector_scale, "motion_vector_scale")
-        jitter = check_jitter(jitter_px)
-        check_scalars(reset, exposure, frame_time_ms)
+        values = check_values(frame, "Bridge.dispatch")
+        return self._dispatch_checked(frame, values, output_tex)
+
+    def _dispatch_checked(self, frame: Frame, values: FrameValues, output_tex: int):
+        """:meth:`dispatch` for a frame whose values are already checked (``values``, e.g. by a GL pass's
+        ``execute``): the textures and the arrays read from them are still checked here."""
+        if self._closed:
+            raise InvalidOperation("Bridge.dispatch() after close()")
+        assert isinstance(values, FrameValues), type(values)
+        if values.motion_vector_scale is None:
+            values = FrameValues(**{**values.__dict__, "motion_vector_scale": self.motion_vector_scale})
+        color_tex, motion_tex, depth_tex = frame.color, frame.motion_px, frame.depth
         drain_host_errors("Bridge.dispatch")  # first: any other GL call would raise for the host's error
         if not _raw_get_string(_GL_VERSION):
             raise InvalidOperation("Bridge.dispatch() needs the host's GL context current on this thread")
@@ -212,14 +221,10 @@ class Bridge:
             try:
                 color = self._transfer.read(color_tex, 3, "color")
                 motion = self._transfer.read(motion_tex, 2, "motion")
-                if scale != (1.0, 1.0):
-                    motion[..., 0] *= scale[0]
-                    motion[..., 1] *= scale[1]
                 depth = self._transfer.read(depth_tex, 1, "depth") if use_depth else None
                 t1 = time.perf_counter()
-                frame = Frame(color=color, motion_px=motion, jitter_px=jitter, depth=depth, reset=reset,
-                              exposure=exposure, frame_time_ms=frame_time_ms)
-                output = self.context.dispatch(frame)
+                arrays = Frame(color=color, motion_px=motion, depth=depth, **values.as_fields())
+                output = self.context._dispatch_checked(arrays, values)
                 t2 = time.perf_counter()
                 self._transfer.write(output_tex, output, "output")
             finally:
@@ -261,7 +266,7 @@ class Bridge:
                                   expected="an R32F linear-depth texture, or ContextDesc.depth_convention "
                                            "'ndc'/'ndc_inverted' with camera_near/far",
                                   actual=format_name(infos["depth"].internal_format))
-        return bool(getattr(self.context.backend_info, "uses_depth", True))
+        return self.context.uses_depth
 
     def _record(self, seconds: dict[str, float]) -> None:
         self._last = {k: v * 1e3 for k, v in seconds.items()}
@@ -313,3 +318,25 @@ class Bridge:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _legacy_call(color_tex, motion_tex, output_tex, *, depth_tex=None, jitter_px=(0.0, 0.0), reset=False,
+                 exposure=1.0, frame_time_ms=None, motion_vector_scale=None) -> tuple[Frame, object]:
+    """The keyword spelling of :meth:`Bridge.dispatch` as the one contract."""
+    return Frame(color=color_tex, motion_px=motion_tex, depth=depth_tex, jitter_px=jitter_px, reset=reset,
+                 exposure=exposure, frame_time_ms=frame_time_ms, motion_vector_scale=motion_vector_scale), output_tex
+
+
+def _frame_and_output(args: tuple, kwargs: dict) -> tuple[Frame, object]:
+    """``(frame, output_tex)`` from either spelling of :meth:`Bridge.dispatch` (TypeError on a bad call)."""
+    first = args[0] if args else kwargs.get("frame")
+    if isinstance(first, Frame):
+        rest = dict(kwargs)
+        rest.pop("frame", None)
+        positional = list(args[1:])
+        if "output_tex" in rest:
+            positional.append(rest.pop("output_tex"))
+        if rest or len(positional) != 1:
+            raise TypeError("Bridge.dispatch(frame, output_tex) takes the frame and the output texture only")
+        return first, positional[0]
+    return _legacy_call(*args, **kwargs)

@@ -1,10 +1,63 @@
 """GL passes sharing one protocol (:class:`RenderPass`): the anti-aliasing toggle swaps pass objects.
 
-Importing this package imports OpenGL (through ``engine_bridge.gl``, which picks the platform first).
+Importing this package registers the GL implementations of the built-in methods in the one registry
+(:mod:`qwplugin.runtime.registry`, target ``"gl"``): :func:`make_pass` ``("taa", 960, 540)`` builds a
+:class:`TAAPass`, ``("qwnet-int4", ...)`` a :class:`QWNetPass`, and so on. Importing it imports OpenGL
+(through ``engine_bridge.gl``, which picks the platform first).
 """
+
+from __future__ import annotations
+
+import functools
 
 from engine_bridge.passes.base import PassFrame, Port, RenderPass
 from engine_bridge.passes.noaa_pass import NoAAPass
+from engine_bridge.passes.qwnet_pass import QWNetPass
 from engine_bridge.passes.taa_pass import TAAPass
+from qwplugin.runtime import registry
 
-__all__ = ["NoAAPass", "PassFrame", "Port", "RenderPass", "TAAPass"]
+
+def make_pass(spec: str, width: int, height: int, **options) -> RenderPass:
+    """The GL pass of a registered method: ``registry.make(spec, (width, height), target="gl", **options)``.
+
+    Raises:
+        InvalidArgument: unknown name or option, bad size.
+        UnsupportedHardware: an impossible backend or transfer.
+    """
+    return registry.make(spec, (width, height), target="gl", **options)
+
+
+def _noaa(name, size, **_):
+    return NoAAPass(*size, name=name, label=registry.label(name))
+
+
+def _taa(name, size, *, classic: bool = False, config=None, history_format=None, **_):
+    from qwplugin.taa import TAAConfig
+
+    if config is None:
+        config = TAAConfig.classic() if classic else TAAConfig()
+    return TAAPass(*size, config, history_format or "RGBA16F", name=name, label=registry.label(name))
+
+
+def _network(name, size, *, default_model: str, precision: str, model=None, backend=None, transfer=None,
+             int4_backend=None, seed=None, **_):
+    given = {"backend": backend, "transfer": transfer, "int4_backend": int4_backend, "seed": seed}
+    return QWNetPass(*size, model=model or default_model, precision=precision, name=name,
+                     label=registry.label(name), **{k: v for k, v in given.items() if v is not None})
+
+
+def _register() -> None:
+    if "taa" in registry.names("gl"):  # a reload of this module
+        return
+    registry.register("noaa", _noaa, target="gl")
+    registry.register("taa", _taa, target="gl")
+    registry.register("taa-classic", functools.partial(_taa, classic=True), target="gl")
+    for model in ("unet", "qwnet"):
+        for precision in ("fp32", "int4"):
+            registry.register(f"{model}-{precision}", functools.partial(_network, default_model=model,
+                                                                        precision=precision), target="gl")
+
+
+_register()
+
+__all__ = ["NoAAPass", "PassFrame", "Port", "QWNetPass", "RenderPass", "TAAPass", "make_pass"]

@@ -13,9 +13,11 @@ import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is 
 from OpenGL import GL
 
 from engine_bridge.gl.textures import create_texture, delete_textures
-from engine_bridge.passes.base import PassFrame, Port, RenderPass, check_inputs, check_size
+from engine_bridge.passes.base import Port, RenderPass
 from engine_bridge.passes.gl_state import SavedTarget, attach_color
-from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.errors import InvalidArgument
+from qwplugin.runtime.frame import Frame
+from qwplugin.runtime.validate import FrameValues
 
 
 class NoAAPass(RenderPass):
@@ -23,27 +25,22 @@ class NoAAPass(RenderPass):
 
     Args:
         width, height: render size in pixels.
+        name, label: what :attr:`info` reports (default ``"noaa"``, ``"no AA"``).
 
     Raises:
         InvalidArgument: bad size.
     """
 
     name = "noaa"
-    INPUT_COLOR = "color"
-    OUTPUT_COLOR = "color"
+    label = "no AA"
+    family = "noaa"
 
-    def __init__(self, width: int, height: int):
-        check_size(width, height)
+    def __init__(self, width: int, height: int, *, name: str | None = None, label: str | None = None):
+        super().__init__(width, height, name=name, label=label)
         self._read_fbo = int(GL.glGenFramebuffers(1))
         self._draw_fbo = int(GL.glGenFramebuffers(1))
         self._output = 0
-        self._closed = False
-        self.resize(width, height)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Render size (width, height) in pixels."""
-        return self._size
+        self._resize(width, height)
 
     def inputs(self) -> dict[str, Port]:
         return {self.INPUT_COLOR: Port(self.INPUT_COLOR, "current colour, linear HDR, render size",
@@ -52,13 +49,7 @@ class NoAAPass(RenderPass):
     def outputs(self) -> dict[str, Port]:
         return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, "the input colour, unchanged", "RGBA16F")}
 
-    def execute(self, inputs: Mapping[str, int], frame: PassFrame) -> dict[str, int]:
-        if self._closed:
-            raise InvalidOperation("NoAAPass.execute called after close()")
-        if not isinstance(frame, PassFrame):
-            raise InvalidArgument("frame must be a PassFrame", field="frame", expected="PassFrame",
-                                  actual=type(frame).__name__)
-        check_inputs(self, inputs, self._size)
+    def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
         width, height = self._size
         with SavedTarget():
             attach_color(self._draw_fbo, self._output, width, height)
@@ -71,13 +62,9 @@ class NoAAPass(RenderPass):
             GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0)
         return {self.OUTPUT_COLOR: self._output}
 
-    def resize(self, width: int, height: int) -> None:
-        check_size(width, height)
-        if self._closed:
-            raise InvalidOperation("NoAAPass.resize called after close()")
+    def _resize(self, width: int, height: int) -> None:
         delete_textures(self._output)
         self._output = create_texture(width, height, GL.GL_RGBA16F)
-        self._size = (width, height)
 
     def get_properties(self) -> dict:
         return {}
@@ -89,10 +76,7 @@ class NoAAPass(RenderPass):
                                   expected="{}", actual=repr(dict(properties)))
         return cls(width, height)
 
-    def close(self) -> None:
-        if self._closed:
-            return
+    def _close(self) -> None:
         delete_textures(self._output)
         self._output = 0
         GL.glDeleteFramebuffers(2, [self._read_fbo, self._draw_fbo])
-        self._closed = True

@@ -14,8 +14,11 @@ from OpenGL import GL
 
 from engine_bridge.bridge import Bridge
 from engine_bridge.gl.textures import create_texture, delete_textures
-from engine_bridge.passes.base import PassFrame, Port, RenderPass, check_inputs, check_size
-from qwplugin.errors import InvalidArgument, InvalidOperation
+from engine_bridge.passes.base import Port, RenderPass
+from qwplugin.errors import InvalidArgument
+from qwplugin.runtime.frame import Frame
+from qwplugin.runtime.reconstructor import MethodInfo
+from qwplugin.runtime.validate import FrameValues
 
 PROPERTY_DEFAULTS = {"model": "qwnet", "precision": "int4", "backend": "auto", "transfer": "auto"}
 
@@ -32,6 +35,7 @@ class QWNetPass(RenderPass):
             :class:`~engine_bridge.bridge.Bridge`).
         **desc_fields: further :class:`~qwplugin.runtime.desc.ContextDesc` fields (``budget_ms``,
             ``seed``...).
+        name, label: what :attr:`info` reports (default ``"<model kind>-<precision>"``).
 
     Raises:
         InvalidArgument: bad size or context field (from ``ContextDesc``).
@@ -39,23 +43,20 @@ class QWNetPass(RenderPass):
     """
 
     name = "qwnet"
-    INPUT_COLOR = "color"
-    INPUT_MOTION = "motion_px"
-    INPUT_DEPTH = "depth"
-    OUTPUT_COLOR = "color"
+    family = "network"
 
     def __init__(self, width: int, height: int, model: str = "qwnet", precision: str = "int4",
-                 backend: str = "auto", transfer: str = "auto", **desc_fields):
+                 backend: str = "auto", transfer: str = "auto", *, name: str | None = None,
+                 label: str | None = None, **desc_fields):
         from qwplugin.runtime import Context, ContextDesc
 
-        check_size(width, height)
+        super().__init__(width, height, name=name, label=label)
         self._props = {"model": model, "precision": precision, "backend": backend, "transfer": transfer,
                        **desc_fields}
         desc = ContextDesc(render_size=(width, height), model=model, precision=precision, backend=backend,
                            **desc_fields)
-        self.context = Context(desc)
+        self.context = Context(desc, name=name, label=label)
         self._output = 0
-        self._closed = False
         try:
             self.bridge = Bridge(self.context, transfer=transfer)
             self._alloc(width, height)
@@ -64,9 +65,19 @@ class QWNetPass(RenderPass):
             raise
 
     @property
-    def size(self) -> tuple[int, int]:
-        """Render size (width, height) in pixels."""
-        return self._size
+    def info(self) -> MethodInfo:
+        """What runs: the context's :attr:`~qwplugin.runtime.Context.info` plus the bridge's transfer."""
+        c = self.context.info
+        return MethodInfo(name=c.name, label=c.label, description=c.description, uses_depth=c.uses_depth,
+                          uses_jitter=c.uses_jitter, family=c.family, trained=c.trained,
+                          summary=f"{c.summary}, {self.bridge.transfer_name}",
+                          details={**c.details, "transfer": self.bridge.transfer_name,
+                                   "transfer_reason": self.bridge.transfer_reason})
+
+    def timings_ms(self) -> dict:
+        """Median ms of the bridge's stages and of the context's stages over their recent windows."""
+        return {"bridge_ms_median": self.bridge.timings_ms(),
+                "context_ms_median": self.context.stats.timing_median_ms}
 
     def inputs(self) -> dict[str, Port]:
         return {
@@ -83,37 +94,23 @@ class QWNetPass(RenderPass):
         return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, "QW-Net reconstruction, linear HDR, render size",
                                         "RGBA16F")}
 
-    def execute(self, inputs: Mapping[str, int], frame: PassFrame) -> dict[str, int]:
-        if self._closed:
-            raise InvalidOperation("QWNetPass.execute called after close()")
-        if not isinstance(frame, PassFrame):
-            raise InvalidArgument("frame must be a PassFrame", field="frame", expected="PassFrame",
-                                  actual=type(frame).__name__)
-        check_inputs(self, inputs, self._size)
-        depth = inputs.get(self.INPUT_DEPTH) if self._uses_depth() else None
-        self.bridge.dispatch(inputs[self.INPUT_COLOR], inputs[self.INPUT_MOTION], self._output,
-                             depth_tex=depth, jitter_px=frame.jitter_px, reset=frame.reset,
-                             exposure=frame.exposure)
+    def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
+        depth = inputs.get(self.INPUT_DEPTH) if self.context.uses_depth else None
+        textures = Frame(color=inputs[self.INPUT_COLOR], motion_px=inputs[self.INPUT_MOTION], depth=depth,
+                         **values.as_fields())
+        self.bridge._dispatch_checked(textures, values, self._output)  # values checked once, by execute
         return {self.OUTPUT_COLOR: self._output}
 
-    def _uses_depth(self) -> bool:
-        # Context has no public "uses depth" accessor yet; its private flag is read defensively.
-        return bool(getattr(self.context, "uses_depth", getattr(self.context, "_use_depth", False)))
-
-    def reset(self) -> None:
+    def _reset(self) -> None:
         self.bridge.reset()
+
+    def _resize(self, width: int, height: int) -> None:
+        self.bridge.resize(width, height)
+        self._alloc(width, height)
 
     def _alloc(self, width: int, height: int) -> None:
         delete_textures(self._output)
         self._output = create_texture(width, height, GL.GL_RGBA16F)
-        self._size = (width, height)
-
-    def resize(self, width: int, height: int) -> None:
-        check_size(width, height)
-        if self._closed:
-            raise InvalidOperation("QWNetPass.resize called after close()")
-        self.bridge.resize(width, height)
-        self._alloc(width, height)
 
     def get_properties(self) -> dict:
         return dict(self._props)
@@ -130,10 +127,7 @@ class QWNetPass(RenderPass):
                                   expected="one of " + ", ".join(sorted(allowed)), actual=repr(unknown))
         return cls(width, height, **{**PROPERTY_DEFAULTS, **dict(properties)})
 
-    def close(self) -> None:
-        if self._closed:
-            return
+    def _close(self) -> None:
         self.bridge.close(close_context=True)
         delete_textures(self._output)
         self._output = 0
-        self._closed = True

@@ -15,11 +15,13 @@ import numpy as np
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from OpenGL import GL
 
-from engine_bridge.gl.program import fullscreen_triangle, load_program, set_uniform
+from engine_bridge.gl.program import fullscreen_triangle, load_glsl_program, set_uniform
 from engine_bridge.gl.textures import create_texture, delete_textures
-from engine_bridge.passes.base import PassFrame, Port, RenderPass, check_inputs, check_size
+from engine_bridge.passes.base import Port, RenderPass
 from engine_bridge.passes.gl_state import SavedTarget, attach_color, attach_colors
-from qwplugin.errors import InvalidArgument, InvalidOperation
+from qwplugin.errors import InvalidArgument
+from qwplugin.runtime.frame import Frame
+from qwplugin.runtime.validate import FrameValues
 from qwplugin.taa import TAAConfig, reconstruction_weights
 
 # Texture units: the named binding slots of shaders/taa.frag.glsl.
@@ -40,20 +42,19 @@ class TAAPass(RenderPass):
         width, height: render size in pixels.
         config: the algorithm's parameters (shared with :class:`qwplugin.taa.TemporalAA`).
         history_format: ``"RGBA16F"`` (default, as engines ship it) or ``"RGBA32F"`` (exact comparisons).
+        name, label: what :attr:`info` reports (default ``"taa"``, ``"TAA"``).
 
     Raises:
         InvalidArgument: bad size, config or history format.
     """
 
     name = "taa"
-    INPUT_COLOR = "color"
-    INPUT_MOTION = "motion_px"
-    INPUT_DEPTH = "depth"
-    OUTPUT_COLOR = "color"
+    label = "TAA"
+    family = "taa"
 
     def __init__(self, width: int, height: int, config: TAAConfig | None = None,
-                 history_format: str = "RGBA16F"):
-        check_size(width, height)
+                 history_format: str = "RGBA16F", *, name: str | None = None, label: str | None = None):
+        super().__init__(width, height, name=name, label=label)
         config = TAAConfig() if config is None else config
         if not isinstance(config, TAAConfig):
             raise InvalidArgument("config must be a TAAConfig", field="config", expected="TAAConfig",
@@ -63,8 +64,8 @@ class TAAPass(RenderPass):
                                   expected=" or ".join(HISTORY_FORMATS), actual=repr(history_format))
         self.config = config
         self.history_format = history_format
-        self._program = load_program("fullscreen.vert.glsl", "taa.frag.glsl")
-        self._sharpen_program = (load_program("fullscreen.vert.glsl", "taa_sharpen.frag.glsl")
+        self._program = load_glsl_program("fullscreen.vert.glsl", "taa.frag.glsl")
+        self._sharpen_program = (load_glsl_program("fullscreen.vert.glsl", "taa_sharpen.frag.glsl")
                                  if config.sharpen > 0.0 else 0)
         self._triangle = fullscreen_triangle()
         self._fbo = int(GL.glGenFramebuffers(1))
@@ -73,13 +74,7 @@ class TAAPass(RenderPass):
         self._display = 0
         self._history_valid = False
         self._write = 0
-        self._closed = False
-        self.resize(width, height)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Render size (width, height) in pixels."""
-        return self._size
+        self._resize(width, height)
 
     def inputs(self) -> dict[str, Port]:
         ports = {
@@ -99,17 +94,11 @@ class TAAPass(RenderPass):
         return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, f"resolved colour, linear HDR, render size; {detail}",
                                         self.history_format)}
 
-    def execute(self, inputs: Mapping[str, int], frame: PassFrame) -> dict[str, int]:
-        if self._closed:
-            raise InvalidOperation("TAAPass.execute called after close()")
-        if not isinstance(frame, PassFrame):
-            raise InvalidArgument("frame must be a PassFrame", field="frame", expected="PassFrame",
-                                  actual=type(frame).__name__)
-        check_inputs(self, inputs, self._size)
+    def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
         cfg = self.config
         read, write = self._history[1 - self._write], self._history[self._write]
         width, height = self._size
-        reset = bool(frame.reset or not self._history_valid)
+        reset = bool(values.reset or not self._history_valid)
         with SavedTarget():
             if cfg.uses_depth:
                 attach_colors(self._fbo, (write, self._history_depth[self._write]), width, height)
@@ -127,7 +116,7 @@ class TAAPass(RenderPass):
                 GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
                 GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
                 set_uniform(prog, uniform, unit)
-            jitter = tuple(float(v) for v in frame.jitter_px)
+            jitter = values.jitter_px
             set_uniform(prog, "u_size_px", (float(width), float(height)))
             set_uniform(prog, "u_jitter_px", jitter)
             set_uniform(prog, "u_reset", reset)
@@ -167,13 +156,10 @@ class TAAPass(RenderPass):
         self._write = 1 - self._write
         return {self.OUTPUT_COLOR: output}
 
-    def reset(self) -> None:
+    def _reset(self) -> None:
         self._history_valid = False
 
-    def resize(self, width: int, height: int) -> None:
-        check_size(width, height)
-        if self._closed:
-            raise InvalidOperation("TAAPass.resize called after close()")
+    def _resize(self, width: int, height: int) -> None:
         delete_textures(*self._history, *self._history_depth, *([self._display] if self._display else []))
         fmt = HISTORY_FORMATS[self.history_format]
         self._history = [create_texture(width, height, fmt) for _ in range(2)]
@@ -193,9 +179,7 @@ class TAAPass(RenderPass):
         history_format = props.pop("history_format", "RGBA16F")
         return cls(width, height, TAAConfig.from_dict(props), history_format)
 
-    def close(self) -> None:
-        if self._closed:
-            return
+    def _close(self) -> None:
         delete_textures(*self._history, *self._history_depth, *([self._display] if self._display else []))
         self._history, self._history_depth, self._display = [], [], 0
         GL.glDeleteFramebuffers(1, [self._fbo])
@@ -203,4 +187,3 @@ class TAAPass(RenderPass):
         if self._sharpen_program:
             GL.glDeleteProgram(self._sharpen_program)
         self._triangle.release()
-        self._closed = True

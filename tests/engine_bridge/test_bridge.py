@@ -98,8 +98,10 @@ def test_row_flip_with_asymmetric_image(gl):
     from qwplugin.runtime import Context
 
     class Spy(Context):
-        def dispatch(self, frame, out=None):
-            self.seen = (frame.color.copy(), frame.motion_px.copy())
+        # the bridge hands the context a Frame of arrays and its values, already checked, here
+        def _dispatch_checked(self, frame, values):
+            scale = np.asarray(frame.motion_vector_scale, np.float32)  # the context applies it
+            self.seen = (frame.color.copy(), frame.motion_px * scale)
             return frame.color.copy()  # identity "reconstruction": output = input colour
 
     img = np.zeros((H, W, 4), np.float32)

@@ -210,11 +210,12 @@ def test_bad_inputs_raise_naming_the_port(clean_gl):
         with pytest.raises(InvalidArgument) as info:
             taa.execute({"color": color_tex, "motion_px": small}, PassFrame())
         assert info.value.field == "motion_px" and info.value.actual == f"{W - 1}x{H}"
-        with pytest.raises(InvalidArgument):
+        with pytest.raises(InvalidArgument) as info:
             taa.execute({"color": color_tex, "motion_px": motion_tex}, {"reset": True})
-    with pytest.raises(InvalidArgument) as info:
-        PassFrame(jitter_px=(0.0, 0.7))
-    assert info.value.field == "jitter_px"
+        assert info.value.field == "frame"
+        with pytest.raises(InvalidArgument) as info:  # the values are checked when the pass runs
+            taa.execute({"color": color_tex, "motion_px": motion_tex}, PassFrame(jitter_px=(0.0, 0.7)))
+        assert info.value.field == "jitter_px"
 
 
 def test_noaa_pass_copies_colour_exactly(clean_gl):
@@ -231,17 +232,22 @@ def test_noaa_pass_copies_colour_exactly(clean_gl):
         np.testing.assert_array_equal(read_texture(result["color"], out), color)
 
 
-def test_pass_frame_normalises_numpy_scalars():
+def test_pass_frame_is_the_one_frame_and_values_are_normalised_once():
     from engine_bridge.passes import PassFrame
+    from qwplugin.runtime import Frame
+    from qwplugin.runtime.validate import check_values
 
-    frame = PassFrame(jitter_px=np.array([0.25, -0.5], np.float32), reset=np.bool_(True),
-                      exposure=np.float32(2))
-    assert frame.jitter_px == (0.25, -0.5) and type(frame.jitter_px[0]) is float
-    assert frame.reset is True and frame.exposure == 2.0
-    for bad in (dict(jitter_px=(float("nan"), 0.0)), dict(jitter_px=(0.1,)), dict(reset=1),
-                dict(exposure=0.0)):
-        with pytest.raises(InvalidArgument):
-            PassFrame(**bad)
+    frame = PassFrame(np.array([0.25, -0.5], np.float32), np.bool_(True), np.float32(2), 7)
+    assert type(frame) is Frame and isinstance(frame, PassFrame) and frame.frame_index == 7
+    values = check_values(frame)
+    assert values.jitter_px == (0.25, -0.5) and type(values.jitter_px[0]) is float
+    assert values.reset is True and values.exposure == 2.0 and values.frame_index == 7
+    for field, bad in (("jitter_px", dict(jitter_px=(float("nan"), 0.0))), ("jitter_px", dict(jitter_px=(0.1,))),
+                       ("reset", dict(reset=1)), ("exposure", dict(exposure=0.0)),
+                       ("frame_index", dict(frame_index=-1))):
+        with pytest.raises(InvalidArgument) as info:
+            check_values(PassFrame(**bad))
+        assert info.value.field == field
 
 
 @pytest.mark.slow
