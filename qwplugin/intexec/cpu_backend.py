@@ -31,6 +31,7 @@ and needs a separate requantization pass; it is not used.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import torch
@@ -98,6 +99,35 @@ def _empty_nhwc(n: int, c: int, h: int, w: int) -> torch.Tensor:
     return torch.empty((n, c, h, w), dtype=torch.uint8, memory_format=torch.channels_last)
 
 
+def _to_nchw(t: torch.Tensor) -> torch.Tensor:
+    """Contiguous NCHW copy of a channels-last float tensor through torch's blocked 2-D transpose (each
+    image a (H*W, C) -> (C, H*W) transpose): about 2x faster here than a strided ``.contiguous()``."""
+    n, c, h, w = t.shape
+    if t.is_contiguous() or not t.is_contiguous(memory_format=torch.channels_last):
+        return t.contiguous()
+    out = torch.empty((n, c, h, w), dtype=t.dtype)
+    for i in range(n):
+        out[i].view(c, h * w).copy_(t[i].permute(1, 2, 0).reshape(h * w, c).t())
+    return out
+
+
+def cpu_has_int8_dot_products() -> bool:
+    """Whether this x86 CPU has VNNI or AMX int8 (u8 x s8 products summed in int32, no int16 pair sums):
+    then oneDNN may read raw bytes up to 255 against 8-bit weights without saturation. False when unknown
+    or when oneDNN's ISA is capped by ``ONEDNN_MAX_CPU_ISA`` / ``DNNL_MAX_CPU_ISA``."""
+    if os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    except OSError:
+        pass
+    return False
+
+
 class _Up2x:
     """A nearest 2x upsampling not yet materialised: a following concat reads it as a broadcast view (one
     write of the concat output instead of an upsampled copy plus the concat); anything else materialises
@@ -152,6 +182,7 @@ class CpuInt8Kernels:
             raise UnsupportedHardware(why)
         self.program = program
         self.onednn = onednn_available()
+        self.bytes_with_zero_point = cpu_has_int8_dot_products()  # logits read bytes + zero point directly
         self._zp = {name: (zero_point(t.bits) if t.kind == CODES else 0) for name, t in program.tensors.items()}
         self._packed: dict[str, tuple] = {}
         self._float: dict[str, tuple] = {}
@@ -282,19 +313,21 @@ class CpuInt8Kernels:
 
     def _stacked_logits(self, src: str, x: torch.Tensor) -> torch.Tensor:
         plan = self._logits[src]
-        codes = self._true_codes(src, x).contiguous(memory_format=torch.channels_last)
         if plan[0] == "onednn":
-            # bias inside oneDNN: f32(acc) + q_b with unit scales is the exact integer acc + q_b (< 2^24)
+            # bias inside oneDNN: f32(acc) + q_b with unit scales is the exact integer acc + q_b (< 2^24).
+            # With VNNI / AMX (no int16 pair sums) oneDNN reads the stored bytes with their zero point
+            # (its correction is exact int32); otherwise it gets the codes themselves (bounded pair sums).
             _, packed, ones, zeros, bias, s_acc, pad = plan
-            acc = torch.ops.onednn.qconv_pointwise(codes, 1.0, 0, packed, ones, zeros, bias, [1, 1], [pad] * 2,
-                                                   [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+            zp = self._zp[src] if self.bytes_with_zero_point else 0
+            codes = x if zp else self._true_codes(src, x)
+            acc = torch.ops.onednn.qconv_pointwise(codes.contiguous(memory_format=torch.channels_last), 1.0, zp,
+                                                   packed, ones, zeros, bias, [1, 1], [pad] * 2, [1, 1], 1, 1.0, 0,
+                                                   torch.float32, "none", [], "")
         else:
             _, wf, bias, s_acc, pad = plan
+            codes = self._true_codes(src, x).contiguous(memory_format=torch.channels_last)
             acc = F.conv2d(codes.to(torch.float32), wf, padding=pad).add_(bias)  # exact integers < 2^24
-        # f32(acc + q_b) * s_acc (one rounding), written straight into NCHW: the layout the float filter tail
-        # reads, so the transpose costs no pass of its own; a head's channel slice is then contiguous (N = 1).
-        out = torch.empty(acc.shape, dtype=torch.float32)
-        return torch.mul(acc, s_acc, out=out)
+        return _to_nchw(acc.mul_(s_acc))  # f32(acc + q_b) * s_acc: one rounding
 
     def codes(self, name: str, y) -> torch.Tensor:
         return self._true_codes(name, _dense(y)).contiguous()

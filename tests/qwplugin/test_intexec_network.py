@@ -75,20 +75,32 @@ def test_shipped_int4_file_is_the_export_of_the_shipped_qat_file(shipped):
 
 
 @needs_fbgemm
-def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped):
+@pytest.mark.parametrize("bytes_with_zero_point", [True, False])
+def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, bytes_with_zero_point):
     """Every tensor (first conv, every 4-bit conv, pool/upsample/concat, the 9 filter logits) equals the
-    reference: codes bit for bit, float32 logits bit for bit."""
-    x, _, _ = real_input()
+    reference: codes bit for bit, float32 logits bit for bit; a batch of two frames (the per-image NCHW
+    transpose of the logits); the logits read either the stored bytes with their zero point (VNNI / AMX
+    CPUs) or the codes (every x86 CPU)."""
+    from qwplugin.intexec.cpu_backend import cpu_has_int8_dot_products, zero_point
+
+    if bytes_with_zero_point and not cpu_has_int8_dot_products():
+        pytest.skip("no VNNI / AMX int8 on this CPU")
+    x = torch.cat([real_input()[0], real_input(shift=-5)[0]])
     codes = quantize_input(x, shipped.input_spec.scale)
     ref = run_reference(shipped, codes)
     backend = CpuInt8Backend(shipped)
+    backend.kernels.bytes_with_zero_point = bytes_with_zero_point
     assert "enc0_0" in backend.kernels.split_input  # the 8-bit first conv runs on FBGEMM integers
     got = native_env_as_reference(backend, shipped, backend.run(codes))
     assert set(got) == set(ref)
     bad = [n for n in ref if not torch.equal(got[n], ref[n])]
     assert not bad, bad
-    # the frame exercises the arithmetic: codes spread, logits vary
+    # the frame exercises the arithmetic: codes spread, logits vary, and FBGEMM's fused clamp of the bytes
+    # code + 240 to [240, 255] (zero_point(4)) is the reference's clamp to [0, 15] at both ends
+    assert zero_point(4) == 240 and zero_point(8) == 0
     assert len(torch.unique(ref["enc0_0"])) >= 8 and all(ref[h].std() > 0.1 for h in shipped.heads)
+    convs = [op.dst for op in shipped.convs()]
+    assert sum(int(ref[n].max()) == 15 for n in convs) >= 5 and all(int(ref[n].min()) == 0 for n in convs)
 
 
 def test_fakequant_backend_is_close_but_not_claimed_exact(shipped):
