@@ -67,7 +67,7 @@ say() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOG"; }
 # -- setup: GL loader debs, carried wheels, headless EGL on the NVIDIA driver ---------------------------------
 qw_device_setup "$PY" /tmp/qw_site say
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+if qw_on_device; then
   export QW_GL_BACKEND=egl PYOPENGL_PLATFORM=egl   # GLFW's null platform fails there (device README)
   if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json

@@ -271,7 +271,10 @@ def targets(records: list[dict], size: str = TARGET_SIZE) -> list[dict]:
     out = []
     for key, what, op, limit in TARGETS:
         v = values.get(key)
-        met = None if v is None or (isinstance(v, float) and math.isnan(v)) else (v <= limit if op == "<=" else v >= limit)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            met = None
+        else:
+            met = v <= limit if op == "<=" else v >= limit
         out.append({"key": key, "what": what, "op": op, "limit": limit, "value": v, "met": met,
                     "note": notes.get(key, "")})
     return out
@@ -292,13 +295,15 @@ def to_markdown(doc: dict) -> str:
     recs = doc["parts"]
     env = _result(recs, "env")
     gpu = env.get("gpu", {})
-    machine = f"{gpu.get('name', 'no CUDA device')}" + (f" (sm_{gpu['capability']}, {gpu['sms']} SMs)" if gpu else "")
+    machine = gpu.get("name", "no CUDA device") + (f" (sm_{gpu['capability']}, {gpu['sms']} SMs)" if gpu else "")
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()
+                         if v and k in ("torch", "triton", "cuda-bindings"))
+    dry = "yes (no GPU; tiny sizes; no figure here is a GPU figure)" if doc["dry_run"] else "no"
     smi = env.get("nvidia_smi", {})
     lines = ["# GPU check", "", f"- date (UTC): {doc['date']}", f"- command: `{doc['command']}`",
              f"- machine: {machine}; driver {smi.get('driver_version', '-')}; {env.get('cpus', '-')} CPUs; "
-             f"python {env.get('python', '-')}; " + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()
-                                                           if v and k in ("torch", "triton", "cuda-bindings")),
-             f"- dry run: {'yes (no GPU; tiny sizes; no figure here is a GPU figure)' if doc['dry_run'] else 'no'}",
+             f"python {env.get('python', '-')}; {versions}",
+             f"- dry run: {dry}",
              f"- wall: {doc['seconds']:.0f} s of a {doc['budget_s']:.0f} s budget", "",
              "## Parts", "", "| part | status | s | note |", "|---|---|---:|---|"]
     for r in recs:
@@ -321,15 +326,16 @@ def to_markdown(doc: dict) -> str:
     rate = _result(recs, "int8_rate")
     if rate:
         m, k, n = rate["shape_mkn"]
-        lines += ["", "## Matrix rates (CUDA events, median)", "", "| product | shape | ms | rate | of datasheet |",
-                  "|---|---|---:|---:|---:|",
+        lines += ["", "## Matrix rates (CUDA events, median)", "",
+                  "| product | shape | ms | rate | of datasheet |", "|---|---|---:|---:|---:|",
                   f"| int8 `torch._int_mm` (corner exact: {rate['exact_corner']}) | {m}x{k}x{n} | "
                   f"{_f(rate['ms'])} | {rate['tops']:.4g} TOPS | {_f(rate.get('of_datasheet'), '{:.0%}')} |"]
-        for name, peak in (("float16", gpu_parts.DATASHEET_FP16_TFLOPS), ("bfloat16", gpu_parts.DATASHEET_FP16_TFLOPS)):
+        for name in ("float16", "bfloat16"):
             if name in rate:
                 r = rate[name]
+                share = r["tflops"] / gpu_parts.DATASHEET_FP16_TFLOPS if doc["device"] == "cuda" else None
                 lines.append(f"| {name} matmul | {r['shape']}^3 | {_f(r['ms'])} | {r['tflops']:.4g} TFLOP/s | "
-                             f"{(r['tflops'] / peak if doc['device'] == 'cuda' else None) and format(r['tflops'] / peak, '.0%') or '-'} |")
+                             f"{_f(share, '{:.0%}')} |")
         lines.append(f"\nThe project's `int8_gemm_peak()` (host clock): "
                      f"{rate.get('project_int8_gemm_peak_mac_per_s', 0) * 2 / 1e12:.4g} TOPS.")
     nets = _result(recs, "networks")
@@ -337,15 +343,17 @@ def to_markdown(doc: dict) -> str:
         int8 = rate.get("mac_per_s") if rate else None
         lines += ["", "## QW-Net network only (CUDA events, median ms)", "",
                   f"Extractor {nets['macs_per_pixel_extractor'] / 1e3:.1f} kMAC/px (heads: "
-                  f"{nets['macs_per_pixel_with_heads'] / 1e3:.1f}); MAC/s = extractor MACs / extractor time.", "",
+                  f"{nets['macs_per_pixel_with_heads'] / 1e3:.1f}); MAC/s = extractor MACs / extractor time.",
+                  "",
                   "| size | path | backend | extractor ms | whole ms | whole, CUDA graph | extractor GMAC/s "
                   "| of int8 rate | note |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
         for r in nets["rows"]:
-            frac = r.get("extractor_mac_per_s") / int8 if int8 and r.get("extractor_mac_per_s") else None
+            rate_px = r.get("extractor_mac_per_s")
+            frac = rate_px / int8 if int8 and rate_px else None
+            note = (r.get("error") or r.get("whole_graph_error") or "").replace("|", "/")[:120]
             lines.append(f"| {r['size']} | {r['path']} | {r.get('backend', '-')} | {_f(r.get('extractor_ms'))} | "
                          f"{_f(r.get('whole_ms'))} | {_f(r.get('whole_graph_ms'))} | "
-                         f"{_f(r.get('extractor_mac_per_s') and r['extractor_mac_per_s'] / 1e9, '{:.0f}')} | "
-                         f"{_f(frac, '{:.1%}')} | {(r.get('error') or r.get('whole_graph_error') or '').replace('|', '/')[:120]} |")
+                         f"{_f(rate_px and rate_px / 1e9, '{:.0f}')} | {_f(frac, '{:.1%}')} | {note} |")
     inter = _result(recs, "interop")
     if inter:
         lines += ["", "## CUDA-GL interop (colour RGBA16F + motion RG16F in, RGBA16F out)", "",
@@ -367,7 +375,8 @@ def to_markdown(doc: dict) -> str:
             q = r.get("qwnet-int4", {})
             lines.append(f"| {r['size']} | {_f(r.get('render_gl'))} | {_f(r.get('render_wall'))} | "
                          f"{_f(r.get('taa_gl'))} | {_f(r.get('taa_wall'))} | {_f(r.get('qwnet-int4_wall'))} | "
-                         f"{_f(r.get('qwnet-fp32_wall'))} | {q.get('transfer', '-')} | {q.get('output_on_gpu', '-')} |")
+                         f"{_f(r.get('qwnet-fp32_wall'))} | {q.get('transfer', '-')} | "
+                         f"{q.get('output_on_gpu', '-')} |")
         for r in passes["rows"]:
             for m in ("qwnet-int4", "qwnet-fp32"):
                 if m in r:
@@ -397,7 +406,8 @@ def make_doc(args, state: State, records: list[dict], command: str) -> dict:
     return {"format": "qwplugin-gpu-check-1", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"), "command": command, "dry_run": state.dry_run, "device": state.device,
             "budget_s": state.budget_s, "seconds": time.monotonic() - state.t0,
-            "options": {"sizes": [f"{w}x{h}" for w, h in state.sizes], "exact_size": "x".join(map(str, state.exact_size)),
+            "options": {"sizes": [f"{w}x{h}" for w, h in state.sizes],
+                        "exact_size": "x".join(map(str, state.exact_size)),
                         "warmup": state.warmup, "repeats": state.repeats, "pass_frames": state.pass_frames,
                         "scene": state.scene},
             "parts": records, "targets": targets(records)}
@@ -452,8 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     state = State(args, device)
     command = "python scripts/device/gpu_check.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"gpu_check: device {device}, parts {', '.join(p.name for p in parts)}, budget {state.budget_s:.0f} s, "
-          f"out {out}", flush=True)
+    print(f"gpu_check: device {device}, parts {', '.join(p.name for p in parts)}, "
+          f"budget {state.budget_s:.0f} s, out {out}", flush=True)
 
     def update(records):
         r = records[-1]
@@ -470,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     print(to_markdown(doc))
     files = [p.name for p in out.iterdir()]
     if len(files) > MAX_FILES:
-        print(f"error: {out} holds {len(files)} files, more than the {MAX_FILES} that come back", file=sys.stderr)
+        print(f"error: {out} holds {len(files)} files, more than the {MAX_FILES} that come back",
+              file=sys.stderr)
         return 4
     return 0
 

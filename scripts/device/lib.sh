@@ -7,7 +7,8 @@
 #                            and put SITE on PYTHONPATH; LOG is a function name called with one message
 #
 # Both run in the repository root. Nothing is downloaded by qw_device_setup (the device machine has no
-# network); a missing .whl/ or .gl/ is skipped, not an error (a CPU machine with everything installed).
+# network); a missing .whl/ or .gl/ is skipped, not an error. On a machine without an NVIDIA GPU
+# (qw_on_device false: a dev or CI machine) qw_device_setup does nothing: it would write into / there.
 
 QW_DEVICE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 QW_CARRY_LIST="$QW_DEVICE_DIR/carry.txt"
@@ -35,8 +36,19 @@ qw_prepare() {
   du -sh .whl .gl
 }
 
+# True on a machine with an NVIDIA GPU (the device machine); the setup below only runs there.
+qw_on_device() {
+  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1
+}
+
 qw_device_setup() {
   local py="$1" site="$2" log="$3"
+  if ! qw_on_device; then
+    # Not the device: unpacking the debs would overwrite this machine's system GL libraries, and the
+    # wheels are CPython 3.12 builds. Everything here comes from the local environment instead.
+    "$log" "no NVIDIA GPU here: device setup skipped (.gl/ and .whl/ are for the device machine)"
+    return 0
+  fi
   if [ -d .gl ] && ls .gl/*.deb >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     local f
     for f in .gl/*.deb; do dpkg -x "$f" /; done

@@ -348,4 +348,6 @@ def test_check_sh_dry_run_end_to_end(tmp_path):
     assert [t["met"] for t in doc["targets"]] == [None] * 4  # no 1080p figure in a dry run
     md = (out / "gpu_check.md").read_text()
     assert "dry run: yes" in md and "| env | error |" in md and "## QW-Net network only" in md
-    assert "gpu_check.py exited with 0" in (out / "log.txt").read_text()
+    log = (out / "log.txt").read_text()
+    assert "gpu_check.py exited with 0" in log
+    assert "device setup skipped" in log and "unpacked" not in log  # never dpkg -x into / off the device
