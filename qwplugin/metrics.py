@@ -186,7 +186,7 @@ def sequence_temporal_error(out: torch.Tensor, ref: torch.Tensor, motion_px: tor
 
     Examples:
         >>> ref = torch.zeros(1, 3, 3, 4, 4)
-        >>> out = ref.clone(); out[:, 1] = 0.5  # frame 1 pops up, frame 2 stays: one pair of 0.5, one of 0
+        >>> out = ref.clone(); out[:, 1:] = 0.5  # frame 1 steps up, frame 2 stays: pairs of 0.5 and 0
         >>> sequence_temporal_error(out, ref, torch.zeros(1, 3, 2, 4, 4))
         0.25
         >>> sequence_temporal_error(out, ref, torch.zeros(1, 3, 2, 4, 4), torch.tensor([[True, True, False]]))
