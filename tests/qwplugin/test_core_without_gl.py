@@ -1,5 +1,6 @@
 """The core installs and runs without the GL world: no GL package is a required dependency, and a
-``Context`` runs on numpy and torch arrays in a process where every GL package is refused at import.
+``Context`` runs on numpy and torch arrays, and every module of ``qwplugin`` imports, in a process where
+every GL package is refused at import.
 
 The refusal is a ``sys.meta_path`` finder that raises ``ModuleNotFoundError`` for glfw, OpenGL, trimesh,
 PIL, pyglet, moderngl, glcontext and ``engine_bridge`` itself (the same error an environment without the
@@ -83,6 +84,13 @@ SCRIPT = textwrap.dedent('''
         with_numpy.close()
         with_torch.close()
         results[precision] = np.stack(outs)
+
+    # Every module of the core imports without them too (training, evaluation, metrics, integer backends).
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(qwplugin.__path__, "qwplugin."):
+        importlib.import_module(info.name)
 
     loaded = sorted({m.partition(".")[0] for m in sys.modules} & BLOCKED)
     assert not loaded, f"GL modules were imported: {loaded}"
