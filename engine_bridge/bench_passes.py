@@ -30,33 +30,24 @@ MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
 SOAK_SIZES = ((48, 32), (32, 24), (40, 24))
 
 
-def make_pass(mode: str, width: int, height: int, model: str, backend: str):
-    """The pass object for a mode name."""
-    from engine_bridge.passes import NoAAPass, TAAPass
-    from engine_bridge.passes.qwnet_pass import QWNetPass
+def make_pass(mode: str, width: int, height: int, model: str | None, backend: str):
+    """The pass object for a mode name, from the registry (:func:`engine_bridge.passes.make_pass`)."""
+    from engine_bridge.passes import make_pass as make
 
-    if mode == "noaa":
-        return NoAAPass(width, height)
-    if mode == "taa":
-        return TAAPass(width, height)
-    if mode == "taa-classic":
-        from qwplugin.taa import TAAConfig
-
-        return TAAPass(width, height, TAAConfig.classic())
-    return QWNetPass(width, height, model=model, precision=mode.split("-")[1], backend=backend)
+    return make(mode, width, height, model=model, backend=backend)
 
 
-def execute(pass_, renderer, jitter, reset: bool) -> tuple[int, float]:
-    """Run a pass on the renderer's G-buffer: (output texture, ms including the GL work)."""
+def execute(pass_, renderer, jitter, reset: bool, frame_index: int | None = None) -> tuple[int, float]:
+    """Dispatch a pass on the renderer's G-buffer: (output texture, ms including the GL work)."""
     from OpenGL import GL
 
-    from engine_bridge.passes.base import PassFrame
+    from qwplugin.runtime import Frame
 
-    inputs = {"color": renderer.color_tex, "motion_px": renderer.motion_tex, "depth": renderer.depth_view_tex}
-    inputs = {k: v for k, v in inputs.items() if k in pass_.inputs()}
+    frame = Frame(color=renderer.color_tex, motion_px=renderer.motion_tex, depth=renderer.depth_view_tex,
+                  jitter_px=tuple(jitter), reset=reset, frame_index=frame_index)
     GL.glFinish()
     t0 = time.perf_counter()
-    out = pass_.execute(inputs, PassFrame(jitter_px=tuple(jitter), reset=reset))["color"]
+    out = pass_.dispatch(frame)
     GL.glFinish()
     return out, (time.perf_counter() - t0) * 1e3
 
@@ -96,14 +87,13 @@ def bench(sizes, modes, scene_name: str, frames: int, gl_frames: int, model: str
             GL.glFinish()
             render.append((time.perf_counter() - t0) * 1e3)
             for m, p in passes.items():
-                budget = gl_frames if m in ("noaa", "taa") else frames
+                budget = frames if p.info.family == "network" else gl_frames  # networks: fewer, slow frames
                 if i <= budget:
-                    times[m].append(execute(p, renderer, jitter, reset=(i == 0))[1])
+                    times[m].append(execute(p, renderer, jitter, reset=(i == 0), frame_index=i)[1])
             prev = t
         results[(w, h)] = {"render": statistics.median(render[1:]),
                            **{m: statistics.median(v[1:]) for m, v in times.items()}}
-        details[(w, h)] = {m: str(p.context.backend_info) + f"; transfer {p.bridge.transfer_name}"
-                           for m, p in passes.items() if m.startswith("qwnet")}
+        details[(w, h)] = {m: _what_ran(p.info) for m, p in passes.items() if p.info.family == "network"}
         for p in passes.values():
             p.close()
         renderer.close()
@@ -145,7 +135,7 @@ def soak(n: int, model: str, backend: str, reset_every: int, resize_every: int, 
         try:
             renderer.render_gbuffer(t, None if reset else prev, jitter)
             for m, p in passes.items():
-                out = io.read(execute(p, renderer, jitter, reset)[0], 3, m)
+                out = io.read(execute(p, renderer, jitter, reset, i)[0], 3, m)
                 if not np.isfinite(out).all():
                     failures.append(f"frame {i} {m}: non-finite output")
         except Exception as exc:  # noqa: BLE001 - the soak counts every failure instead of stopping
@@ -169,6 +159,12 @@ def soak(n: int, model: str, backend: str, reset_every: int, resize_every: int, 
             "ok": not failures and growth < rss_limit_mb}
 
 
+def _what_ran(info) -> str:
+    """``info.description`` plus the GL transfer, for the table's notes."""
+    transfer = info.details.get("transfer")
+    return info.description + (f"; transfer {transfer}" if transfer else "")
+
+
 def machine_line() -> str:
     import torch
     from OpenGL import GL
@@ -183,15 +179,17 @@ def machine_line() -> str:
 
 
 def to_markdown(results, details, command: str, machine: str, frames: int, gl_frames: int) -> str:
+    first = next(iter(results.values()), {})
+    modes = [m for m in first if m != "render"] or list(MODES)  # the modes that ran, in order
     lines = ["# Per-pass benchmark", "", f"Command: `{command}`", "", f"Machine: {machine}", "",
-             (f"Median milliseconds per frame (QW-Net: {frames} timed frames, GL passes: {gl_frames}; "
-              "frame 0 excluded as warm-up). Each pass is timed between two `glFinish` calls; QW-Net "
-              "includes the bridge's GL read-back and upload."), "",
-             "| size | G-buffer render | " + " | ".join(MODES) + " |", "|---" * (len(MODES) + 2) + "|"]
+             (f"Median milliseconds per frame (networks: {frames} timed frames, GLSL passes: {gl_frames}; "
+              "frame 0 excluded as warm-up). Each pass is timed between two `glFinish` calls; the network "
+              "passes include the bridge's GL read-back and upload."), "",
+             "| size | G-buffer render | " + " | ".join(modes) + " |", "|---" * (len(modes) + 2) + "|"]
     for (w, h), row in results.items():
-        cells = [f"{row[m]:.1f}" if m in row else "-" for m in MODES]
+        cells = [f"{row[m]:.1f}" if m in row else "-" for m in modes]
         lines.append(f"| {w}x{h} | {row['render']:.1f} | " + " | ".join(cells) + " |")
-    lines += ["", "What ran (QW-Net passes):", ""]
+    lines += ["", "What ran (network passes):", ""]
     for (w, h), d in details.items():
         for m, text in d.items():
             lines.append(f"- {w}x{h} {m}: {text}")
@@ -206,7 +204,7 @@ def main(argv=None) -> int:
     p.add_argument("--scene", default="mixed")
     p.add_argument("--frames", type=int, default=5, help="timed QW-Net frames per size")
     p.add_argument("--gl-frames", type=int, default=30, help="timed frames of the GL passes per size")
-    p.add_argument("--model", default="qwnet")
+    p.add_argument("--model", default=None, help="network modes: model name or weights path (default: the mode's)")
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--soak", type=int, default=0, help="run a soak of N frames instead of the benchmark")
     p.add_argument("--soak-model", default="qwnet-tiny", help="model for the soak (small: many frames)")

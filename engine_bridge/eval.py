@@ -300,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.spp < 1:
             raise InvalidArgument("evaluation needs a reference", field="--spp", expected=">= 1", actual=str(args.spp))
         methods = [m for m in args.methods.split(",") if m]
-        from qwplugin.eval.methods import parse_method
+        from qwplugin.runtime.registry import parse_spec
 
         for m in methods:
-            parse_method(m)  # refuse a typo before minutes of rendering
+            parse_spec(m)  # refuse a typo (or a bad NAME=PATH) before minutes of rendering
         phases = start_phases(args.phases)
         specs = resolve_scene_list(args.scenes)
         scenes = [spec.load() for spec in specs]  # a bad scene file fails here, naming file and field

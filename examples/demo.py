@@ -18,8 +18,9 @@ frames and writes into ``--out``:
 
     python examples/demo.py --headless --scene mixed --size 320x180 --frames 24 --out out/demo
 
-The mode toggle swaps pass objects (``NoAAPass``, ``TAAPass``, ``QWNetPass``): no ``if`` on the mode in the
-frame loop beyond choosing which objects to run.
+The mode toggle swaps pass objects built by name from the one registry (``engine_bridge.passes.make_pass``:
+``NoAAPass``, ``TAAPass``, ``QWNetPass``): the app never looks at a mode's name beyond handing it to the
+registry, and asks each pass what it runs (``pass_.info``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
-LABELS = {"noaa": "no AA", "taa": "TAA", "qwnet-int4": "QW-Net 4-bit", "qwnet-fp32": "QW-Net FP32"}
 KEY_MODES = {"1": "noaa", "2": "taa", "3": "qwnet-int4", "4": "qwnet-fp32"}
 SPLIT = ("taa", "qwnet-int4")
 MIN_TILE_WIDTH = 240  # px: tiles are upscaled (nearest, integer factor) so labels stay readable
@@ -57,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=30.0, help="scene time step = 1/fps seconds")
     p.add_argument("--out", default="out/demo", help="headless: output folder")
     p.add_argument("--modes", default=",".join(MODES), help="headless: comma-separated methods")
-    p.add_argument("--model", default="qwnet", help="model name or weights path (qwnet, qwnet-tiny, ...)")
+    p.add_argument("--model", default=None,
+                   help="network modes: model name or weights path (qwnet-tiny, ...; default: the mode's own)")
     p.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--transfer", default="auto", choices=("auto", "readback", "cuda_interop"))
     p.add_argument("--reference-spp", type=int, default=64, help="headless: reference samples (perfect square)")
@@ -73,10 +74,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     except ValueError:
         p.error(f"--size must be WxH, got {size!r}")
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in args.modes if m not in MODES]
+    from qwplugin.runtime import registry
+
+    unknown = [m for m in args.modes if m not in registry.names()]
     if unknown:
-        p.error(f"unknown modes {unknown}; choose from {', '.join(MODES)}")
+        p.error(f"unknown modes {unknown}; choose from {', '.join(registry.names())}")
     return args
+
+
+def label(mode: str) -> str:
+    """The mode's human label (from the registry)."""
+    from qwplugin.runtime import registry
+
+    return registry.label(mode)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -84,49 +94,31 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def make_pass(mode: str, width: int, height: int, args):
-    """The pass object of a mode (the toggle swaps these)."""
-    from engine_bridge.passes import NoAAPass, TAAPass
-    from engine_bridge.passes.qwnet_pass import QWNetPass
+    """The pass object of a mode, from the registry (the toggle swaps these)."""
+    from engine_bridge.passes import make_pass as make
 
-    if mode == "noaa":
-        return NoAAPass(width, height)
-    if mode == "taa":
-        return TAAPass(width, height)
-    precision = "int4" if mode == "qwnet-int4" else "fp32"
-    return QWNetPass(width, height, model=args.model, precision=precision, backend=args.backend,
-                     transfer=args.transfer)
+    return make(mode, width, height, model=args.model, backend=args.backend, transfer=args.transfer)
 
 
-def describe_pass(mode: str, pass_, gl_renderer: str) -> dict:
-    """What really runs for a mode: honest backend, weights and transfer (shown in overlay and JSON)."""
-    if not mode.startswith("qwnet"):
-        return {"backend": f"GLSL on {gl_renderer}", "trained": None}
-    info = pass_.context.backend_info
-    return {"backend": str(info), "device": info.device, "precision_detail": info.precision_detail,
-            "weights": info.weights, "trained": info.trained, "transfer": pass_.bridge.transfer_name,
-            "transfer_reason": pass_.bridge.transfer_reason}
+def describe_pass(pass_) -> dict:
+    """What really runs in a pass: honest backend, weights and transfer (shown in overlay and JSON)."""
+    info = pass_.info
+    return {"backend": info.description, "trained": info.trained, "summary": info.summary, **info.details}
 
 
-def short_backend(mode: str, desc: dict) -> str:
-    if not mode.startswith("qwnet"):
-        return desc["backend"]
-    trained = "trained" if desc["trained"] else "UNTRAINED weights"
-    return f"{desc['device']}, {desc['precision_detail']}, {trained}, {desc['transfer']}"
-
-
-def run_pass(pass_, renderer, jitter, reset: bool) -> tuple[int, float]:
-    """Execute one pass on the renderer's G-buffer; returns (output texture, milliseconds incl. GL work)."""
+def run_pass(pass_, renderer, jitter, reset: bool, frame_index: int) -> tuple[int, float]:
+    """Dispatch one pass on the renderer's G-buffer; returns (output texture, milliseconds incl. GL work)."""
     from OpenGL import GL
 
-    from engine_bridge.passes.base import PassFrame
+    from qwplugin.runtime import Frame
 
-    inputs = {"color": renderer.color_tex, "motion_px": renderer.motion_tex, "depth": renderer.depth_view_tex}
-    inputs = {k: v for k, v in inputs.items() if k in pass_.inputs()}
+    frame = Frame(color=renderer.color_tex, motion_px=renderer.motion_tex, depth=renderer.depth_view_tex,
+                  jitter_px=tuple(jitter), reset=reset, frame_index=frame_index)
     GL.glFinish()
     t0 = time.perf_counter()
-    outs = pass_.execute(inputs, PassFrame(jitter_px=tuple(jitter), reset=reset))
+    out = pass_.dispatch(frame)
     GL.glFinish()
-    return outs["color"], (time.perf_counter() - t0) * 1e3
+    return out, (time.perf_counter() - t0) * 1e3
 
 
 def to_display(rgb: np.ndarray) -> np.ndarray:
@@ -206,7 +198,7 @@ def run_headless(args) -> dict:
         scene = load_scene(args.scene)
         renderer = Renderer(scene, w, h)
         passes = {m: make_pass(m, w, h, args) for m in args.modes}
-        described = {m: describe_pass(m, p, gl.renderer) for m, p in passes.items()}
+        described = {m: describe_pass(p) for m, p in passes.items()}
         io = ReadbackTransfer(w, h)
         ms = {m: [] for m in args.modes}
         render_ms, frames = [], {m: [] for m in args.modes}
@@ -228,7 +220,7 @@ def run_headless(args) -> dict:
             GL.glFinish()
             render_ms.append((time.perf_counter() - t0) * 1e3)
             for m, p in passes.items():
-                tex, dt = run_pass(p, renderer, jitter, reset)
+                tex, dt = run_pass(p, renderer, jitter, reset, i)
                 ms[m].append(dt)
                 last[m] = io.read(tex, 3, m).copy()
                 frames[m].append(to_display(last[m]))
@@ -248,21 +240,19 @@ def run_headless(args) -> dict:
             "passes": {},
         }
         for m, p in passes.items():
-            entry = {"label": LABELS[m], "median_ms": _median(ms[m][warm]), "all_ms": [round(v, 3) for v in ms[m]],
-                     "psnr_db_vs_reference_last_frame": round(psnr_db(frames[m][-1], ref8), 3), **described[m]}
-            if m.startswith("qwnet"):
-                entry["bridge_ms_median"] = p.bridge.timings_ms()
-                entry["context_ms_median"] = p.context.stats.timing_median_ms
+            entry = {"label": label(m), "median_ms": _median(ms[m][warm]), "all_ms": [round(v, 3) for v in ms[m]],
+                     "psnr_db_vs_reference_last_frame": round(psnr_db(frames[m][-1], ref8), 3), **described[m],
+                     **p.timings_ms()}
             report["passes"][m] = entry
         (out_dir / "timings.json").write_text(json.dumps(report, indent=2))
 
         scale = max(1, math.ceil(MIN_TILE_WIDTH / w))
-        tiles = [labelled(frames[m][-1], f"{LABELS[m]} {_fmt_ms(report['passes'][m]['median_ms'])}"
+        tiles = [labelled(frames[m][-1], f"{label(m)} {_fmt_ms(report['passes'][m]['median_ms'])}"
                           f"{'' if described[m]['trained'] in (None, True) else ' (untrained)'}", scale)
                  for m in args.modes]
         tiles.append(labelled(ref8, f"reference {args.reference_spp} spp", scale))
         side_by_side(tiles).save(out_dir / "comparison.png")
-        gif = [side_by_side([labelled(frames[m][i], LABELS[m], scale) for m in args.modes])
+        gif = [side_by_side([labelled(frames[m][i], label(m), scale) for m in args.modes])
                for i in range(args.frames)]
         gif[0].save(out_dir / "comparison.gif", save_all=True, append_images=gif[1:], duration=args.gif_ms, loop=0)
         for p in passes.values():
@@ -346,7 +336,7 @@ def run_window(args) -> None:
     def get_pass(mode):
         if mode not in passes:  # built on first use: QW-Net contexts load weights
             passes[mode] = make_pass(mode, w, h, args)
-            described[mode] = describe_pass(mode, passes[mode], gl.renderer)
+            described[mode] = describe_pass(passes[mode])
         return passes[mode]
 
     def on_key(window, key, scancode, action, mods):
@@ -383,17 +373,17 @@ def run_window(args) -> None:
             images, times = [], []
             for mode in active:
                 # a pass that did not run last frame has a stale history: reset it
-                tex, dt = run_pass(get_pass(mode), renderer, jitter, reset or mode not in ran_last)
+                tex, dt = run_pass(get_pass(mode), renderer, jitter, reset or mode not in ran_last, frame_index)
                 images.append(to_display(io.read(tex, 3, mode).copy()))
-                times.append(f"{LABELS[mode]} {dt:.1f} ms")
+                times.append(f"{label(mode)} {dt:.1f} ms")
             ran_last = set(active)
             img = images[0] if len(images) == 1 else np.concatenate([images[0][:, : w // 2],
                                                                      images[1][:, w // 2:]], axis=1)
             if len(images) == 2:
                 img[:, w // 2 - 1: w // 2 + 1] = 255
-            lines = [(f"mode: {' | '.join(LABELS[m] for m in active)}   frame {frame_index}"
+            lines = [(f"mode: {' | '.join(label(m) for m in active)}   frame {frame_index}"
                       f"{'  PAUSED' if state['paused'] else ''}"),
-                     *[f"{LABELS[m]}: {short_backend(m, described[m])}" for m in active],
+                     *[f"{label(m)}: {described[m]['summary']}" for m in active],
                      f"render {render_ms:.1f} ms | " + " | ".join(times)]
             img = draw_overlay(img, lines)
             shown = np.concatenate([img, np.full((h, w, 1), 255, np.uint8)], axis=2)

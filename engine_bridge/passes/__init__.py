@@ -40,8 +40,9 @@ def _taa(name, size, *, classic: bool = False, config=None, history_format=None,
 
 
 def _network(name, size, *, default_model: str, precision: str, model=None, backend=None, transfer=None,
-             int4_backend=None, seed=None, **_):
-    given = {"backend": backend, "transfer": transfer, "int4_backend": int4_backend, "seed": seed}
+             int4_backend=None, seed=None, timing_window=None, **_):
+    given = {"backend": backend, "transfer": transfer, "int4_backend": int4_backend, "seed": seed,
+             "timing_window": timing_window}
     return QWNetPass(*size, model=model or default_model, precision=precision, name=name,
                      label=registry.label(name), **{k: v for k, v in given.items() if v is not None})
 

@@ -2,9 +2,10 @@
 
 ``python -m qwplugin.runtime.bench --size 256x144 --models qwnet-tiny,qwnet --frames 8``
 
-Each configuration gets its own context, ``--warmup`` untimed frames, then ``--frames`` timed ones on a
-synthetic panning frame; the table shows the per-stage medians of :class:`~qwplugin.runtime.Context`'s own
-statistics (see :mod:`qwplugin.runtime.timing`) and the precision as actually run (``backend_info``).
+Each configuration gets its own context, built by name from the registry (:mod:`qwplugin.runtime.registry`),
+``--warmup`` untimed frames, then ``--frames`` timed ones on a synthetic panning frame; the table shows the
+per-stage medians of :class:`~qwplugin.runtime.Context`'s own statistics (see :mod:`qwplugin.runtime.timing`)
+and the precision as actually run (``info.details["precision_detail"]``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qwplugin.runtime.context import Context
-from qwplugin.runtime.desc import ContextDesc
+from qwplugin.runtime import registry
 from qwplugin.runtime.frame import Frame
 
-CONFIGS = (("fp32", "auto"), ("int4", "fakequant"), ("int4", "auto"))
+CONFIGS = (("qwnet-fp32", "auto"), ("qwnet-int4", "fakequant"), ("qwnet-int4", "auto"))
+"""(registry method, ``int4_backend``) per row: FP32, the fake-quant simulation, the fastest integer backend."""
 COLUMNS = ("checks", "input_transfer", "extractor", "filter", "output_transfer", "total")
 
 
@@ -38,14 +39,14 @@ def synthetic_frame(width: int, height: int, t: int) -> Frame:
 def run(width: int, height: int, models: list[str], frames: int, warmup: int, backend: str) -> list[str]:
     """Benchmark every (model, precision) configuration; returns the markdown table rows."""
     rows = ["| model | precision as run | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
-    todo = [(m, p, b) for m in models for p, b in CONFIGS]
-    for model, precision, int4_backend in tqdm(todo, desc="configurations"):
-        ctx = Context(ContextDesc(render_size=(width, height), model=model, precision=precision,
-                                  int4_backend=int4_backend, backend=backend, timing_window=frames))
+    todo = [(model, method, b) for model in models for method, b in CONFIGS]
+    for model, method, int4_backend in tqdm(todo, desc="configurations"):
+        ctx = registry.make(method, (width, height), model=model, int4_backend=int4_backend, backend=backend,
+                            timing_window=frames)
         for t in range(warmup + frames):
             ctx.dispatch(synthetic_frame(width, height, t))
         medians = ctx.stats.timing_median_ms
-        rows.append(f"| {model} | {ctx.backend_info.precision_detail} | "
+        rows.append(f"| {model} | {ctx.info.details['precision_detail']} | "
                     + " | ".join(f"{medians[c]:.1f}" for c in COLUMNS) + " |")
         ctx.close()
     return rows

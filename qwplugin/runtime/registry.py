@@ -42,6 +42,7 @@ ignores the others, so a caller can pass the same options to every name:
 ``backend``        network methods: ``ContextDesc.backend`` (``auto``, ``cpu``, ``cuda``)
 ``int4_backend``   network methods: ``ContextDesc.int4_backend``
 ``seed``           network methods: seed of the random initialisation when no trained weights exist
+``timing_window``  network methods: frames the context's timing medians cover (``ContextDesc``)
 ``transfer``       GL network passes: the bridge's transfer (``auto``, ``readback``, ``cuda_interop``)
 ``config``         TAA methods: a :class:`~qwplugin.taa.TAAConfig` instead of the registered one
 ``source``         TAA methods: where ``config`` came from (for the description)
@@ -66,7 +67,8 @@ from qwplugin.errors import InvalidArgument
 TARGETS = ("array", "gl")
 """Where a method runs (see the module docstring)."""
 
-OPTIONS = ("model", "backend", "int4_backend", "seed", "transfer", "config", "source", "history_format")
+OPTIONS = ("model", "backend", "int4_backend", "seed", "timing_window", "transfer", "config", "source",
+           "history_format")
 """The option keywords :func:`make` accepts (see the module docstring); any other keyword is refused."""
 
 Factory = Callable[..., Any]
@@ -235,13 +237,15 @@ def _taa(name, size, *, classic: bool = False, config=None, source=None, **_):
     return TAA(size, config, name=name, label=label(name), source=source or "caller-supplied TAAConfig")
 
 
-def _network(name, size, *, default_model: str, precision: str, model=None, backend="auto", int4_backend="auto",
-             seed=0, **_):
+def _network(name, size, *, default_model: str, precision: str, model=None, backend=None, int4_backend=None,
+             seed=None, timing_window=None, **_):
     from qwplugin.runtime.context import Context
     from qwplugin.runtime.desc import ContextDesc
 
-    return Context(ContextDesc(render_size=size, model=model or default_model, precision=precision, backend=backend,
-                               int4_backend=int4_backend, seed=seed), name=name, label=label(name))
+    given = {"backend": backend, "int4_backend": int4_backend, "seed": seed, "timing_window": timing_window}
+    desc = ContextDesc(render_size=size, model=model or default_model, precision=precision,
+                       **{k: v for k, v in given.items() if v is not None})
+    return Context(desc, name=name, label=label(name))
 
 
 register("noaa", _noaa, label="no AA")
