@@ -16,7 +16,7 @@ import numpy as np
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from OpenGL import GL
 
-from engine_bridge.gl.program import fullscreen_triangle, load_program, set_uniform
+from engine_bridge.gl.program import fullscreen_triangle, load_glsl_program, set_uniform
 from engine_bridge.gl.textures import create_texture, delete_textures
 from engine_bridge.passes.base import PassFrame, Port, RenderPass, check_inputs, check_size
 from engine_bridge.passes.gl_state import SavedTarget, attach_color
@@ -65,8 +65,8 @@ class TAAUPass(RenderPass):
                                   expected=" or ".join(HISTORY_FORMATS), actual=repr(history_format))
         self.config = config
         self.history_format = history_format
-        self._program = load_program("fullscreen.vert.glsl", "taau.frag.glsl")
-        self._sharpen_program = (load_program("fullscreen.vert.glsl", "taa_sharpen.frag.glsl")
+        self._program = load_glsl_program("fullscreen.vert.glsl", "taau.frag.glsl")
+        self._sharpen_program = (load_glsl_program("fullscreen.vert.glsl", "taa_sharpen.frag.glsl")
                                  if config.sharpen > 0.0 else 0)
         self._triangle = fullscreen_triangle()
         self._fbo, self._read_fbo = (int(x) for x in GL.glGenFramebuffers(2))

@@ -30,7 +30,7 @@ import numpy as np
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
 from OpenGL import GL
 
-from engine_bridge.gl.program import fullscreen_triangle, load_program, set_uniform
+from engine_bridge.gl.program import fullscreen_triangle, load_glsl_program, set_uniform
 from engine_bridge.gl.textures import read_texture
 from engine_bridge.raster.gbuffer import AccumulationTargets, GBufferArrays, GBufferTargets, GBufferTextures
 from engine_bridge.raster.resources import ResourceCache
@@ -107,9 +107,9 @@ class Renderer:
         self.reference_mip_bias = float(reference_mip_bias)
         self.phase_count = int(phase_count)
         self.start_phase = int(start_phase)
-        self._program = load_program("gbuffer.vert.glsl", "gbuffer.frag.glsl")
-        self._sky = load_program("fullscreen.vert.glsl", "gbuffer.sky.frag.glsl")
-        self._accumulate = load_program("fullscreen.vert.glsl", "accumulate.frag.glsl")
+        self._program = load_glsl_program("gbuffer.vert.glsl", "gbuffer.frag.glsl")
+        self._sky = load_glsl_program("fullscreen.vert.glsl", "gbuffer.sky.frag.glsl")
+        self._accumulate = load_glsl_program("fullscreen.vert.glsl", "accumulate.frag.glsl")
         self._triangle = fullscreen_triangle()
         self._resources = ResourceCache()
         self._gbuffer = GBufferTargets(self.width, self.height)

