@@ -3,8 +3,10 @@
 Per backend and size: median ms/frame of the feature extractor and of the whole QW-Net (extractor +
 filter network), effective integer MAC/s of the extractor, ratio to the FP32 path measured in the same
 run, the fraction of this machine's int8 GEMM rate (a large ``torch._int_mm``, same run) and the load
-average when the row was measured. With ``--layers`` also a per-op table of the CPU backend (ms, GMAC/s
-and share of the extractor time per op). Default weights: the shipped ``qwnet-fp32`` (the FP32 path) and
+average when the row was measured, with `uptime` before and after each size. With ``--layers`` also a per-op
+table of the CPU backend (ms, share, GMAC/s and fraction of the int8 rate per op; the U-Net convs together; the
+float32 filter tail), with ``--startup`` the Context start-up time int4 vs FP32.
+Per-size repeats with ``--repeats-at 1920x1080=1``. Default weights: the shipped ``qwnet-fp32`` (the FP32 path) and
 ``qwnet-int4`` (the integer program, run as :class:`~qwplugin.intexec.network.IntegerQWNet`).
 """
 
@@ -14,6 +16,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -63,13 +66,86 @@ def _load() -> str:
     return "{:.1f}".format(os.getloadavg()[0])
 
 
-def run(sizes, repeats: int, weights: str | None = None, layers: bool = False):
+def uptime() -> str:
+    """The ``uptime`` line (load averages over 1, 5, 15 minutes), for the tables."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def startup_seconds(repeats: int = 3, size: tuple[int, int] = (128, 72)) -> dict[str, float]:
+    """Median seconds to construct a ``Context`` (weights loaded, backend chosen and self-tested) for
+    ``precision="int4"`` (the integer file) and ``"fp32"``, alternating, after one warm-up of each."""
+    from qwplugin import Context, ContextDesc
+
+    times: dict[str, list[float]] = {"int4": [], "fp32": []}
+    for i in range(repeats + 1):
+        for precision in times:
+            t0 = time.perf_counter()
+            ctx = Context(ContextDesc(render_size=size, model="qwnet", precision=precision, backend="cpu"))
+            elapsed = time.perf_counter() - t0
+            ctx.close()
+            if i:
+                times[precision].append(elapsed)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _layer_rows(net, program, x, size: str, repeats: int, peak: float, hp: int, wp: int) -> list[dict]:
+    """Per-op medians of the CPU backend (each op timed alone, in program order), then the float tail."""
+    from qwplugin.intexec.interpreter import run_ops
+    from qwplugin.intexec.network import filter_from_logits
+
+    kernels = net.backend.kernels
+    times = {op_name(op): [] for op in program.ops}
+    tail, quant = [], []
+    color = torch.rand(1, 3, hp, wp, generator=torch.Generator().manual_seed(1))
+    history = torch.rand(1, 3, hp, wp, generator=torch.Generator().manual_seed(2))
+    for _ in range(max(1, repeats) + 1):  # the first pass is a warm-up
+        t0 = time.perf_counter()
+        codes = quantize_input(x, program.input_spec.scale)
+        env = {program.input_name: kernels.begin(program, codes)}
+        quant.append((time.perf_counter() - t0) * 1e3)
+        for op in program.ops:
+            t0 = time.perf_counter()
+            run_ops(kernels, [op], env)
+            times[op_name(op)].append((time.perf_counter() - t0) * 1e3)
+        logits = [net.backend.values(n, env[n]) for n in program.heads]
+        t0 = time.perf_counter()
+        filter_from_logits(net.config, logits, color, history)
+        tail.append((time.perf_counter() - t0) * 1e3)
+    rows = [{"size": size, "op": "input quantization + begin", "kind": "other", "ms": statistics.median(quant[1:]),
+             "macs": 0}]
+    level = {program.input_name: 1.0}
+    for op in program.ops:
+        src = op.srcs[0] if hasattr(op, "srcs") else op.src
+        level[op.dst] = level[src] * {"MaxPool": 0.25, "Upsample": 4.0}.get(type(op).__name__, 1.0)
+        kind = {"Conv": "conv", "ConvLogits": "logits"}.get(type(op).__name__, "structural")
+        rows.append({"size": size, "op": op_name(op), "kind": kind, "ms": statistics.median(times[op_name(op)][1:]),
+                     "macs": getattr(op, "macs_per_pixel", 0) * level[src] * hp * wp})
+    rows.append({"size": size, "op": "filter tail: softmax, kernel application, avg-pool, bilinear (float32)",
+                 "kind": "tail", "ms": statistics.median(tail[1:]), "macs": 0})
+    for r in rows:
+        r["peak"] = peak
+    return rows
+
+
+def run(sizes, repeats: int, weights: str | None = None, layers: bool = False, startup: bool = False,
+        repeats_by_size: dict[str, int] | None = None):
     """Measure every backend at every size (see the module docstring).
 
+    Args:
+        sizes: (width, height) pairs.
+        repeats: timed runs per measurement (median), unless ``repeats_by_size`` names the size.
+        weights: an integer weights file instead of the shipped ``qwnet-int4``.
+        layers: also the per-op table of the CPU backend.
+        startup: also the Context start-up times (int4 vs FP32).
+        repeats_by_size: e.g. ``{"1920x1080": 1}``.
+
     Returns:
-        ``(rows, layer_rows, int8 MAC/s, extractor MAC per pixel)``.
+        dict with ``rows``, ``layer_rows``, ``peaks`` (size -> (before, after) int8 MAC/s), ``macs_px``,
+        ``uptime`` (size -> (before, after)), ``startup``.
     """
-    from qwplugin.intexec.interpreter import run_ops
     from qwplugin.intexec.network import IntegerQWNet
     from qwplugin.runtime.weights import SHIPPED_DIR, load_weights_file
 
@@ -84,51 +160,55 @@ def run(sizes, repeats: int, weights: str | None = None, layers: bool = False):
         except Exception:  # noqa: BLE001 - a backend that cannot run here is simply not benchmarked
             continue
         nets.append(net)
-    peak = int8_gemm_peak()
     macs_px = program.macs_per_pixel()
-    rows, layer_rows = [], []
-    jobs = [(s, n) for s in sizes for n in [None] + nets]
-    for (w, h), net in tqdm(jobs, desc="bench", unit="run"):
+    out = {"rows": [], "layer_rows": [], "peaks": {}, "macs_px": macs_px, "uptime": {}, "startup": None,
+           "repeats": {}}
+    for w, h in tqdm(sizes, desc="bench", unit="size"):
+        size = f"{w}x{h}"
+        reps = (repeats_by_size or {}).get(size, repeats)
+        out["repeats"][size] = reps
+        up_before, peak_before = uptime(), int8_gemm_peak()
         pm = program.pad_multiple
         hp, wp = -(-h // pm) * pm, -(-w // pm) * pm
         g = torch.Generator().manual_seed(0)
         x = torch.rand(1, program.input_spec.channels, hp, wp, generator=g)
         color, hist = torch.rand(1, 3, h, w, generator=g), torch.rand(1, 3, h, w, generator=g)
-        with torch.no_grad():
-            if net is None:
-                name, exact = "fp32 (float model)", False
-                ext = _median_ms(lambda: fp32.features(x), repeats)
-                whole = _median_ms(lambda: fp32(color, hist), repeats)
-            else:
-                name, exact = net.backend.name, net.backend.exact
-                ext = _median_ms(lambda: net.features(x), repeats)
-                whole = _median_ms(lambda: net(color, hist), repeats)
-        rows.append({"size": f"{w}x{h}", "backend": name, "exact": exact, "extractor_ms": ext, "whole_ms": whole,
-                     "mac_per_s": macs_px * hp * wp / (ext / 1e3), "load": _load()})
-        if layers and net is not None and net.backend.name == "cpu-int8-fbgemm":
-            kernels = net.backend.kernels
-            codes = quantize_input(x, program.input_spec.scale)
-            times = {op_name(op): [] for op in program.ops}
-            for _ in range(max(1, repeats)):
-                env = {program.input_name: kernels.begin(program, codes)}
-                for op in program.ops:
-                    t0 = time.perf_counter()
-                    run_ops(kernels, [op], env)
-                    times[op_name(op)].append((time.perf_counter() - t0) * 1e3)
-            level = {program.input_name: 1.0}
-            for op in program.ops:
-                src = op.srcs[0] if hasattr(op, "srcs") else op.src
-                level[op.dst] = level[src] * {"MaxPool": 0.25, "Upsample": 4.0}.get(type(op).__name__, 1.0)
-                ms = statistics.median(times[op_name(op)])
-                macs = getattr(op, "macs_per_pixel", 0) * level[src] * hp * wp
-                layer_rows.append({"size": f"{w}x{h}", "op": op_name(op), "ms": ms, "gmac_s": macs / (ms / 1e3) / 1e9
-                                   if macs else None, "load": _load()})
-    for r in rows:
-        base = next(b for b in rows if b["size"] == r["size"] and b["backend"].startswith("fp32"))
-        r["speedup_extractor"] = base["extractor_ms"] / r["extractor_ms"]
-        r["speedup_whole"] = base["whole_ms"] / r["whole_ms"]
-        r["peak_fraction"] = r["mac_per_s"] / peak
-    return rows, layer_rows, peak, macs_px
+        rows = []
+        for net in [None] + nets:
+            with torch.no_grad():
+                if net is None:
+                    name, exact = "fp32 (float model)", False
+                    ext = _median_ms(lambda: fp32.features(x), reps)
+                    whole = _median_ms(lambda: fp32(color, hist), reps)
+                else:
+                    name, exact = net.backend.name, net.backend.exact
+                    ext = _median_ms(lambda: net.features(x), reps)
+                    whole = _median_ms(lambda: net(color, hist), reps)
+            rows.append({"size": size, "backend": name, "exact": exact, "extractor_ms": ext, "whole_ms": whole,
+                         "mac_per_s": macs_px * hp * wp / (ext / 1e3), "load": _load()})
+        layer_rows = []
+        if layers:
+            cpu = next((n for n in nets if n.backend.name == "cpu-int8-fbgemm"), None)
+            if cpu is not None:
+                with torch.no_grad():
+                    layer_rows = _layer_rows(cpu, program, x, size, reps, 0.0, hp, wp)
+        peak_after, up_after = int8_gemm_peak(), uptime()
+        peak = (peak_before + peak_after) / 2
+        out["peaks"][size] = (peak_before, peak_after)
+        out["uptime"][size] = (up_before, up_after)
+        base = rows[0]
+        for r in rows:
+            r["speedup_extractor"] = base["extractor_ms"] / r["extractor_ms"]
+            r["speedup_whole"] = base["whole_ms"] / r["whole_ms"]
+            r["peak_fraction"] = r["mac_per_s"] / peak
+        for r in layer_rows:
+            r["peak"] = peak
+        out["rows"] += rows
+        out["layer_rows"] += layer_rows
+    if startup:
+        up = uptime()
+        out["startup"] = (startup_seconds(), up, uptime())
+    return out
 
 
 def op_name(op) -> str:
@@ -140,29 +220,64 @@ def op_name(op) -> str:
     return f"{op.dst} ({kind})"
 
 
-def to_markdown(rows, layer_rows, peak, macs_px, command: str) -> str:
+def conv_summary(layer_rows: list[dict]) -> dict[str, float]:
+    """The CPU backend's integer convolutions of the U-Net together: MACs over their summed time, as GMAC/s
+    and as a fraction of the int8 rate of the same run (issue 17's ">= 50%" criterion)."""
+    convs = [r for r in layer_rows if r["kind"] == "conv"]
+    ms, macs = sum(r["ms"] for r in convs), sum(r["macs"] for r in convs)
+    rate = macs / (ms / 1e3) if ms else 0.0
+    return {"ms": ms, "gmac_s": rate / 1e9, "fraction": rate / convs[0]["peak"] if convs else 0.0}
+
+
+def to_markdown(result: dict, command: str) -> str:
+    rows, layer_rows, macs_px = result["rows"], result["layer_rows"], result["macs_px"]
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else \
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [f"Command: `{command}`  ", f"Device: {dev}; torch {torch.__version__}  ",
-             f"Extractor: {macs_px / 1e3:.1f} kMAC/px; int8 GEMM rate (one large `torch._int_mm`, "
-             f"same run): {peak / 1e9:.1f} GMAC/s", "",
-             "| size | backend | exact | extractor ms | whole net ms | extractor GMAC/s | x FP32 (extractor) "
-             "| x FP32 (whole) | of int8 rate | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['size']} | {r['backend']} | {'yes' if r['exact'] else 'no'} | {r['extractor_ms']:.0f} "
-                     f"| {r['whole_ms']:.0f} | {r['mac_per_s'] / 1e9:.1f} | {r['speedup_extractor']:.2f} "
-                     f"| {r['speedup_whole']:.2f} | {100 * r['peak_fraction']:.1f}% | {r['load']} |")
-    if layer_rows:
-        lines += ["", "Per op, CPU backend (`cpu-int8-fbgemm`), median ms of the op alone:", "",
-                  "| size | op | ms | share | GMAC/s | load avg |", "|---|---|---|---|---|---|"]
-        for size in dict.fromkeys(r["size"] for r in layer_rows):
-            sel = [r for r in layer_rows if r["size"] == size]
+             f"Extractor: {macs_px / 1e3:.1f} kMAC/px. int8 rate = one large `torch._int_mm` "
+             "(8192 x 1024 x 1024 on CPU) measured before and after each size's block; the fractions use "
+             "their mean.", ""]
+    for size in dict.fromkeys(r["size"] for r in rows):
+        before, after = result["peaks"][size]
+        up_before, up_after = result["uptime"][size]
+        lines += [f"**{size}** ({result['repeats'][size]} timed run(s) per cell after one warm-up; int8 rate "
+                  f"{before / 1e9:.1f} GMAC/s before, {after / 1e9:.1f} after)  ",
+                  f"`uptime` before: `{up_before}`  ", f"`uptime` after: `{up_after}`", "",
+                  "| backend | exact | extractor ms | whole net ms | extractor GMAC/s | x FP32 (extractor) "
+                  "| x FP32 (whole) | extractor of int8 rate | load avg |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in rows if r["size"] == size):
+            lines.append(f"| {r['backend']} | {'yes' if r['exact'] else 'no'} | {r['extractor_ms']:.0f} "
+                         f"| {r['whole_ms']:.0f} | {r['mac_per_s'] / 1e9:.1f} | {r['speedup_extractor']:.2f} "
+                         f"| {r['speedup_whole']:.2f} | {100 * r['peak_fraction']:.1f}% | {r['load']} |")
+        sel = [r for r in layer_rows if r["size"] == size]
+        if sel:
             total = sum(r["ms"] for r in sel)
+            lines += ["", f"Per op at {size}, CPU backend (`cpu-int8-fbgemm`), median ms of the op alone (program "
+                      "order), then the float32 filter tail on the same logits:", "",
+                      "| op | ms | share | GMAC/s | of int8 rate |", "|---|---|---|---|---|"]
             for r in sel:
-                rate = f"{r['gmac_s']:.1f}" if r["gmac_s"] else "-"
-                lines.append(f"| {size} | {r['op']} | {r['ms']:.1f} | {100 * r['ms'] / total:.1f}% | {rate} "
-                             f"| {r['load']} |")
-            lines.append(f"| {size} | **sum** | {total:.1f} | 100% | | |")
+                rate = r["macs"] / (r["ms"] / 1e3) if r["macs"] and r["ms"] > 0 else None
+                frac = f"{100 * rate / r['peak']:.0f}%" if rate else "-"
+                lines.append(f"| {r['op']} | {r['ms']:.1f} | {100 * r['ms'] / total:.1f}% "
+                             f"| {rate / 1e9:.1f} | {frac} |" if rate else
+                             f"| {r['op']} | {r['ms']:.1f} | {100 * r['ms'] / total:.1f}% | - | - |")
+            for kind, label in (("conv", "U-Net integer convs"), ("structural", "max-pool / upsample / concat"),
+                                ("logits", "filter 1x1 convs (integer logits)"), ("tail", "float32 filter tail"),
+                                ("other", "input quantization")):
+                ms = sum(r["ms"] for r in sel if r["kind"] == kind)
+                lines.append(f"| **{label}** | {ms:.1f} | {100 * ms / total:.1f}% | | |")
+            cs = conv_summary(sel)
+            lines.append(f"| **sum** | {total:.1f} | 100% | | |")
+            lines += ["", f"U-Net integer convs together: {cs['gmac_s']:.1f} GMAC/s = **{100 * cs['fraction']:.0f}% "
+                      "of the int8 rate** of the same run."]
+        lines.append("")
+    if result["startup"]:
+        st, up_before, up_after = result["startup"]
+        lines += ["Context start-up (`Context(ContextDesc(render_size=(128, 72), model=\"qwnet\", precision=..., "
+                  "backend=\"cpu\"))`, median of 3 alternating after one warm-up each):  ",
+                  f"`uptime` before: `{up_before}`, after: `{up_after}`", "",
+                  "| precision | start-up s |", "|---|---|",
+                  f"| int4 (integer file) | {st['int4']:.3f} |", f"| fp32 | {st['fp32']:.3f} |", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -171,12 +286,16 @@ def main(argv=None) -> None:
     ap.add_argument("--out", help="write the markdown table here (also printed)")
     ap.add_argument("--sizes", default="960x540,1920x1080", help="comma-separated WxH list")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")
+    ap.add_argument("--repeats-at", default="", help="per-size override, e.g. 1920x1080=1")
     ap.add_argument("--weights", help="an integer weights file (.safetensors); default: the shipped qwnet-int4")
     ap.add_argument("--layers", action="store_true", help="add the per-op table of the CPU backend")
+    ap.add_argument("--startup", action="store_true", help="add Context start-up times, int4 vs FP32")
     args = ap.parse_args(argv)
-    rows, layer_rows, peak, macs_px = run(parse_sizes(args.sizes), args.repeats, args.weights, args.layers)
+    by_size = dict(item.split("=") for item in args.repeats_at.split(",") if item)
+    result = run(parse_sizes(args.sizes), args.repeats, args.weights, args.layers, args.startup,
+                 {k: int(v) for k, v in by_size.items()})
     cmd = "python -m qwplugin.intexec.bench " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    text = to_markdown(rows, layer_rows, peak, macs_px, cmd.strip())
+    text = to_markdown(result, cmd.strip())
     print(text)
     if args.out:
         with open(args.out, "w") as f:
