@@ -19,7 +19,8 @@ Choices where the sources are silent or disagree (seeds.md marks the paper inter
 module per assembled conv (as the PyTorch re-implementation's three ``DynamicConv`` layers), ReLU after
 conv1 and after each assembled conv, biases kept (also mixed from E bias bases), C = 32 and E = 3 (the
 consensus), softmax temperature 30 fixed (not annealed). ``conv2`` starts at zero, so an untrained model is
-exactly nearest upsampling. Frames whose size is not a multiple of 2 are padded (replicate) and cropped.
+exactly nearest upsampling; conv1 and the bases start with He init (ReLU gain), so the body's activations keep
+their scale and conv2 gets a useful gradient from the first step. Frames whose size is not a multiple of 2 are padded (replicate) and cropped.
 
 Assembled convolution (CondConv / DynamicConv style): per image ``n`` and output channel ``o``,
 ``W_n[o] = sum_e c[n, e, o] W_e[o]`` with ``c[n, :, o]`` a softmax over the E bases of the control
@@ -131,8 +132,8 @@ class AssembledConv2d(nn.Module):
         self.in_channels, self.out_channels, self.bases, self.kernel_size = in_channels, out_channels, bases, kernel_size
         self.weight = nn.Parameter(torch.empty(bases, out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(bases, out_channels))
-        for e in range(bases):  # each basis initialised like an ordinary conv
-            nn.init.kaiming_uniform_(self.weight.data[e], a=5 ** 0.5)
+        for e in range(bases):  # He init per basis: activations keep their scale through the ReLU body
+            nn.init.kaiming_normal_(self.weight.data[e], nonlinearity="relu")
         self.control = ControlModule(in_channels, out_channels, bases, reduction, temperature)
 
     def coefficients(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,6 +199,8 @@ class AsConvSR(nn.Module):
         self.config = config
         c, s = config.channels, config.scale
         self.conv1 = nn.Conv2d(3 * UNSHUFFLE ** 2, c, 3, padding=1)
+        nn.init.kaiming_normal_(self.conv1.weight, nonlinearity="relu")
+        nn.init.zeros_(self.conv1.bias)
         self.body = nn.ModuleList(AssembledConv2d(c, c, config.bases, 3, config.reduction, config.temperature)
                                   for _ in range(config.assembled_layers))
         self.conv2 = nn.Conv2d(c, 3 * (UNSHUFFLE * s) ** 2, 3, padding=1)

@@ -9,7 +9,7 @@ temporal-upscaling task), whose inputs come with the display-size data; a model 
 spatial baseline, not yet the product's upscaler.
 
 Per step: ``batch`` reference crops of ``crop`` pixels (random sequence, frame, crop and flips, all drawn
-from ``default_rng([seed, step])``, so a resumed run sees the same batches), L1 loss, Adam, cosine
+from ``default_rng([seed, step])``, so a resumed run sees the same batches), L1 loss (or MSE), Adam, cosine
 learning rate to ``lr * final_lr_ratio``. Validation (every ``val_every`` steps and at the end) on the
 dataset's validation split only: whole frames at evenly spaced times of each sequence, PSNR in the
 network domain (peak 1) of the model, bicubic and nearest upsampling.
@@ -43,6 +43,7 @@ from qwplugin.train.csvlog import CsvLog
 
 WEIGHTS_FORMAT = "qwplugin-asconvsr"
 WEIGHTS_VERSION = "1"
+LOSSES = ("l1", "mse")
 RESUMABLE_FIELDS = ("steps", "val_every", "checkpoint_every")
 """Config fields a resumed run may change; every other field must match the checkpoint's."""
 
@@ -66,6 +67,8 @@ class SrTrainConfig:
         val_sequences: validate on at most this many validation sequences (None: all).
         val_frames: frames per validation sequence (evenly spaced).
         train_limit: use at most this many training sequences (None: all).
+        loss: "l1" (the SR standard, the default) or "mse" (a stronger push away from the nearest-upsampling
+            start on high-frequency content; see docs/sr_methods.md).
     """
 
     data: str = "data/train_v2"
@@ -83,6 +86,7 @@ class SrTrainConfig:
     val_sequences: int | None = None
     val_frames: int = 4
     train_limit: int | None = None
+    loss: str = "l1"
 
     def validate(self) -> None:
         """Raises InvalidArgument on an out-of-range value."""
@@ -95,6 +99,8 @@ class SrTrainConfig:
         if not self.lr > 0 or not 0 < self.final_lr_ratio <= 1:
             raise InvalidArgument("lr must be > 0 and final_lr_ratio in (0, 1]", field="lr",
                                   expected="lr > 0, 0 < ratio <= 1", actual=f"{self.lr}, {self.final_lr_ratio}")
+        if self.loss not in LOSSES:
+            raise InvalidArgument("unknown loss", field="loss", expected=" / ".join(LOSSES), actual=repr(self.loss))
         if self.val_every < 0:
             raise InvalidArgument("val_every must be >= 0", field="val_every", expected=">= 0", actual=str(self.val_every))
 
@@ -146,7 +152,7 @@ def validate(net: AsConvSR, ds: SequenceDataset, scale: int, frames: int, sequen
     for i in range(len(ds) if sequences is None else min(sequences, len(ds))):
         ref_all = ds.block(i)["reference"]  # (T, H, W, 3)
         idx = np.unique(np.linspace(0, len(ref_all) - 1, frames).round().astype(int))
-        ref = torch.from_numpy(np.ascontiguousarray(ref_all[idx])).permute(0, 3, 1, 2)
+        ref = torch.from_numpy(np.ascontiguousarray(ref_all[idx], dtype=np.float32)).permute(0, 3, 1, 2)
         ref = ref[:, :, :ref.shape[2] // m * m, :ref.shape[3] // m * m]
         lr_img, hr = degrade(ref, scale)
         outs = {"psnr": net(lr_img).clamp(0, 1),
@@ -221,11 +227,12 @@ def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = 
         for group in optim.param_groups:
             group["lr"] = lr_now
         lr_img, hr = degrade(_batch(train_ds, cfg, step), cfg.scale)
-        loss = (net(lr_img) - hr).abs().mean()
+        err = net(lr_img) - hr
+        loss = err.abs().mean() if cfg.loss == "l1" else err.square().mean()
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         row = {"step": step, "loss": loss_value, "lr": lr_now}
         step += 1
         if (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps:
