@@ -7,7 +7,7 @@ from torch import nn
 
 from qwplugin.errors import InvalidArgument
 from qwplugin.model.config import ModelConfig
-from qwplugin.model.input_unit import assemble_input
+from qwplugin.model.input_unit import assemble_input, prepare_history
 from qwplugin.ops._checks import check_same_spatial, check_tensor
 from qwplugin.ops.padding import crop_to, pad_to_multiple
 
@@ -52,6 +52,7 @@ class ReconstructionModel(nn.Module):
         self._check(color_nw, history_nw, depth)
         h, w = color_nw.shape[-2:]
         m = self.config.size_multiple
+        history_nw = prepare_history(color_nw, history_nw, self.config)
         color, history = pad_to_multiple(color_nw, m), pad_to_multiple(history_nw, m)
         depth_p = pad_to_multiple(depth, m) if self.config.use_depth else None
         net_input = assemble_input(color, history, depth_p, self.config.input_processing, self.config.use_depth)

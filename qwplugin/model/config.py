@@ -8,6 +8,15 @@ from dataclasses import asdict, dataclass, fields
 from qwplugin.errors import InvalidArgument
 
 KINDS = ("qwnet", "unet")
+HISTORY_RECTIFICATIONS = (None, "variance_clip")
+"""``ModelConfig.history_rectification``: None = the released network (the warped history enters as it
+is); ``"variance_clip"`` = the history is first clamped per channel to the aliased frame's 3x3
+neighbourhood box ``[max(min, mean - gamma * std), min(max, mean + gamma * std)]`` (network domain), the
+rectification of a TAA (:func:`qwplugin.model.input_unit.rectify_history`)."""
+FILTER_INITS = ("default", "taa")
+"""``ModelConfig.filter_init``: ``default`` = Kaiming weights, zero biases (uniform kernels, as released);
+``taa`` = small weights and biases that make every kernel start as a TAA blend (see
+:meth:`qwplugin.model.filter_net.FilterNetwork.init_as_taa`)."""
 UNET_STRUCTURES = ("released", "v1")
 """Black-box U-Net variants (``ModelConfig.unet_structure``): ``released`` is ``model/unet.py`` of the
 released code (average pooling, bilinear upsampling, the raw input concatenated into an FP32 1x1 output
@@ -57,6 +66,10 @@ class ModelConfig:
             ``cap * tanh(logit / cap)`` before the softmax (None: the released network, uncapped). A cap
             keeps the softmax away from one-hot saturation, where it has no gradient: see
             ``docs/training.md`` ("collapse into copy the history").
+        history_rectification: None (released) or ``"variance_clip"``: clamp the warped history to the
+            aliased frame's neighbourhood box before the network sees it (:data:`HISTORY_RECTIFICATIONS`).
+        rectification_gamma: width of that box in standard deviations.
+        filter_init: ``"default"`` or ``"taa"`` (:data:`FILTER_INITS`); QW-Net only.
         unet_structure: which black-box U-Net (``kind == "unet"`` only; see :data:`UNET_STRUCTURES`).
             The default and every preset build ``"released"``. A dict without this key given to
             :meth:`from_dict` with ``kind == "unet"`` means ``"v1"``: weights files and checkpoints
@@ -78,6 +91,9 @@ class ModelConfig:
     input_max_init: float = 1.0
     quantized: bool = False
     kernel_logit_cap: float | None = None
+    history_rectification: str | None = None
+    rectification_gamma: float = 1.5
+    filter_init: str = "default"
     unet_structure: str = "released"
 
     def __post_init__(self) -> None:
@@ -127,6 +143,15 @@ class ModelConfig:
         if cap is not None and not (isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0):
             raise InvalidArgument("kernel_logit_cap must be > 0 or None", field="kernel_logit_cap",
                                   expected="> 0 or None", actual=repr(cap))
+        if self.history_rectification not in HISTORY_RECTIFICATIONS:
+            raise InvalidArgument("unknown history rectification", field="history_rectification",
+                                  expected="null or 'variance_clip'", actual=repr(self.history_rectification))
+        if not (isinstance(self.rectification_gamma, (int, float)) and self.rectification_gamma > 0):
+            raise InvalidArgument("rectification_gamma must be > 0", field="rectification_gamma", expected="> 0",
+                                  actual=repr(self.rectification_gamma))
+        if self.filter_init not in FILTER_INITS:
+            raise InvalidArgument("unknown filter initialisation", field="filter_init",
+                                  expected=" or ".join(FILTER_INITS), actual=repr(self.filter_init))
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
@@ -157,8 +182,11 @@ class ModelConfig:
     def to_dict(self) -> dict:
         """JSON-friendly dict (tuples as lists) that :meth:`from_dict` reads back."""
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        if data["kernel_logit_cap"] is None:  # optional field: configs written before it existed stay equal
-            del data["kernel_logit_cap"]
+        # optional fields at their defaults are left out: configs written before they existed stay equal
+        for name, default in (("kernel_logit_cap", None), ("history_rectification", None),
+                              ("rectification_gamma", 1.5), ("filter_init", "default")):
+            if data[name] == default:
+                del data[name]
         if data["kind"] != "unet":  # QW-Net configs stay as they were written before the field existed
             del data["unet_structure"]
         return data

@@ -16,6 +16,8 @@ kernel application, pooling and upsampling run in float32.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,6 +25,17 @@ from torch import nn
 from qwplugin.model.config import ModelConfig
 from qwplugin.ops.kernels import TAPS, _apply3x3
 from qwplugin.quant import QuantConv2d
+
+
+CENTRE_TAP = 4
+"""Index of the centre tap in the row-major 3x3 order of :func:`qwplugin.ops.kernels.apply_kernel3x3`."""
+TAA_INIT = {"current_centre": 0.2, "current_ring": 0.05, "history_centre": 0.75, "down_centre": 0.9,
+            "up_own": 0.95, "weight_scale": 0.01}
+"""Starting kernels of ``filter_init="taa"`` (:meth:`FilterNetwork.init_as_taa`): the full-resolution
+stage blends 0.25 of the current frame (0.2 on the centre tap, 0.05 spread over its 8 neighbours) with
+0.75 of the history's centre tap (a TAA with feedback 0.25); every up stage keeps 0.95 of its own
+level's result; coarse down stages are centre-weighted. The 1x1 convs' weights are scaled by
+``weight_scale`` so the kernels start (nearly) independent of the features and learn away from there."""
 
 
 class FilterNetwork(nn.Module):
@@ -46,6 +59,34 @@ class FilterNetwork(nn.Module):
             self.down[f"down{d}"] = QuantConv2d(chans[d], 2 * TAPS if d == 0 else TAPS, 1, bits, quantized=q)
         for d in range(config.levels - 1):
             self.up[f"up{d}"] = QuantConv2d(chans[d], TAPS + 1, 1, bits, quantized=q)
+        if config.filter_init == "taa":
+            self.init_as_taa()
+
+    @torch.no_grad()
+    def init_as_taa(self) -> None:
+        """Start every kernel as a TAA blend (:data:`TAA_INIT`): biases are the log-weights, weights small.
+
+        With rectified history (``history_rectification``) the network then starts as a TAA with a
+        variance-clipped history and feedback 0.25, a strong baseline to improve on rather than to reach.
+        """
+        k = TAA_INIT
+
+        def log_weights(weights: list[float]) -> torch.Tensor:
+            assert abs(sum(weights) - 1.0) < 1e-9
+            return torch.tensor([math.log(w) for w in weights])
+
+        ring = [k["current_ring"] / (TAPS - 1)] * TAPS
+        ring[CENTRE_TAP] = k["current_centre"]
+        hist = [1e-4 / (TAPS - 1)] * TAPS  # history ring nearly off (log of 0 is not a bias)
+        hist[CENTRE_TAP] = k["history_centre"] - 1e-4
+        down0 = ring + hist
+        coarse = [(1.0 - k["down_centre"]) / (TAPS - 1)] * TAPS
+        coarse[CENTRE_TAP] = k["down_centre"]
+        up = [(1.0 - k["up_own"]) / TAPS] * TAPS + [k["up_own"]]
+        for name, conv in list(self.down.items()) + list(self.up.items()):
+            conv.weight.mul_(k["weight_scale"])
+            target = down0 if name == "down0" else up if name.startswith("up") else coarse
+            conv.bias.copy_(log_weights(target))
 
     def _weights(self, conv: nn.Module, features: torch.Tensor, scale) -> torch.Tensor:
         """Softmax kernel weights from a 1x1 conv's logits, soft-capped when ``kernel_logit_cap`` is set."""

@@ -58,3 +58,37 @@ def assemble_input(color: torch.Tensor, history: torch.Tensor, depth: torch.Tens
         assert depth is not None
         parts.append(normalise_depth(depth))
     return torch.cat(parts, dim=1)
+
+
+def rectify_history(color: torch.Tensor, history: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Clamp ``history`` per channel to the 3x3 neighbourhood box of ``color`` (variance clipping).
+
+    The box of each pixel is ``[max(min, mean - gamma * std), min(max, mean + gamma * std)]`` over the
+    3x3 neighbourhood of ``color`` (edges replicated), per channel: the history rectification of a TAA,
+    in the network domain. Clamping is differentiable almost everywhere (gradient 1 inside the box,
+    0 outside).
+
+    Args:
+        color, history: (N, 3, H, W) network-domain colour.
+        gamma: box half-width in standard deviations (> 0).
+
+    Returns:
+        (N, 3, H, W) rectified history.
+    """
+    n, c, h, w = color.shape
+    patches = F.unfold(F.pad(color, (1, 1, 1, 1), mode="replicate"), 3).view(n, c, 9, h, w)
+    mean = patches.mean(dim=2)
+    std = torch.sqrt(torch.clamp((patches * patches).mean(dim=2) - mean * mean, min=0.0))
+    lo = torch.maximum(patches.amin(dim=2), mean - gamma * std)
+    hi = torch.minimum(patches.amax(dim=2), mean + gamma * std)
+    return torch.minimum(torch.maximum(history, lo), hi)
+
+
+def prepare_history(color: torch.Tensor, history: torch.Tensor, config) -> torch.Tensor:
+    """The history a model of ``config`` works with: rectified when ``config.history_rectification``
+    says so (:func:`rectify_history`), else ``history`` itself. Used by the float and the integer
+    models alike, before padding."""
+    if config.history_rectification == "variance_clip":
+        return rectify_history(color, history, float(config.rectification_gamma))
+    assert config.history_rectification is None, config.history_rectification
+    return history

@@ -1,0 +1,115 @@
+"""Baselines on a dataset's validation split, measured exactly as training validates (eval.csv figures).
+
+    python scripts/val_baselines.py --data data/train_v2 --val-sequences 8 [--checkpoint runs/X/checkpoint.pt]
+
+Prints one markdown row per method: the no-AA input, the tuned TAA (``TAAConfig()``), the classic TAA
+and, with ``--checkpoint``, that checkpoint's model (its EMA weights when it has them) and, with
+``--init CONFIG``, a freshly initialised model of a training config (step 0). PSNR and temporal error in
+the network domain ``x / (1 + x)`` and mean LDR-FLIP, as :func:`qwplugin.train.evaluate.evaluate` computes
+them, over the same whole sequences the trainer validates on (the first ``--val-sequences`` of the split).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from qwplugin.data.dataset import SequenceDataset, to_tensors
+from qwplugin.ops.colour import to_network
+from qwplugin.taa import TAAConfig, TemporalAA
+from qwplugin.train.evaluate import flip_available
+from qwplugin.train.loss import qwnet_loss
+
+
+def taa_sequence(config: TAAConfig, block: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(1, T, 3, H, W) network-domain TAA output over a whole validation block (reset at frame 0 and cuts)."""
+    taa, outs = TemporalAA(config), []
+    for t in range(block["color"].shape[0]):
+        jitter = tuple(float(v) for v in block["jitter_px"][t])
+        out = taa.step(block["color"][t:t + 1], block["motion_px"][t:t + 1], reset=bool(t == 0 or block["resets"][t]),
+                       jitter_px=jitter, depth=block["depth"][t:t + 1])
+        outs.append(to_network(out))
+    return torch.stack(outs, 1)
+
+
+def _frame_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-frame PSNR (peak 1) of (..., 3, H, W): as the trainer's validation (MSE floor 1e-10)."""
+    return -10.0 * torch.log10(torch.clamp(torch.mean((a - b) ** 2, dim=(-3, -2, -1)), min=1e-10))
+
+
+def _mean_flip(out_nw: torch.Tensor, ref_nw: torch.Tensor) -> list[float]:
+    from qwplugin.eval.metrics import flip_ldr
+
+    o, r = out_nw[0].clamp(0, 1).permute(0, 2, 3, 1).numpy(), ref_nw[0].permute(0, 2, 3, 1).numpy()
+    return [flip_ldr(r[t], o[t]) for t in range(o.shape[0])]
+
+
+def figures(outputs: list[torch.Tensor], blocks: list[dict[str, torch.Tensor]], flip: bool) -> dict[str, float]:
+    psnr, temporal, flips = [], [], []
+    for out, b in zip(outputs, blocks):
+        ref_nw, mv = to_network(b["reference"])[None], b["motion_px"][None]
+        resets = b["resets"][None].clone()
+        resets[:, 0] = True
+        psnr.append(_frame_psnr(out, ref_nw).flatten())
+        temporal.append(float(qwnet_loss(out, ref_nw, mv, resets, spatial_weight=0.0).temporal))
+        if flip:
+            flips += _mean_flip(out, ref_nw)
+    return {"psnr_db": float(torch.cat(psnr).mean()), "temporal": sum(temporal) / len(temporal),
+            "flip": sum(flips) / len(flips) if flip else float("nan")}
+
+
+def _model_outputs(model, blocks):
+    from qwplugin.train.recurrence import SequenceRunner
+
+    runner, outs = SequenceRunner(model), []
+    model.eval()
+    with torch.no_grad():
+        for b in blocks:
+            resets = b["resets"][None].clone()
+            resets[:, 0] = True
+            outs.append(runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None]))
+    return outs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="data/train_v2")
+    ap.add_argument("--val-sequences", type=int, default=8)
+    ap.add_argument("--checkpoint", action="append", default=[])
+    ap.add_argument("--init", action="append", default=[], help="training config: its model at step 0")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    ds = SequenceDataset(args.data, "val", limit=args.val_sequences)
+    blocks = [to_tensors(ds.block(i)) for i in range(len(ds))]
+    flip = flip_available()
+    rows = {"no-AA": figures([to_network(b["color"])[None] for b in blocks], blocks, flip),
+            "TAA tuned": figures([taa_sequence(TAAConfig(), b) for b in blocks], blocks, flip),
+            "TAA classic": figures([taa_sequence(TAAConfig.classic(), b) for b in blocks], blocks, flip)}
+    for path in args.init:
+        from qwplugin.model.build import build_model
+        from qwplugin.train.config import load_config
+        from qwplugin.train.loop import model_config_from
+
+        cfg = load_config(path)
+        torch.manual_seed(cfg.seed)
+        rows[f"{cfg.name} step 0"] = figures(_model_outputs(build_model(model_config_from(cfg.model)), blocks),
+                                             blocks, flip)
+    for path in args.checkpoint:
+        from qwplugin.model.build import build_model
+        from qwplugin.model.config import ModelConfig
+        from qwplugin.train.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(path)
+        model = build_model(ModelConfig.from_dict(ck["model_config"]))
+        model.load_state_dict(ck.get("ema_model") or ck["model"])
+        rows[f"{path} (step {ck['step']})"] = figures(_model_outputs(model, blocks), blocks, flip)
+    print(f"validation: {len(blocks)} sequences of {args.data}, {sum(b['color'].shape[0] for b in blocks)} frames")
+    print("| method | PSNR dB (network domain) | LDR-FLIP | temporal error |\n|---|---:|---:|---:|")
+    for name, f in rows.items():
+        print(f"| {name} | {f['psnr_db']:.2f} | {f['flip']:.4f} | {f['temporal']:.5f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
