@@ -1,15 +1,19 @@
 """qwplugin: QW-Net (Thomas et al., SIGGRAPH Asia 2020) as a TAA replacement.
 
-The reconstruction core: PyTorch tensors only, no OpenGL. See ARCHITECTURE in the repo's README for the
+The reconstruction core: PyTorch tensors only, no OpenGL. ``qwplugin.make("qwnet-int4", (w, h))`` builds any
+method by name (:mod:`qwplugin.runtime.registry`); every method takes the one per-frame contract,
+:class:`Frame`. See ARCHITECTURE in the repo's README for the
 layers; ``engine_bridge`` wraps this package for OpenGL hosts.
 """
 
 from qwplugin.errors import InvalidArgument, InvalidOperation, QWPluginError, UnsupportedHardware
 
 __all__ = ["QWPluginError", "InvalidArgument", "InvalidOperation", "UnsupportedHardware", "Context", "ContextDesc",
-           "Frame", "QWPluginWarning", "DebugCheckWarning", "BudgetWarning"]
+           "Frame", "MethodInfo", "Reconstructor", "make", "register", "QWPluginWarning", "DebugCheckWarning",
+           "BudgetWarning"]
 
-_RUNTIME_NAMES = {"Context", "ContextDesc", "Frame", "QWPluginWarning", "DebugCheckWarning", "BudgetWarning"}
+_RUNTIME_NAMES = {"Context", "ContextDesc", "Frame", "MethodInfo", "Reconstructor", "make", "register",
+                  "QWPluginWarning", "DebugCheckWarning", "BudgetWarning"}
 
 
 def __getattr__(name: str):
