@@ -1,36 +1,50 @@
 """Fast CPU backend: FBGEMM / oneDNN int8 kernels holding 4- and 8-bit values, bit-exact to the reference.
 
-Kernels for the one interpreter loop (:mod:`qwplugin.intexec.interpreter`); codes live as NHWC quint8
-tensors (zero point 0, the program's scale), logits as float32 tensors. Per op:
+Kernels for the one interpreter loop (:mod:`qwplugin.intexec.interpreter`). Activations are plain uint8
+NHWC (channels-last) tensors holding the bytes ``code + zero_point(bits)`` (240 for 4-bit codes, 0 for the
+8-bit input); FBGEMM sees them through zero-copy quint8 views (``_as_quint8`` / ``_as_uint8``), so no op
+repacks or copies between layers. Logits are float32 NCHW. Per op:
 
-- **4-bit convs**: ``torch.ops.quantized.conv2d_relu`` (FBGEMM; quint8 activations holding codes 0..15,
-  qint8 per-channel weights holding -8..7, NHWC). Products of 4-bit values cannot saturate FBGEMM's int16
-  pair sums (15 * 8 * 2 = 240) and the accumulation is int32. FBGEMM's requantization with a float bias
-  ``b_f`` is ``round_half_even((float(acc) + b_f / s_acc) * m)`` in float32 with ``s_acc = f32(s_x * s_w)``
-  and ``m = f32(s_acc / s_out)``: the reference executor's step 3 (see :mod:`qwplugin.intexec.reference`),
-  given ``b_f = f32(q_b * s_acc)``. The kernels clamp to [0, 255], so a quantized ``clamp`` to 15 follows.
+- **4-bit convs**: ``torch.ops.quantized.conv2d_relu`` (FBGEMM; quint8 activations, qint8 per-channel
+  weights holding -8..7, NHWC). FBGEMM's requantization with a float bias ``b_f`` is
+  ``round_half_even((float(acc) + b_f / s_acc) * m)`` in float32 with ``s_acc = f32(s_x * s_w)`` and
+  ``m = f32(s_acc / s_out)``: the reference executor's step 3 (see :mod:`qwplugin.intexec.reference`),
+  given ``b_f = f32(q_b * s_acc)``. Its input zero point is an exact int32 correction
+  (``acc = sum(byte * w) - 240 * sum(w)``); its output is ``clamp(round(.) + zp, zp, 255)`` with ReLU, which
+  for zp = 240 is **the reference's clamp to [0, 15] inside the kernel**: requantization, ReLU and the
+  4-bit clamp in one pass (before: a separate quantized ``clamp`` pass per conv). Bytes up to 255 times
+  4-bit weights cannot saturate int16 pair sums (2 * 255 * 8 = 4080).
 - **The first conv** (8-bit input codes 0..255 x 8-bit weights): on CPUs without VNNI, FBGEMM sums pairs
-  of u8 x s8 products in saturating int16 (``vpmaddubsw``), and 2 * 255 * 127 > 32767. The input codes are
-  split into two halves ``x = (x >> 1) + (x - (x >> 1))`` (0..127 and 0..128) stacked on the channel axis,
-  with the weights duplicated: the sum of products is the same integer, and every pair now stays within
-  2 * 128 * 127 = 32512 < 32767, so the **same FBGEMM integer conv with fused requantization** is exact on
-  every x86 ISA. (A program whose weights reach -128 would not fit; such an op falls back to an exact
-  float32 convolution on the codes, whose partial sums are integers below 2^24.)
+  of u8 x s8 products in saturating int16 (``vpmaddubsw``), and 2 * 255 * 127 > 32767.
+  :func:`fbgemm_pair_sums_saturate` probes FBGEMM once per shape at start-up (worst case: all-255 input,
+  all-127 weights). Where it saturates, the input codes are split into two halves
+  ``x = (x >> 1) + (x - (x >> 1))`` (0..127 and 0..128) stacked on the channel axis, with the weights
+  duplicated: the same integer sum, every pair within 2 * 128 * 127 = 32512, so the same FBGEMM integer
+  conv with fused requantization is exact on every x86 ISA. Where it does not (VNNI / AMX, this dev
+  machine), the conv runs unsplit (half the MACs). (A program whose weights reach -128 would not fit the
+  split; such an op falls back to an exact float32 convolution on the codes, partial sums below 2^24.)
 - **Kernel logits** (the filter network's 8-bit 1x1 convs on 4-bit features; the heads reading one
   feature tensor, ``down{d}`` and ``up{d}``, stacked into one conv): oneDNN's int8 convolution
-  (``torch.ops.onednn.qconv_pointwise``, AMX / VNNI where present) with unit scales and a float32 output,
-  which is ``f32(acc)`` exactly; then ``(f32(acc) + q_b) * s_acc`` (the integer add is exact below 2^24),
-  the reference's step 5. Without oneDNN: the exact float32 convolution on codes.
-- **Max-pool, nearest upsampling, concatenation** run on the quantized tensors, i.e. on codes.
+  (``torch.ops.onednn.qconv_pointwise``, AMX / VNNI where present) with unit scales, the bias codes as its
+  float bias and a float32 output, which is ``f32(acc + q_b)`` exactly (integers below 2^24); then one
+  in-place multiply by ``s_acc`` (the reference's step 5) and a blocked 2-D transpose to NCHW. With VNNI /
+  AMX it reads the stored bytes with zero point 240; otherwise the codes (one subtract pass). Without
+  oneDNN: the exact float32 convolution on codes.
+- **Max-pool** through FBGEMM's quantized kernel on byte views (max commutes with the zero-point shift);
+  **nearest upsampling** is lazy (:class:`_Up2x`) and written by the following **concatenation**, one
+  ``torch.cat`` along the innermost channel axis of NHWC views (each output byte written once).
 
-Measured alternative: ``torch._int_mm`` on an im2col matrix is exact too but several times slower than
+Measured alternatives: ``torch._int_mm`` on an im2col matrix is exact too but several times slower than
 FBGEMM's direct quantized conv at these skinny shapes (10 GMAC/s at 518400 x 54 x 32 on the dev machine)
-and needs a separate requantization pass; it is not used.
+and needs a separate requantization pass. oneDNN's (AMX) uint8-output conv requantizes as
+``(acc * s_acc + b) / s_out`` (scale before bias, another rounding), not the reference's arithmetic, so it
+is not bit-exact and not used for the U-Net convs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 
@@ -68,6 +82,31 @@ def fbgemm_available() -> tuple[bool, str]:
 
 PAIR_LIMIT = 32767
 """int16 bound of FBGEMM's (non-VNNI) pair sums of u8 x s8 products."""
+
+
+@functools.lru_cache(maxsize=None)
+def fbgemm_pair_sums_saturate(cin: int, cout: int, k: int) -> bool:
+    """Probe whether FBGEMM's quantized conv of this shape sums u8 x s8 pairs in saturating int16 here.
+
+    A k x k conv (``cin`` -> ``cout``, zero padding ``k // 2``) with every weight +127 on all-255 inputs,
+    at two sizes (one with edge tiles): the exact sum ``255 * 127 * cin * k * k`` is mapped to code 200,
+    while saturated pairs (at most 32767 each, ~half the exact sum) would give ~100. With VNNI / AMX
+    (``vpdpbusd``: u8 x s8 products summed straight into int32) the answer is False and the 8-bit first conv
+    runs without the input split. The kernel FBGEMM picks depends on the conv's shape and the ISA, not on
+    values, so the probe's verdict holds for any weights of that shape."""
+    with warnings.catch_warnings(), _quantized_engine(ENGINE):
+        warnings.simplefilter("ignore", UserWarning)
+        w = torch.full((cout, cin, k, k), 127, dtype=torch.int8)
+        qw = torch._make_per_channel_quantized_tensor(w, torch.ones(cout, dtype=torch.float64),
+                                                      torch.zeros(cout, dtype=torch.long), 0)
+        packed = torch.ops.quantized.conv2d_prepack(qw, torch.zeros(cout), [1, 1], [k // 2] * 2, [1, 1], 1)
+        exact = 255 * 127 * cin * k * k
+        for h, wd in ((8, 8), (13, 37)):
+            x = torch.full((1, cin, h, wd), 255, dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+            y = torch.ops.quantized.conv2d_relu(_as_quint8(x, 1.0, 0), packed, exact / 200.0, 0)
+            if int(_as_uint8(y)[0, :, h // 2, wd // 2].min()) != 200:
+                return True
+    return False
 
 
 def onednn_available() -> bool:
@@ -210,8 +249,13 @@ class CpuInt8Kernels:
         # FBGEMM multiplies the stored bytes (code + zero point); its zero-point correction is exact int32,
         # but the int16 pair sums see the bytes: bound them with the largest byte, 255 when zp > 0.
         byte_max = 255 if self._zp[op.src] else qmax_in
-        if 2 * byte_max * wmax > PAIR_LIMIT and self._zp[op.src] == 0:
-            split = 2 * ((qmax_in + 1) // 2) * wmax <= PAIR_LIMIT
+        if 2 * byte_max * wmax > PAIR_LIMIT and fbgemm_pair_sums_saturate(src.channels, dst.channels,
+                                                                          op.kernel_size):
+            if self._zp[op.src] == 0:
+                split = 2 * ((qmax_in + 1) // 2) * wmax <= PAIR_LIMIT
+        elif 2 * byte_max * wmax > PAIR_LIMIT:
+            byte_max = 0  # no int16 pair sums on this CPU (probed): FBGEMM's int32 sum is exact as it is
+        if split:
             w = torch.cat([op.weight, op.weight], dim=1)
         if 2 * byte_max * wmax <= PAIR_LIMIT or split:
             qw = torch._make_per_channel_quantized_tensor(

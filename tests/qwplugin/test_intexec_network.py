@@ -75,22 +75,26 @@ def test_shipped_int4_file_is_the_export_of_the_shipped_qat_file(shipped):
 
 
 @needs_fbgemm
-@pytest.mark.parametrize("bytes_with_zero_point", [True, False])
-def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, bytes_with_zero_point):
+@pytest.mark.parametrize("variant", ["this-cpu", "portable"])
+def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, variant, monkeypatch):
     """Every tensor (first conv, every 4-bit conv, pool/upsample/concat, the 9 filter logits) equals the
     reference: codes bit for bit, float32 logits bit for bit; a batch of two frames (the per-image NCHW
-    transpose of the logits); the logits read either the stored bytes with their zero point (VNNI / AMX
-    CPUs) or the codes (every x86 CPU)."""
-    from qwplugin.intexec.cpu_backend import cpu_has_int8_dot_products, zero_point
+    transpose of the logits). ``this-cpu``: the paths this CPU gets (with VNNI / AMX: the first conv unsplit,
+    the logits on the stored bytes with their zero point); ``portable``: the paths of a CPU with int16 pair
+    sums (first conv on the split input, logits on the codes), forced here."""
+    import qwplugin.intexec.cpu_backend as cpu
+    from qwplugin.intexec.cpu_backend import zero_point
 
-    if bytes_with_zero_point and not cpu_has_int8_dot_products():
-        pytest.skip("no VNNI / AMX int8 on this CPU")
+    if variant == "portable":
+        monkeypatch.setattr(cpu, "fbgemm_pair_sums_saturate", lambda *shape: True)
+        monkeypatch.setattr(cpu, "cpu_has_int8_dot_products", lambda: False)
     x = torch.cat([real_input()[0], real_input(shift=-5)[0]])
     codes = quantize_input(x, shipped.input_spec.scale)
     ref = run_reference(shipped, codes)
     backend = CpuInt8Backend(shipped)
-    backend.kernels.bytes_with_zero_point = bytes_with_zero_point
-    assert "enc0_0" in backend.kernels.split_input  # the 8-bit first conv runs on FBGEMM integers
+    assert "enc0_0" in backend.kernels._packed  # the 8-bit first conv runs on FBGEMM integers
+    if variant == "portable":
+        assert "enc0_0" in backend.kernels.split_input and not backend.kernels.bytes_with_zero_point
     got = native_env_as_reference(backend, shipped, backend.run(codes))
     assert set(got) == set(ref)
     bad = [n for n in ref if not torch.equal(got[n], ref[n])]
@@ -115,9 +119,18 @@ def test_fakequant_backend_is_close_but_not_claimed_exact(shipped):
 
 
 @needs_fbgemm
-def test_first_conv_split_is_exact_at_the_saturation_worst_case():
+@pytest.mark.parametrize("split", [True, False])
+def test_first_conv_split_is_exact_at_the_saturation_worst_case(split, monkeypatch):
     """All-255 input codes against +-127 weights: the u8 x s8 pair sums would exceed int16 (2 * 255 * 127)
-    without the input split; the split conv equals the reference anyway."""
+    on a CPU without VNNI; the split conv equals the reference anyway, and so does the unsplit conv where
+    the probe found no saturation (the probe's verdict is checked against this worst case)."""
+    import qwplugin.intexec.cpu_backend as cpu
+
+    saturates = cpu.fbgemm_pair_sums_saturate(6, 4, 3)
+    if split:
+        monkeypatch.setattr(cpu, "fbgemm_pair_sums_saturate", lambda *shape: True)
+    elif saturates:
+        pytest.skip("FBGEMM sums u8 x s8 pairs in int16 on this CPU: the first conv is always split")
     w = torch.full((4, 6, 3, 3), 127, dtype=torch.int8)
     w[1] = -127
     w[2, ::2] = -127
@@ -130,7 +143,7 @@ def test_first_conv_split_is_exact_at_the_saturation_worst_case():
     x[0, :, 2, 3] = torch.tensor([0, 255, 128, 127, 1, 254], dtype=torch.uint8)
     ref = run_reference(prog, x)["y"]
     backend = CpuInt8Backend(prog)
-    assert "y" in backend.kernels.split_input
+    assert ("y" in backend.kernels.split_input) == split and "y" in backend.kernels._packed
     assert torch.equal(backend.run_codes(x)["y"], ref)
     assert ref.max() == 15 and ref.min() == 0  # the worst case really is reached (clamps both ways)
 
