@@ -3,9 +3,10 @@
 ``Bridge`` wraps a :class:`qwplugin.runtime.Context` for OpenGL hosts (raw PyOpenGL, moderngl's ``.glo``,
 the mini engine). Per frame it
 
-1. maps or reads the host's colour, motion and (optional) depth textures into the plugin's input contract
-   (:class:`qwplugin.runtime.frame.Frame`: top-down arrays, motion in render pixels),
-2. calls ``context.dispatch``,
+1. takes one :class:`qwplugin.runtime.frame.Frame` whose image fields are the host's texture names (or the
+   same values as keywords), checks its values once, then maps or reads the colour, motion and (optional)
+   depth textures into the same contract with top-down arrays,
+2. hands that frame and its checked values to the context (which checks the arrays, not the values again),
 3. writes the output (linear HDR RGB) into the host's output texture.
 
 GL textures are stored bottom-up; the contract's arrays are top-down. The transfer flips rows **exactly
@@ -104,8 +105,8 @@ class Bridge:
 
     Example:
         >>> bridge = Bridge(ctx)                                            # doctest: +SKIP
-        >>> bridge.dispatch(color_tex, motion_tex, out_tex,                 # doctest: +SKIP
-        ...                 jitter_px=(0.25, -0.1), reset=first)
+        >>> bridge.dispatch(Frame(color=color_tex, motion_px=motion_tex,    # doctest: +SKIP
+        ...                       jitter_px=(0.25, -0.1), reset=first), out_tex)
     """
 
     def __init__(self, context, *, transfer: str = "auto", motion_vector_scale=(1.0, 1.0),
