@@ -48,6 +48,7 @@ import functools
 import os
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -244,7 +245,7 @@ class CpuInt8Kernels:
     def _prepare_conv(self, op: Conv) -> None:
         src, dst = self.program.tensors[op.src], self.program.tensors[op.dst]
         qmax_in = 2 ** src.bits - 1
-        wmax = int(op.weight.abs().max())
+        wmax = int(np.abs(op.weight.numpy().astype(np.int16)).max())  # NumPy: no OpenMP wake-up at start-up
         w, split = op.weight, False
         # FBGEMM multiplies the stored bytes (code + zero point); its zero-point correction is exact int32,
         # but the int16 pair sums see the bytes: bound them with the largest byte, 255 when zp > 0.
@@ -278,7 +279,7 @@ class CpuInt8Kernels:
         bias = torch.cat([op.bias for op in ops]).to(torch.float32)  # exact: |q_b| < 2^24
         pad = ops[0].padding
         assert all(op.padding == pad for op in ops)
-        if self.onednn and 2 * (2 ** src.bits - 1) * int(weight.abs().max()) <= PAIR_LIMIT:
+        if self.onednn and 2 * (2 ** src.bits - 1) * int(np.abs(weight.numpy().astype(np.int16)).max()) <= PAIR_LIMIT:
             cout = weight.shape[0]
             ones = torch.ones(cout, dtype=torch.float64)
             packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), ones, 1.0, 0, [1, 1], [pad] * 2,

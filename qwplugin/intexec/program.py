@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from qwplugin.errors import InvalidArgument
@@ -35,9 +36,12 @@ ACC_EXACT_LIMIT = 2 ** 24
 
 
 def acc_bound(op: "Conv", in_bits: int) -> int:
-    """Static upper bound of ``|acc + bias|`` of conv ``op`` fed unsigned ``in_bits``-bit codes."""
-    w = op.weight.abs().to(torch.int64).sum(dim=(1, 2, 3)) * (2 ** in_bits - 1)
-    return int((w + op.bias.abs().to(torch.int64)).max())
+    """Static upper bound of ``|acc + bias|`` of conv ``op`` fed unsigned ``in_bits``-bit codes.
+
+    Computed in NumPy (single-threaded): at start-up these small reductions would otherwise each wake
+    torch's OpenMP pool, which on a loaded 2-core machine costs milliseconds per call."""
+    w = np.abs(op.weight.numpy().astype(np.int64)).reshape(op.weight.shape[0], -1).sum(axis=1)
+    return int((w * (2 ** in_bits - 1) + np.abs(op.bias.numpy().astype(np.int64))).max())
 
 
 def f32(x: float) -> float:
@@ -261,9 +265,10 @@ class IntProgram:
                     raise bad("conv weight must be int8 (Cout, Cin, k, k), k in {1, 3}", f"ops[{i}].weight",
                               "int8 (Cout, Cin, 1|3, 1|3)", f"{op.weight.dtype} {tuple(op.weight.shape)}")
                 lim = 2 ** (op.weight_bits - 1)
-                if int(op.weight.min()) < -lim or int(op.weight.max()) > lim - 1:
+                w_np = op.weight.numpy()
+                if int(w_np.min()) < -lim or int(w_np.max()) > lim - 1:
                     raise bad("weight codes out of range", f"ops[{i}].weight", f"[{-lim}, {lim - 1}]",
-                              f"[{int(op.weight.min())}, {int(op.weight.max())}]")
+                              f"[{int(w_np.min())}, {int(w_np.max())}]")
                 if ci != self.tensors[op.src].channels or co != dst.channels:
                     raise bad("conv channels mismatch", f"ops[{i}]",
                               f"{self.tensors[op.src].channels}->{dst.channels}", f"{ci}->{co}")
