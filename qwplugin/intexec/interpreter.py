@@ -83,9 +83,10 @@ def execute(program: IntProgram, kernels: Kernels, x_codes: torch.Tensor, ops=No
 
 
 class TorchStructuralOps:
-    """The program's structural ops on NCHW torch tensors, shared by kernel sets whose activations are plain
-    torch tensors (the CPU int8 and fake-quant kernels): 2x2 max pooling, 2x nearest upsampling, channel
-    concatenation. Both are exact on integer-valued or quantized tensors."""
+    """The program's structural ops on NCHW torch tensors for kernel sets whose activations are plain
+    torch tensors of code values (the fake-quant kernels): 2x2 max pooling, 2x nearest upsampling, channel
+    concatenation, all exact on integer-valued tensors. (The CPU int8 kernels have their own byte-level
+    versions: max-pool on byte views, upsampling fused into the concat.)"""
 
     def maxpool(self, op: MaxPool, x):
         return F.max_pool2d(x, 2)

@@ -35,9 +35,16 @@ SHIPPED_SCRIPT = textwrap.dedent("""
     from qwplugin.intexec.reference import quantize_input, run_reference
     from qwplugin.intexec.triton_backend import TritonInt8Backend
     from qwplugin.runtime.weights import SHIPPED_DIR
+    import numpy as np
+    from PIL import Image
+    from qwplugin.model.input_unit import assemble_input
+    from qwplugin.ops.colour import to_network
     p = load_program(SHIPPED_DIR / "qwnet-int4.safetensors")
-    g = torch.Generator().manual_seed(3)
-    x = quantize_input(torch.rand(1, 6, 16, 16, generator=g), p.input_spec.scale)
+    # a real frame: the CC0 brick photo (as test_intexec_network.real_input), history shifted by 3 pixels
+    img = np.asarray(Image.open({photo!r}).convert("RGB"), np.float32) / 255.0
+    lin = torch.from_numpy(img ** 2.2 * 2.0).permute(2, 0, 1)[None]
+    color, history = to_network(lin[..., 40:56, 30:46]), to_network(lin[..., 40:56, 33:49])
+    x = quantize_input(assemble_input(color, history, None, False, False), p.input_spec.scale)
     ref = run_reference(p, x)
     got = TritonInt8Backend(p, device={device!r}).run_outputs(x)
     bad = [n for n in p.outputs + p.heads if not torch.equal(got[n], ref[n])]
@@ -58,12 +65,13 @@ def test_triton_kernels_bit_exact_under_interpreter():
 
 @pytest.mark.slow
 def test_triton_kernels_bit_exact_on_the_shipped_program_under_interpreter():
-    """The shipped int4 program (8-bit first conv, 4-bit U-Net, 8-bit filter heads) at 16x16."""
+    """The shipped int4 program (8-bit first conv, 4-bit U-Net, 8-bit filter heads) on a real frame, 16x16."""
     env = dict(os.environ, TRITON_INTERPRET="1")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run([sys.executable, "-c", SHIPPED_SCRIPT.format(device="cpu")], env=env, capture_output=True,
-                         text=True, timeout=900)
+    photo = os.path.join(root, "examples/scenes/test/assets/skimage/brick.png")
+    res = subprocess.run([sys.executable, "-c", SHIPPED_SCRIPT.format(device="cpu", photo=photo)], env=env,
+                         capture_output=True, text=True, timeout=900)
     assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
 
 
