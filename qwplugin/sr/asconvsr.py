@@ -20,7 +20,8 @@ module per assembled conv (as the PyTorch re-implementation's three ``DynamicCon
 conv1 and after each assembled conv, biases kept (also mixed from E bias bases), C = 32 and E = 3 (the
 consensus), softmax temperature 30 fixed (not annealed). ``conv2`` starts at zero, so an untrained model is
 exactly nearest upsampling; conv1 and the bases start with He init (ReLU gain), so the body's activations keep
-their scale and conv2 gets a useful gradient from the first step. Frames whose size is not a multiple of 2 are padded (replicate) and cropped.
+their scale and conv2 gets a useful gradient from the first step. Frames whose size is not a multiple of 2
+are padded (replicate) and cropped.
 
 Assembled convolution (CondConv / DynamicConv style): per image ``n`` and output channel ``o``,
 ``W_n[o] = sum_e c[n, e, o] W_e[o]`` with ``c[n, :, o]`` a softmax over the E bases of the control

@@ -1,4 +1,6 @@
-"""Train AsConvSR on the project's dataset format: ``python -m qwplugin.sr.train --data data/train_v2 --out runs/asconvsr_x2``.
+"""Train AsConvSR on the project's dataset format.
+
+``python -m qwplugin.sr.train --data data/train_v2 --out runs/asconvsr_x2``
 
 Setup (until display-resolution datasets exist): the high-resolution target is the 64-spp reference of
 a training frame; the low-resolution input is that reference **area-downsampled** by the scale (the mean

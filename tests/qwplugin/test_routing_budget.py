@@ -7,9 +7,8 @@ from torch import nn
 
 from qwplugin.errors import InvalidArgument
 from qwplugin.routing.budget import BudgetController
-from qwplugin.routing.decision import HEAVY, cost_weighted_decision
+from qwplugin.routing.decision import HEAVY, cost_weighted_decision, heavy_threshold
 from qwplugin.routing.hysteresis import DecisionHysteresis
-from qwplugin.routing.decision import heavy_threshold
 from qwplugin.routing.loss import freeze, mixture, routing_loss
 
 COSTS = (1.0, 10.0)

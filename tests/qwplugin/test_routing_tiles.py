@@ -67,7 +67,8 @@ def test_a_halo_smaller_than_the_receptive_field_is_not_exact():
 
 def test_zero_padded_layers_are_exact_on_interior_tiles_only():
     g = torch.Generator().manual_seed(3)
-    w1, w2 = torch.randint(-2, 3, (4, 3, 3, 3), generator=g).double(), torch.randint(-2, 3, (2, 4, 3, 3), generator=g).double()
+    w1 = torch.randint(-2, 3, (4, 3, 3, 3), generator=g).double()
+    w2 = torch.randint(-2, 3, (2, 4, 3, 3), generator=g).double()
     b1 = torch.ones(4, dtype=torch.float64) * 2
 
     def heavy(x):  # every layer zero-pads: border pixels of the patch differ from the frame's
