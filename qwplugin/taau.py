@@ -6,7 +6,8 @@ The same algorithm, operation for operation, is in ``shaders/common/taau_resolve
 the input contract: colour, depth and motion at the render size ``(w, h)``, motion and jitter in render
 pixels) and display pixels (``ds_``, the output and history, size ``(W, H)``); the per-axis scale is
 ``s = (W / w, H / h)``. Render pixel ``(i, j)`` rendered with jitter ``(jx, jy)`` saw the scene at render
-position ``(j + 0.5 + jx, i + 0.5 + jy)``, i.e. at display position ``((j + 0.5 + jx) sx, (i + 0.5 + jy) sy)``.
+position ``(j + 0.5 + jx, i + 0.5 + jy)``, i.e. at display position
+``((j + 0.5 + jx) sx, (i + 0.5 + jy) sy)``.
 
 Per display pixel ``(Y, X)``, centre ``c = (X + 0.5, Y + 0.5)``:
 
@@ -32,8 +33,8 @@ Per display pixel ``(Y, X)``, centre ``c = (X + 0.5, Y + 0.5)``:
    mean and standard deviation of texel ``r`` (:func:`qwplugin.taa.neighbourhood_moments`), variance clip
    towards the centre onto ``mu +- gamma sigma``.
 8. **Adaptive feedback**: ``a = min(alpha * conf + motion_feedback * |motion * s| + clip_feedback *
-   clip_fraction, feedback_max)``: a display pixel no sample hit closely this frame leans on its history; motion
-   (in display pixels) and stale history raise the current weight as in the TAA.
+   clip_fraction, feedback_max)``: a display pixel no sample hit closely this frame leans on its history;
+   motion (in display pixels) and stale history raise the current weight as in the TAA.
 9. **Blend**, luminance weighted (Karis 2014): as the TAA; the result is the next history. **Sharpening**
    (``sharpen``) on the displayed output only (:func:`qwplugin.taa.taa_sharpen` at display resolution).
 10. **Reset**: the output is the current estimate (step 4).
@@ -374,16 +375,17 @@ class TemporalUpscaler:
             scale_of((w, h), self.display_size)
         except InvalidArgument as exc:
             raise InvalidArgument("color_linear's render size does not fit the display size",
-                                  field="color_linear", expected=f"(N,3,h,w) with display {self.display_size} "
-                                  "1x to 3x (w, h) per axis", actual=f"shape {tuple(color_linear.shape)}") from exc
+                                  field="color_linear",
+                                  expected=f"(N,3,h,w) with display {self.display_size} 1x to 3x (w, h) per axis",
+                                  actual=f"shape {tuple(color_linear.shape)}") from exc
         if self.config.uses_depth:
             _check_depth(depth, color_linear)
         color = color_linear.float()
         depth_f = depth.float() if self.config.uses_depth else None
         n = color.shape[0]
         expected = (n, 3, self.display_size[1], self.display_size[0])
-        if self._history is not None and (tuple(self._history.shape) != expected or self._history_depth is not None
-                                          and self._history_depth.shape[-2:] != color.shape[-2:]):
+        depth_moved = self._history_depth is not None and self._history_depth.shape[-2:] != color.shape[-2:]
+        if self._history is not None and (tuple(self._history.shape) != expected or depth_moved):
             self.reset()
         if self._history is not None and self._history.device != color.device:
             self._history = self._history.to(color.device)

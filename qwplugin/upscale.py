@@ -57,8 +57,10 @@ def scale_factor(mode: str | float, field: str = "mode") -> float:
         InvalidArgument: an unknown name, a non-finite number or one outside [1, 3] (naming ``field``).
 
     Examples:
-        >>> scale_factor("performance"), scale_factor("Ultra-Performance"), scale_factor(1.25), scale_factor("2x")
-        (2.0, 3.0, 1.25, 2.0)
+        >>> scale_factor("performance"), scale_factor("Ultra-Performance"), scale_factor(1.25)
+        (2.0, 3.0, 1.25)
+        >>> scale_factor("2x")
+        2.0
     """
     expected = f"one of {', '.join(MODES)} or a number in [{MIN_SCALE:g}, {MAX_SCALE:g}]"
     value = None

@@ -87,17 +87,20 @@ class TAAUPass(RenderPass):
 
     def inputs(self) -> dict[str, Port]:
         ports = {
-            self.INPUT_COLOR: Port(self.INPUT_COLOR, "current colour, linear HDR, jittered, render size", "RGBA16F"),
+            self.INPUT_COLOR: Port(self.INPUT_COLOR, "current colour, linear HDR, jittered, render size",
+                                   "RGBA16F"),
             self.INPUT_MOTION: Port(self.INPUT_MOTION, "motion_px: previous = current + motion, render px, "
                                     "+x right, +y down, jitter removed, render size", "RG16F"),
         }
         if self.config.uses_depth:
-            ports[self.INPUT_DEPTH] = Port(self.INPUT_DEPTH, "positive linear view depth, render size", "R32F")
+            ports[self.INPUT_DEPTH] = Port(self.INPUT_DEPTH, "positive linear view depth, render size",
+                                           "R32F")
         return ports
 
     def outputs(self) -> dict[str, Port]:
         detail = "sharpened copy of the history" if self.config.sharpen > 0.0 else "also the next history"
-        return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, f"resolved colour, linear HDR, display size; {detail}",
+        return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR,
+                                        f"resolved colour, linear HDR, display size; {detail}",
                                         self.history_format)}
 
     def execute(self, inputs: Mapping[str, int], frame: PassFrame) -> dict[str, int]:
@@ -116,7 +119,8 @@ class TAAUPass(RenderPass):
             prog = self._program
             GL.glUseProgram(prog)
             bindings = [(TAAU_UNIT_COLOR, inputs[self.INPUT_COLOR], "u_color"),
-                        (TAAU_UNIT_MOTION, inputs[self.INPUT_MOTION], "u_motion"), (TAAU_UNIT_HISTORY, read, "u_history")]
+                        (TAAU_UNIT_MOTION, inputs[self.INPUT_MOTION], "u_motion"),
+                        (TAAU_UNIT_HISTORY, read, "u_history")]
             if cfg.uses_depth:
                 bindings += [(TAAU_UNIT_DEPTH, inputs[self.INPUT_DEPTH], "u_depth"),
                              (TAAU_UNIT_HISTORY_DEPTH, self._history_depth, "u_history_depth")]
@@ -130,9 +134,11 @@ class TAAUPass(RenderPass):
                 "u_inv_two_display": (f32(1.0) / f32(2 * dw), f32(1.0) / f32(2 * dh)),
                 "u_scale": (f32(dw) / f32(w), f32(dh) / f32(h)), "u_jitter_px": tuple(frame.jitter_px),
                 "u_reset": reset, "u_has_history_depth": bool(cfg.depth_rejection and not reset),
-                "u_alpha": float(cfg.alpha), "u_gamma": float(cfg.gamma), "u_inv_two_sigma_sq": cfg.inv_two_sigma_sq(),
+                "u_alpha": float(cfg.alpha), "u_gamma": float(cfg.gamma),
+                "u_inv_two_sigma_sq": cfg.inv_two_sigma_sq(),
                 "u_dilate_motion": cfg.dilate_motion, "u_depth_rejection": cfg.depth_rejection,
-                "u_depth_keep": float(f32(1.0) - f32(cfg.depth_tolerance)), "u_perceptual_clip": cfg.perceptual_clip,
+                "u_depth_keep": float(f32(1.0) - f32(cfg.depth_tolerance)),
+                "u_perceptual_clip": cfg.perceptual_clip,
                 "u_motion_feedback": float(cfg.motion_feedback), "u_clip_feedback": float(cfg.clip_feedback),
                 "u_feedback_max": float(cfg.feedback_max)}
             for name, value in uniforms.items():
@@ -161,7 +167,8 @@ class TAAUPass(RenderPass):
 
     def _copy_depth(self, depth_tex: int, w: int, h: int) -> None:
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self._read_fbo)
-        GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, depth_tex, 0)
+        GL.glFramebufferTexture2D(GL.GL_READ_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D,
+                                  depth_tex, 0)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
         attach_color(self._fbo, self._history_depth, w, h)
         GL.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
@@ -172,7 +179,8 @@ class TAAUPass(RenderPass):
 
     def resize(self, width: int, height: int, display_width: int | None = None,
                display_height: int | None = None) -> None:
-        """Reallocate for a new render size (and display size; default: keep the current one). Drops history."""
+        """Reallocate for a new render size (and display size; default: keep the current one); drops
+        the history."""
         check_size(width, height)
         if self._closed:
             raise InvalidOperation("TAAUPass.resize called after close()")
@@ -197,7 +205,8 @@ class TAAUPass(RenderPass):
         props = dict(properties)
         history_format = props.pop("history_format", "RGBA16F")
         display = props.pop("display_size", (width, height))
-        return cls(width, height, int(display[0]), int(display[1]), TAAUConfig.from_dict(props), history_format)
+        return cls(width, height, int(display[0]), int(display[1]), TAAUConfig.from_dict(props),
+                   history_format)
 
     def close(self) -> None:
         if self._closed:

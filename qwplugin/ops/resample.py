@@ -108,7 +108,8 @@ def upscale(image: torch.Tensor, display_size: tuple[int, int], method: str = "b
     big_w, big_h = check_size(display_size, "display_size")
     h, w = image.shape[-2:]
     if big_w < w or big_h < h:
-        raise InvalidArgument("display size smaller than the image (these are upscalers)", field="display_size",
+        raise InvalidArgument("display size smaller than the image (these are upscalers)",
+                              field="display_size",
                               expected=f">= {w}x{h}", actual=f"{big_w}x{big_h}")
     if method not in METHODS:
         raise InvalidArgument("unknown upscaling method", field="method", expected=", ".join(METHODS),
