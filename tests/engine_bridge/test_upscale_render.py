@@ -60,3 +60,21 @@ def test_cli_scale_option(tmp_path, capsys):
     assert "display 24x18" in capsys.readouterr().out
     assert main(["--scene", "probe_ground", "--size", "24x18", "--display-size", "100x18",
                  "--out", str(tmp_path / "t")]) == 2
+
+
+@pytest.mark.gl
+def test_dataset_with_a_display_size_records_it_and_resumes(tmp_path):
+    from engine_bridge.dataset import generate_dataset, is_complete
+
+    kw = dict(sequences=2, frames=1, width=16, height=12, spp=1, seed=3, progress=False, mip_bias=-2.0,
+              phase_count=32, display_size=(32, 24))
+    index = generate_dataset(tmp_path / "ds", **kw)
+    assert index.generator["display_size"] == [32, 24]
+    seq = read_sequence(tmp_path / "ds" / "seq_0000")
+    assert seq.render_size == (16, 12) and seq.display_size == (32, 24) and seq.reference.shape == (1, 24, 32, 3)
+    stamp = (tmp_path / "ds" / "seq_0000" / "reference_0000.exr").stat().st_mtime_ns
+    generate_dataset(tmp_path / "ds", **kw)  # resumes: nothing re-rendered
+    assert (tmp_path / "ds" / "seq_0000" / "reference_0000.exr").stat().st_mtime_ns == stamp
+    # A native sequence is not taken for an upscaled one (and vice versa the native expectation ignores it).
+    assert not is_complete(tmp_path / "ds" / "seq_0000", 1, {"display_width": 16})
+    assert is_complete(tmp_path / "ds" / "seq_0000", 1, {"width": 16})
