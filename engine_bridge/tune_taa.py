@@ -57,7 +57,7 @@ GRID: dict[str, list] = {
 Gaussian filter with that sigma. ``depth_tolerance = "off"`` means ``depth_rejection=False``."""
 
 GRID_TAAU: dict[str, list] = {
-    "alpha": [0.1, 0.15, 0.25, 0.35, 0.5],
+    "alpha": [0.25, 0.35, 0.5, 0.7, 1.0],
     "filter_sigma_px": [0.35, 0.5, 0.7, 1.0],
     "gamma": [1.0, 1.25, 1.5, 2.0],
     "motion_feedback": [0.0, 0.05, 0.1, 0.2],
@@ -65,8 +65,9 @@ GRID_TAAU: dict[str, list] = {
     "sharpen": [0.0, 0.1, 0.2, 0.35],
 }
 """The TAAU sweep's values (kept small: the development machine is shared). ``filter_sigma_px`` is in display
-pixels. Depth rejection, dilation and the perceptual clip keep the values of the start configuration (the
-TAA sweep found them neutral or helpful), and the ablation switches them off."""
+pixels; ``alpha`` is scaled by the per-pixel confidence, so its useful range is higher than the TAA's (a first
+pass over 0.1-0.35 improved monotonically). Depth rejection, dilation and the perceptual clip keep the values of
+the start configuration (the TAA sweep found them neutral or helpful), and the ablation switches them off."""
 
 ABLATIONS_TAAU = {
     "no motion dilation": dict(dilate_motion=False),
