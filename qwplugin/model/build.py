@@ -14,7 +14,8 @@ def build_model(config: ModelConfig | str) -> nn.Module:
     """A freshly initialised model for ``config`` (a :class:`ModelConfig` or a preset name).
 
     Returns:
-        :class:`QWNet` for ``kind == "qwnet"``; for ``"unet"``, :class:`BlackBoxUNet` (the released
+        :class:`QWNet` for ``kind == "qwnet"`` (:class:`~qwplugin.model.upscale.UpscaleQWNet` when
+        ``upscale_factor > 1``: ``forward(color_nw, history_nw, jitter_px, depth=None)``); for ``"unet"``, :class:`BlackBoxUNet` (the released
         structure) or :class:`BlackBoxUNetV1` by ``config.unet_structure``; all expose
         ``.config`` and ``forward(color_nw, history_nw, depth=None) -> output_nw``.
 
@@ -33,6 +34,10 @@ def build_model(config: ModelConfig | str) -> nn.Module:
         raise InvalidArgument("config must be a ModelConfig or a preset name", field="config",
                               expected="ModelConfig | str", actual=type(config).__name__)
     config.validate()
+    if config.kind == "qwnet" and config.upscales:
+        from qwplugin.model.upscale import UpscaleQWNet
+
+        return UpscaleQWNet(config)
     if config.kind == "qwnet":
         return QWNet(config)
     return BlackBoxUNet(config) if config.unet_structure == "released" else BlackBoxUNetV1(config)

@@ -38,6 +38,15 @@ RGB_CHANNELS = 6
 """Aliased RGB + warped history RGB: the released code's whole input."""
 INPUT_UNIT_CHANNELS = 4
 """Grayscale and gradient magnitude of the aliased input and of the warped history."""
+UPSCALE_INPUT_CHANNELS = 3
+"""Extra channels of the display-resolution upscaling input: the coverage mask (1 where a render sample
+landed in the display pixel this frame) and that sample's offset from the display pixel centre (x, y),
+see :mod:`qwplugin.model.upscale`."""
+UPSCALE_EXTRACTORS = ("display", "render")
+"""``ModelConfig.upscale_extractor``: where the U-Net runs when upscaling. ``display``: on the
+display-resolution input (zero-upsampled samples + mask + offsets); ``render``: on the render-resolution
+frame and the history area-averaged to it, its finest features nearest-upsampled x2 for the filter's
+display-resolution stage (integer scale 2 only; about a quarter of the extractor's MACs)."""
 
 
 @dataclass
@@ -70,6 +79,11 @@ class ModelConfig:
             aliased frame's neighbourhood box before the network sees it (:data:`HISTORY_RECTIFICATIONS`).
         rectification_gamma: width of that box in standard deviations.
         filter_init: ``"default"`` or ``"taa"`` (:data:`FILTER_INITS`); QW-Net only.
+        upscale_factor: temporal upscaling scale per axis (display / render), 1 = anti-aliasing at native
+            size (every existing config); in [1, 3], QW-Net only (:class:`qwplugin.model.upscale.UpscaleQWNet`).
+            One model per scale (it is not conditioned on the scale).
+        upscale_extractor: ``"display"`` or ``"render"`` (:data:`UPSCALE_EXTRACTORS`); only read when
+            ``upscale_factor > 1``.
         unet_structure: which black-box U-Net (``kind == "unet"`` only; see :data:`UNET_STRUCTURES`).
             The default and every preset build ``"released"``. A dict without this key given to
             :meth:`from_dict` with ``kind == "unet"`` means ``"v1"``: weights files and checkpoints
@@ -95,6 +109,8 @@ class ModelConfig:
     rectification_gamma: float = 1.5
     filter_init: str = "default"
     unet_structure: str = "released"
+    upscale_factor: float = 1.0
+    upscale_extractor: str = "display"
 
     def __post_init__(self) -> None:
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
@@ -113,9 +129,15 @@ class ModelConfig:
         return 2 ** (self.levels - 1)
 
     @property
+    def upscales(self) -> bool:
+        """True for a temporal-upscaling model (``upscale_factor > 1``)."""
+        return self.upscale_factor != 1.0
+
+    @property
     def in_channels(self) -> int:
-        """Channels of the network input tensor."""
-        return RGB_CHANNELS + INPUT_UNIT_CHANNELS * self.input_processing + int(self.use_depth)
+        """Channels of the network (U-Net) input tensor."""
+        extra = UPSCALE_INPUT_CHANNELS if self.upscales and self.upscale_extractor == "display" else 0
+        return RGB_CHANNELS + INPUT_UNIT_CHANNELS * self.input_processing + int(self.use_depth) + extra
 
     def validate(self) -> None:
         """Raise :class:`InvalidArgument` naming the first bad field."""
@@ -152,6 +174,21 @@ class ModelConfig:
         if self.filter_init not in FILTER_INITS:
             raise InvalidArgument("unknown filter initialisation", field="filter_init",
                                   expected=" or ".join(FILTER_INITS), actual=repr(self.filter_init))
+        up = self.upscale_factor
+        if isinstance(up, bool) or not isinstance(up, (int, float)) or not 1.0 <= up <= 3.0:
+            raise InvalidArgument("upscale_factor must be a number in [1, 3]", field="upscale_factor",
+                                  expected="1 <= factor <= 3", actual=repr(up))
+        self.upscale_factor = float(up)
+        if self.upscale_extractor not in UPSCALE_EXTRACTORS:
+            raise InvalidArgument("unknown upscaling extractor placement", field="upscale_extractor",
+                                  expected=" or ".join(UPSCALE_EXTRACTORS), actual=repr(self.upscale_extractor))
+        if self.upscales and self.kind != "qwnet":
+            raise InvalidArgument("temporal upscaling is implemented for QW-Net only", field="upscale_factor",
+                                  expected="1.0 for kind 'unet'", actual=repr(up))
+        if self.upscales and self.upscale_extractor == "render" and self.upscale_factor != 2.0:
+            raise InvalidArgument("the render-resolution extractor needs scale 2 (features upsampled x2)",
+                                  field="upscale_extractor", expected="'display' for scale != 2",
+                                  actual=f"'render' at {self.upscale_factor}")
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
@@ -184,7 +221,8 @@ class ModelConfig:
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         # optional fields at their defaults are left out: configs written before they existed stay equal
         for name, default in (("kernel_logit_cap", None), ("history_rectification", None),
-                              ("rectification_gamma", 1.5), ("filter_init", "default")):
+                              ("rectification_gamma", 1.5), ("filter_init", "default"),
+                              ("upscale_factor", 1.0), ("upscale_extractor", "display")):
             if data[name] == default:
                 del data[name]
         if data["kind"] != "unet":  # QW-Net configs stay as they were written before the field existed

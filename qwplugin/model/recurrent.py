@@ -75,8 +75,13 @@ def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: to
 
 def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tensor, resets: torch.Tensor,
                  exposure: float | torch.Tensor = 1.0, depth: torch.Tensor | None = None,
-                 return_network_domain: bool = False, prev_output_nw: torch.Tensor | None = None) -> torch.Tensor:
+                 return_network_domain: bool = False, prev_output_nw: torch.Tensor | None = None,
+                 jitter_px: torch.Tensor | None = None, display_hw: tuple[int, int] | None = None) -> torch.Tensor:
     """Run the model recurrently over sequences (differentiable through time, for training).
+
+    An upscaling model (:func:`qwplugin.model.upscale.is_upscaling`) runs
+    :func:`qwplugin.model.upscale.run_upscale_sequence` instead (display-resolution history, ``jitter_px``
+    (N, T, 2) required, ``display_hw`` the output size); other models ignore those two arguments.
 
     Without ``prev_output_nw``, frame 0 of every sequence is treated as a reset whatever ``resets[:, 0]``
     says. With it (the output of the frame before frame 0, e.g. the detached last output of the previous
@@ -100,6 +105,11 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
     Raises:
         InvalidArgument: wrong shapes.
     """
+    if getattr(model, "upscaling", False):
+        from qwplugin.model.upscale import run_upscale_sequence
+
+        return run_upscale_sequence(model, colors, motions_px, resets, jitter_px, exposure, depth,
+                                    return_network_domain, prev_output_nw, display_hw)
     check_tensor(colors, "colors", 5)
     check_tensor(motions_px, "motions_px", 5)
     n, t = colors.shape[:2]
