@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from qwplugin.cli import command
+
 SIZES = ((960, 540), (1920, 1080))
 
 
@@ -93,6 +95,7 @@ def run(scene_name: str, frames: int, ref_spp: int, ref_repeats: int, backend: s
     return "\n".join(lines) + "\n"
 
 
+@command("qw-bench-engine")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine_bridge.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", default="mixed", help="built-in scene, scene file or probe_ground")

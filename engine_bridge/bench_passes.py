@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from qwplugin.cli import command
+
 MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
 SOAK_SIZES = ((48, 32), (32, 24), (40, 24))
 
@@ -196,6 +198,7 @@ def to_markdown(results, details, command: str, machine: str, frames: int, gl_fr
     return "\n".join(lines) + "\n"
 
 
+@command("qw-bench-passes")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None, help="write the benchmark table (markdown) here")

@@ -45,6 +45,7 @@ import numpy as np
 from engine_bridge.render import DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS
 from engine_bridge.scene import sets
 from qwplugin.data.index import DatasetIndex, SequenceEntry, write_index
+from qwplugin.cli import command
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 START_TIME_MAX_S = 4.0
@@ -263,6 +264,7 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
     return index
 
 
+@command("qw-dataset")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point. Returns the process exit code."""
     from engine_bridge.render import parse_size, upscale_settings

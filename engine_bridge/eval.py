@@ -33,6 +33,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from qwplugin.cli import command
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 MIN_WINDOW_S = 3.0
@@ -267,7 +268,7 @@ def golden_scores(workdir: str | Path, methods=GOLDEN_METHODS, backend: str = "a
 
 
 def _parse_args(argv):
-    from qwplugin.eval.__main__ import add_common_arguments
+    from qwplugin.eval.cli_args import add_common_arguments
 
     parser = argparse.ArgumentParser(prog="python -m engine_bridge.eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", default="set:validation",
@@ -288,6 +289,7 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
+@command("qw-eval")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point. Returns the process exit code (0, or 2 with the error on stderr)."""
     from engine_bridge.render import parse_size

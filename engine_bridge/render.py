@@ -29,6 +29,7 @@ import math
 import sys
 from pathlib import Path
 
+from qwplugin.cli import command
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 # The defaults of engine_bridge.raster.sampling (DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS), repeated
@@ -199,6 +200,7 @@ def _scale_arg(text: str) -> float:
     return scale_factor(text, field="--scale")
 
 
+@command("qw-render")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (also ``qw-render``). Returns the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m engine_bridge.render", description=__doc__.split("\n\n")[0])

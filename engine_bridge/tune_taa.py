@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qwplugin.cli import command
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 GRID: dict[str, list] = {
@@ -288,6 +289,7 @@ def _table(rows_of_scores: list[tuple[str, dict]], scene_names: list[str]) -> st
     return "\n".join(lines) + "\n"
 
 
+@command("qw-tune-taa")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine_bridge.tune_taa", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", default="set:training", help="training scenes (default set:training)")

@@ -418,4 +418,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from qwplugin.cli import run_main  # typed errors as one line, exit status 2/1 (see qwplugin/cli.py)
+
+    sys.exit(run_main(main))

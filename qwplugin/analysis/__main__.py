@@ -1,4 +1,4 @@
-"""CLI: print the MAC table of a model configuration in markdown.
+"""CLI (``qw-macs``): print the MAC table of a model configuration in markdown.
 
 Examples:
     python -m qwplugin.analysis --config paper --size 1920x1080
@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from qwplugin.analysis.macs import format_markdown, mac_report
-from qwplugin.errors import QWPluginError
+from qwplugin.cli import command, prog_name
 from qwplugin.model.config import PRESETS, UNET_STRUCTURES, ModelConfig
 
 
@@ -24,8 +24,10 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+@command("qw-macs")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qwplugin.analysis", description=__doc__.splitlines()[0])
+    """Print the MAC report. Returns the exit status (errors are reported by :mod:`qwplugin.cli`)."""
+    parser = argparse.ArgumentParser(prog=prog_name("qw-macs", "qwplugin.analysis"), description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="paper",
                         help=f"preset name: {', '.join(PRESETS)} (default paper)")
     parser.add_argument("--kind", choices=["qwnet", "unet"], default="qwnet", help="model kind")
@@ -37,13 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-warp", action="store_true", help="do not count the history warp")
     parser.add_argument("--summary", action="store_true", help="stage and precision tables only")
     args = parser.parse_args(argv)
-    try:
-        config = ModelConfig.preset(args.config, kind=args.kind, input_processing=args.input_processing,
-                                    use_depth=args.depth, unet_structure=args.unet_structure)
-        report = mac_report(config, args.size[1], args.size[0], include_warp=not args.no_warp)
-    except QWPluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = ModelConfig.preset(args.config, kind=args.kind, input_processing=args.input_processing,
+                                use_depth=args.depth, unet_structure=args.unet_structure)
+    report = mac_report(config, args.size[1], args.size[0], include_warp=not args.no_warp)
     kind = f"{args.kind} ({args.unet_structure})" if args.kind == "unet" else args.kind
     print(f"MAC report: config {args.config}, kind {kind}, {args.size[0]}x{args.size[1]}\n")
     print(format_markdown(report, per_layer=not args.summary))

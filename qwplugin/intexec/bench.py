@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from qwplugin.cli import command
 from qwplugin.intexec.reference import quantize_input
 
 
@@ -281,6 +282,7 @@ def to_markdown(result: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@command("qw-bench-integer")
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="write the markdown table here (also printed)")
@@ -303,4 +305,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from qwplugin.cli import command, parse_size, prog_name
 from qwplugin.runtime import registry
 from qwplugin.runtime.frame import Frame
 
@@ -52,15 +53,18 @@ def run(width: int, height: int, models: list[str], frames: int, warmup: int, ba
     return rows
 
 
+@command("qw-bench-runtime")
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the table. Returns nothing (status 0); errors are reported by :mod:`qwplugin.cli`."""
+    parser = argparse.ArgumentParser(prog=prog_name("qw-bench-runtime", "qwplugin.runtime.bench"),
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="256x144", help="WIDTHxHEIGHT of the render (default 256x144)")
     parser.add_argument("--models", default="qwnet-tiny,qwnet", help="comma-separated model names or paths")
     parser.add_argument("--frames", type=int, default=8, help="timed frames per configuration")
     parser.add_argument("--warmup", type=int, default=2, help="untimed frames per configuration")
     parser.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = parse_size(args.size)
     rows = run(width, height, args.models.split(","), args.frames, args.warmup, args.backend)
     print(f"ms per frame, medians of {args.frames} frames after {args.warmup} warm-up; {platform.processor() or 'CPU'}"
           f", {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, load "
@@ -69,4 +73,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from qwplugin.data.dataset import SequenceDataset
+from qwplugin.cli import command
 from qwplugin.errors import InvalidArgument
 from qwplugin.ops.colour import to_network
 from qwplugin.sr.asconvsr import UNSHUFFLE, AsConvSR, AsConvSRConfig
@@ -284,6 +285,7 @@ def load_asconvsr(path: str | os.PathLike) -> AsConvSR:
     return net.eval()
 
 
+@command("qw-train-sr")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m qwplugin.sr.train", description=__doc__.split("\n")[0])

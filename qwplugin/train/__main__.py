@@ -12,13 +12,15 @@ import argparse
 import json
 import sys
 
-from qwplugin.errors import QWPluginError
+from qwplugin.cli import command, prog_name
 from qwplugin.train.config import load_config
 from qwplugin.train.loop import train
 
 
+@command("qw-train")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qwplugin.train", description=__doc__.splitlines()[0])
+    """Train or resume; prints the result as JSON. Returns the exit status (errors: :mod:`qwplugin.cli`)."""
+    parser = argparse.ArgumentParser(prog=prog_name("qw-train", "qwplugin.train"), description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="training config JSON (see configs/)")
     parser.add_argument("--out", default=None, help="run folder (default runs/<config name>); resumes if it holds a checkpoint")
     parser.add_argument("--data", default=None, help="override data.root of the config")
@@ -29,15 +31,11 @@ def main(argv: list[str] | None = None) -> int:
                              "first episode end past it); rerun to continue")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-        if args.data:
-            config.data.root = args.data
-        result = train(config, args.out, device=args.device, progress=not args.no_progress,
-                       stop_after=args.stop_after, time_budget_s=args.time_budget_s)
-    except QWPluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.config)
+    if args.data:
+        config.data.root = args.data
+    result = train(config, args.out, device=args.device, progress=not args.no_progress,
+                   stop_after=args.stop_after, time_budget_s=args.time_budget_s)
     print(json.dumps(result))
     return 0
 

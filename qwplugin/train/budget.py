@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qwplugin.errors import InvalidArgument, QWPluginError
+from qwplugin.cli import command, prog_name
+from qwplugin.errors import InvalidArgument
 
 QAT_COST = 1.4
 """Cost of a fake-quant (QAT) step relative to an FP32 step (measured ~1.45 on the CPU dev machine)."""
@@ -140,8 +141,25 @@ def export_latest(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     return written
 
 
+def _read_config(path: str) -> dict[str, Any]:
+    """The training config JSON at ``path`` as a dict.
+
+    Raises:
+        InvalidArgument: no such file, or not JSON.
+    """
+    if not Path(path).is_file():
+        raise InvalidArgument("no config file", field="--config", expected="a JSON file", actual=str(path))
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"{path} is not valid JSON: {exc}", field="--config") from exc
+
+
+@command("qw-train-budget")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qwplugin.train.budget", description=__doc__.splitlines()[0])
+    """``fit`` or ``export``. Returns the exit status (errors are reported by :mod:`qwplugin.cli`)."""
+    parser = argparse.ArgumentParser(prog=prog_name("qw-train-budget", "qwplugin.train.budget"),
+                                     description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a config's steps to a wall-time budget from a probe run")
     fit.add_argument("--config", required=True, help="base training config JSON")
@@ -154,25 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--run", required=True)
     exp.add_argument("--out", required=True, help="weights folder")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "fit":
-            raw = json.loads(Path(args.config).read_text())
-            step_s, eval_s = measure_probe(args.probe)
-            fitted = fit_config(raw, step_s, eval_s, args.budget_s)
-            if args.data:
-                fitted["data"]["root"] = args.data
-            if args.name:
-                fitted["name"] = args.name
-            Path(args.out).write_text(json.dumps(fitted, indent=1))
-            steps = " + ".join(f"{s['steps']} {s['name']}" for s in fitted["stages"])
-            print(f"probe: {step_s:.3f} s/step, {eval_s:.1f} s/evaluation -> {steps} steps in {args.budget_s:.0f} s "
-                  f"(eval every {fitted['eval_every']})")
-        else:
-            for path in export_latest(args.run, args.out):
-                print(f"wrote {path}")
-    except (QWPluginError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "fit":
+        raw = _read_config(args.config)
+        step_s, eval_s = measure_probe(args.probe)
+        fitted = fit_config(raw, step_s, eval_s, args.budget_s)
+        if args.data:
+            fitted["data"]["root"] = args.data
+        if args.name:
+            fitted["name"] = args.name
+        Path(args.out).write_text(json.dumps(fitted, indent=1))
+        steps = " + ".join(f"{s['steps']} {s['name']}" for s in fitted["stages"])
+        print(f"probe: {step_s:.3f} s/step, {eval_s:.1f} s/evaluation -> {steps} steps in {args.budget_s:.0f} s "
+              f"(eval every {fitted['eval_every']})")
+    else:
+        for path in export_latest(args.run, args.out):
+            print(f"wrote {path}")
     return 0
 
 

@@ -25,6 +25,7 @@ import os
 import sys
 from pathlib import Path
 
+from qwplugin.cli import command, prog_name
 from qwplugin.data.index import read_index
 from qwplugin.errors import InvalidArgument, QWPluginError
 from qwplugin.model.build import build_model
@@ -129,23 +130,21 @@ def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT) -> list[P
     return [export_stage(f, out_dir) for f in files]
 
 
+@command("qw-export")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qwplugin.train.export", description=__doc__.splitlines()[0])
+    """Export stages to weights files. Returns the exit status (errors are reported by :mod:`qwplugin.cli`)."""
+    parser = argparse.ArgumentParser(prog=prog_name("qw-export", "qwplugin.train.export"), description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="run folder: export its finished stages (repeatable)")
     parser.add_argument("--file", action="append", default=[],
                         help="one stage_*.pt or checkpoint.pt to export (repeatable; for unfinished runs)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="weights folder (default: the package's)")
     args = parser.parse_args(argv)
-    try:
-        if not args.run and not args.file:
-            parser.error("give --run or --file")
-        paths = [p for run in args.run for p in export_run(run, args.out)]
-        paths += [export_stage(f, args.out) for f in args.file]
-        for path in paths:
-            print(f"wrote {path}")
-    except QWPluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if not args.run and not args.file:
+        parser.error("give --run or --file")
+    paths = [p for run in args.run for p in export_run(run, args.out)]
+    paths += [export_stage(f, args.out) for f in args.file]
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 
