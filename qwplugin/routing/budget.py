@@ -11,11 +11,16 @@ After the pass, ``a_hat`` moves towards ``t - b_hat f_cmd`` (EMA, weight ``1 - i
 action, so the mean time converges to ``budget - margin`` even when the slope estimate is off or
 hysteresis moves the actual fraction away from the commanded one. Linearised, the commanded fraction
 evolves as ``f' = const + (1 - (1 - inertia) b / b_hat) f``: stable for any ``b_hat > (1 - inertia) b / 2``,
-so a rough slope is enough. ``b_hat`` is refitted by least squares over the recent frames when their
-fractions spread enough to identify it; ``sigma_hat`` is the RMS of the one-step prediction residuals
-``t - (a_hat + b_hat f_cmd)``.
+so a rough slope is enough. ``b_hat`` is refitted from the recent frames' frame-to-frame differences when
+the fractions move enough to identify it (see :meth:`BudgetController._refit`). ``sigma_hat`` is a robust
+scale (1.4826 x median absolute deviation) of the one-step prediction residuals
+``t - (a_hat + b_hat f_cmd)`` over the last 64 frames: once
+settled, the prediction is the target, so these residuals are the time's deviation from it (noise,
+the integral action's own jitter, hysteresis), while the large residuals of a start-up with a wrong slope
+guess are outliers the median ignores.
 
-The first frame runs all light (f = 0) and measures ``a``.
+The first frame runs all light (f = 0) and measures ``a`` (and is kept out of the slope fit: first calls
+often carry one-off start-up costs).
 """
 
 from __future__ import annotations
@@ -36,11 +41,33 @@ DEFAULT_MARGIN_SIGMAS = 2.5
 SLOPE_WINDOW = 64
 """Frames in the least-squares window of the slope estimate."""
 MIN_FRACTION_SPREAD = 0.05
-"""Standard deviation of the window's fractions needed before the slope is refitted."""
+"""RMS frame-to-frame change of the window's fractions needed before the slope is refitted."""
 
 
-VARIANCE_FRAMES = 16
-"""The residual variance is a running mean over the first frames, then an EMA with weight 1/16."""
+MIN_SLOPE_FRAMES = 4
+"""Frames in the window before the slope is refitted."""
+SLOPE_STEP = 1.1
+"""After start-up, one refit changes the slope estimate by at most this factor."""
+SLOPE_RESTART = 0.5
+"""During the first SLOPE_WINDOW frames, a refitted slope this far (relative) from the old one also resets the
+intercept to the fit's and drops the residuals measured with the old model."""
+
+
+MAD_TO_SIGMA = 1.4826
+"""Median absolute deviation to standard deviation for Gaussian noise."""
+
+
+def _robust_sigma(residuals) -> float:
+    """Noise scale of the one-step prediction residuals: 1.4826 x their median absolute deviation (a start-up
+    transient with a wrong slope guess leaves it within a few frames); the largest |residual| while there
+    are fewer than 3 (conservative)."""
+    r = sorted(residuals)
+    if len(r) < 3:
+        return max(abs(x) for x in r)
+    med = r[len(r) // 2] if len(r) % 2 else 0.5 * (r[len(r) // 2 - 1] + r[len(r) // 2])
+    dev = sorted(abs(x - med) for x in r)
+    mad = dev[len(dev) // 2] if len(dev) % 2 else 0.5 * (dev[len(dev) // 2 - 1] + dev[len(dev) // 2])
+    return MAD_TO_SIGMA * mad
 
 
 @dataclass(frozen=True)
@@ -108,8 +135,8 @@ class BudgetController:
         self.budget_ms, self.costs, self.inertia, self.margin_sigmas = float(budget_ms), costs, inertia, margin_sigmas
         self.a_hat: float | None = None
         self.b_hat = float(b0)
-        self._var = 0.0
-        self._residuals = 0
+        self._sigma = 0.0
+        self._residuals: deque[float] = deque(maxlen=SLOPE_WINDOW)
         self._window: deque[tuple[float, float]] = deque(maxlen=SLOPE_WINDOW)
         self._f_cmd = 0.0
         self._fractions: list[float] = []
@@ -119,7 +146,7 @@ class BudgetController:
     @property
     def margin_ms(self) -> float:
         """Current safety margin below the budget."""
-        return self.margin_sigmas * math.sqrt(self._var)
+        return self.margin_sigmas * self._sigma
 
     def commanded_fraction(self) -> float:
         """The heavy fraction the next frame should get."""
@@ -151,27 +178,45 @@ class BudgetController:
         if self.a_hat is None:
             self.a_hat = t - self.b_hat * self._f_cmd
         else:
-            residual = t - (self.a_hat + self.b_hat * self._f_cmd)
-            self._residuals += 1
-            self._var += (residual * residual - self._var) / min(self._residuals, VARIANCE_FRAMES)
+            self._residuals.append(t - (self.a_hat + self.b_hat * self._f_cmd))
+            self._sigma = _robust_sigma(self._residuals)
             self.a_hat = self.inertia * self.a_hat + (1.0 - self.inertia) * (t - self.b_hat * self._f_cmd)
-        self._window.append((f, t))
-        self._refit_slope()
+        if self._ms:  # the first frame often carries one-off start-up costs: kept out of the slope fit
+            self._window.append((f, t))
+            self._refit()
         self._fractions.append(f)
         self._ms.append(t)
 
-    def _refit_slope(self) -> None:
-        if len(self._window) < 8:
+    def _refit(self) -> None:
+        """Refit the slope from the window's frame-to-frame differences, ``sum(df dt) / sum(df^2)``: a change
+        of the intercept (new content) cancels in the differences, where a plain least-squares line through
+        a window straddling it would give a garbage slope. Used only when the fractions moved enough.
+
+        During start-up (the first SLOPE_WINDOW frames) a slope far from the guess replaces it outright and
+        restarts the intercept from the window's line; later each refit may change ``b_hat`` by at most
+        the factor SLOPE_STEP, since an underestimated slope is the direction that overshoots the budget.
+        """
+        n = len(self._window)
+        if n < MIN_SLOPE_FRAMES:
             return
-        fs = [p[0] for p in self._window]
-        ts = [p[1] for p in self._window]
-        mf, mt = sum(fs) / len(fs), sum(ts) / len(ts)
-        var_f = sum((x - mf) ** 2 for x in fs) / len(fs)
-        if var_f < MIN_FRACTION_SPREAD ** 2:
+        pts = list(self._window)
+        dfs = [b[0] - a[0] for a, b in zip(pts, pts[1:])]
+        dts = [b[1] - a[1] for a, b in zip(pts, pts[1:])]
+        sff = sum(d * d for d in dfs)
+        if sff < len(dfs) * MIN_FRACTION_SPREAD ** 2:
             return
-        slope = sum((x - mf) * (y - mt) for x, y in zip(fs, ts)) / (len(fs) * var_f)
-        if slope > 0:
+        slope = sum(x * y for x, y in zip(dfs, dts)) / sff
+        if slope <= 0:
+            return
+        if len(self._ms) < SLOPE_WINDOW:
+            if abs(slope / self.b_hat - 1.0) > SLOPE_RESTART:
+                mf = sum(p[0] for p in pts) / n
+                mt = sum(p[1] for p in pts) / n
+                self.a_hat = mt - slope * mf
+                self._residuals.clear()
             self.b_hat = slope
+        else:
+            self.b_hat = min(max(slope, self.b_hat / SLOPE_STEP), self.b_hat * SLOPE_STEP)
 
     def report(self) -> BudgetReport:
         """Everything measured so far."""

@@ -84,13 +84,14 @@ class TileRouter:
         heavy: the heavy path on patches, (B, C, P, P) -> (B, C_out, scale P, scale P).
         settings: knobs.
         controller: required in mode "budget".
+        clock: seconds, for the pass time (default ``time.perf_counter``; tests pass a simulated clock).
 
     Raises:
         InvalidArgument: unknown mode, or mode "budget" without a controller.
     """
 
     def __init__(self, heavy: Callable[[torch.Tensor], torch.Tensor], settings: RoutingSettings | None = None,
-                 controller: BudgetController | None = None):
+                 controller: BudgetController | None = None, clock: Callable[[], float] = time.perf_counter):
         settings = settings or RoutingSettings()
         if settings.mode not in MODES:
             raise InvalidArgument("unknown routing mode", field="mode", expected=" / ".join(MODES),
@@ -98,7 +99,7 @@ class TileRouter:
         if settings.mode == "budget" and controller is None:
             raise InvalidArgument("mode 'budget' needs a BudgetController", field="controller",
                                   expected="a BudgetController", actual="None")
-        self.heavy, self.settings, self.controller = heavy, settings, controller
+        self.heavy, self.settings, self.controller, self.clock = heavy, settings, controller, clock
         self.hysteresis = DecisionHysteresis() if settings.hysteresis else None
         self.history: list[RoutedFrameInfo] = []
 
@@ -127,7 +128,7 @@ class TileRouter:
             InvalidArgument: shapes that do not fit (see :func:`~qwplugin.routing.tiles.route_tiles`).
         """
         s = self.settings
-        start = time.perf_counter()
+        start = self.clock()
         n, _, h, w = x.shape
         th, tw = tile_grid(h, w, s.tile)
         if probs.dim() != 4 or tuple(probs.shape) != (n, 2, th, tw):
@@ -154,7 +155,7 @@ class TileRouter:
             out = refine_boundary(out, hard)
         if out.is_cuda:
             torch.cuda.synchronize(out.device)
-        ms = (time.perf_counter() - start) * 1e3 + extra_ms
+        ms = (self.clock() - start) * 1e3 + extra_ms
         heavy_tiles = int(mask.sum())
         info = RoutedFrameInfo(heavy_tiles, mask.numel(), heavy_tiles / mask.numel(), float(k), float(tau), ms)
         if self.controller is not None and s.mode == "budget":

@@ -15,14 +15,18 @@ COSTS = (1.0, 10.0)
 SETTLE = 40  # frames allowed for settling (the loop contracts by ~(1 - 0.3 b / b_hat) per frame)
 
 
-def simulate(a, b, budget, noise, frames=300, initial_heavy_ms=None, gaussian=False, hysteresis=False, seed=0):
-    """Pass time = a + b * heavy_fraction + noise; fresh per-tile probabilities each frame (30x40 tiles)."""
+def simulate(a, b, budget, noise, frames=300, initial_heavy_ms=None, gaussian=False, hysteresis=False, seed=0,
+             change=None):
+    """Pass time = a + b * heavy_fraction + noise; fresh per-tile probabilities each frame (30x40 tiles).
+    ``change = (frame, a2, b2)`` switches the model at that frame (new content)."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     ctl = BudgetController(budget, COSTS, initial_heavy_ms=initial_heavy_ms)
     hyst = DecisionHysteresis() if hysteresis else None
     base = torch.rand(1, 30, 40, generator=g)
-    for _ in range(frames):
+    for i in range(frames):
+        if change and i == change[0]:
+            a, b = change[1], change[2]
         p = (base + 0.1 * torch.randn(base.shape, generator=g)).clamp(0.01, 0.99) if hysteresis \
             else torch.rand(1, 30, 40, generator=g)
         k = ctl.choose_k(p)
@@ -45,6 +49,13 @@ def test_controller_holds_the_budget_after_settling_without_wasting_it(a, b, bud
     optimum = (budget - a) / b  # the fraction that would use the whole budget without noise
     assert optimum - 0.15 <= frac.mean() < optimum  # and it does not just run light
     assert r.worst_ms == max(r.ms) and r.worst_heavy_fraction == max(r.heavy_fraction)
+
+
+def test_controller_recovers_from_a_change_of_content():
+    r = simulate(2.0, 12.0, 8.0, noise=0.3, change=(150, 3.0, 20.0))
+    over = [i for i, t in enumerate(r.ms) if t > 8.0 and i >= SETTLE]
+    assert over and min(over) == 150 and max(over) <= 155  # a few frames over after the change, then held
+    assert 0.25 - 0.1 <= np.mean(r.heavy_fraction[200:]) < 0.25
 
 
 def test_controller_with_gaussian_noise_and_hysteresis():

@@ -161,3 +161,45 @@ def test_router_k_extremes_give_the_heavy_and_the_light_path():
 def test_expected_macs_formula():
     assert expected_macs_per_pixel(0.25, 1000.0, 40.0, 5.0) == 0.25 * 1000 + 45
     assert expected_macs_per_pixel(0.5, 100.0, 0.0, tile=16, halo=8) == 0.5 * 100 * 4
+
+
+def test_router_adaptive_and_budget_modes():
+    from qwplugin.routing.budget import BudgetController
+    from qwplugin.routing.decision import kmeans_threshold
+
+    heavy = KnownReceptiveField()
+    x = _int_image(1, 3, 32, 32)
+    light = _int_image(1, 2, 32, 32, seed=8)
+    g = torch.Generator().manual_seed(2)
+    p = torch.cat([torch.rand(1, 2, 4, generator=g) * 0.2, 0.8 + torch.rand(1, 2, 4, generator=g) * 0.2], 1).double()
+    probs = torch.stack([1 - p, p], 1)
+    settings = RoutingSettings(tile=8, halo=RADIUS, mode="adaptive", hysteresis=False, refine=False)
+    out, info = TileRouter(heavy, settings)(x, probs, light)
+    tau = float(kmeans_threshold(p)[0])
+    assert info.heavy_tiles == int((p > tau).sum()) == 8  # the upper cluster: the bottom two tile rows
+    assert torch.equal(out[..., 16:, :], heavy(x)[..., 16:, :]) and torch.equal(out[..., :16, :], light[..., :16, :])
+    refined, _ = TileRouter(heavy, RoutingSettings(tile=8, halo=RADIUS, mode="adaptive", hysteresis=False))(
+        x, probs, light)
+    assert torch.equal(refined[..., :15, :], light[..., :15, :])  # only the row next to the heavy tiles changes
+    assert not torch.equal(refined[..., 15, 1:-1], light[..., 15, 1:-1])
+    with pytest.raises(InvalidArgument):
+        TileRouter(heavy, RoutingSettings(mode="budget"))
+
+    now = [0.0]  # a simulated clock (seconds): a pass takes 0.5 ms + 0.5 ms per heavy tile
+
+    def timed_heavy(patches):
+        now[0] += 0.5e-3 * patches.shape[0]
+        return heavy(patches)
+
+    def clock():
+        now[0] += 0.5e-3  # called at the start and at the end of each pass
+        return now[0]
+
+    for budget, lowest in ((1e3, 1.0), (6.0, 0.5)):  # 16 tiles: all heavy = 8.5 ms; 6 ms fits at most 11
+        ctl = BudgetController(budget, (1.0, 10.0))
+        router = TileRouter(timed_heavy, RoutingSettings(tile=8, halo=RADIUS, mode="budget", hysteresis=False),
+                            controller=ctl, clock=clock)
+        infos = [router(x, probs, light)[1] for _ in range(30)]
+        assert infos[0].heavy_fraction == 0.0  # the controller's first frame is all light
+        assert len(ctl.report().ms) == 30 and max(ctl.report().ms[10:]) <= budget
+        assert lowest <= infos[-1].heavy_fraction <= (min(16, (budget - 0.5) / 0.5)) / 16
