@@ -10,10 +10,16 @@ from qwplugin.errors import InvalidArgument, InvalidOperation, QWPluginError, Un
 
 __all__ = ["QWPluginError", "InvalidArgument", "InvalidOperation", "UnsupportedHardware", "Context", "ContextDesc",
            "Frame", "MethodInfo", "Reconstructor", "make", "register", "QWPluginWarning", "DebugCheckWarning",
-           "BudgetWarning"]
+           "BudgetWarning", "render_size_for", "scale_factor", "scale_of",
+           "UPSCALING_MODES"]
 
 _RUNTIME_NAMES = {"Context", "ContextDesc", "Frame", "MethodInfo", "Reconstructor", "make", "register",
                   "QWPluginWarning", "DebugCheckWarning", "BudgetWarning"}
+
+_UPSCALE_NAMES = {"render_size_for": "render_size_for", "scale_factor": "scale_factor", "scale_of": "scale_of",
+                  "UPSCALING_MODES": "MODES"}
+"""Temporal-upscaling helpers of :mod:`qwplugin.upscale`: ``qwplugin.render_size_for((1920, 1080),
+"performance")`` is ``(960, 540)``; ``UPSCALING_MODES`` maps mode names to per-axis scale factors."""
 
 
 def __getattr__(name: str):
@@ -22,5 +28,9 @@ def __getattr__(name: str):
         import qwplugin.runtime as runtime
 
         return getattr(runtime, name)
+    if name in _UPSCALE_NAMES:
+        import qwplugin.upscale as upscale
+
+        return getattr(upscale, _UPSCALE_NAMES[name])
     raise AttributeError(f"module 'qwplugin' has no attribute {name!r}")
 __version__ = "0.1.0"

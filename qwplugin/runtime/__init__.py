@@ -26,6 +26,8 @@ _EXPORTS = {
     "BudgetWarning": "qwplugin.runtime.warn",
     "DebugCheckWarning": "qwplugin.runtime.warn",
     "QWPluginWarning": "qwplugin.runtime.warn",
+    "SpatialUpscale": "qwplugin.runtime.upscalers",
+    "TAAU": "qwplugin.runtime.upscalers",
 }
 
 __all__ = sorted(_EXPORTS)

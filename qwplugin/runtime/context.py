@@ -75,6 +75,8 @@ class Context:
     Raises:
         InvalidArgument: ``desc`` is not a ContextDesc; bad weights (see :mod:`~qwplugin.runtime.weights`);
             ``precision="int4"`` with a model that has no quantizers.
+        (A ``ContextDesc`` with ``display_size != render_size`` is refused when it is built, with
+        an InvalidArgument (field ``display_size``): QW-Net upscaling weights do not exist yet.)
         name: the registry name reported by :attr:`info` (default ``"<model kind>-<precision>"``).
         label: the human label reported by :attr:`info` (default: ``name``).
 
@@ -202,7 +204,8 @@ class Context:
                           summary=(f"{b.device}, {b.precision_detail}, "
                                    f"{'trained' if b.trained else 'UNTRAINED weights'}"),
                           details={"device": b.device, "precision_detail": b.precision_detail,
-                                   "weights": b.weights})
+                                   "weights": b.weights}, render_size=self._desc.render_size,
+                          display_size=self._desc.display_size)
 
     @property
     def has_history(self) -> bool:
@@ -325,10 +328,12 @@ class Context:
 
         Raises:
             InvalidArgument: bad sizes (the context is unchanged).
+                A ``display_size`` different from ``render_size``: no QW-Net upscaling weights yet (field
+                ``display_size``); the context is unchanged.
             InvalidOperation: after ``close()``.
         """
         self._require_open("resize")
-        self._desc = self._desc.with_sizes(render_size, display_size)
+        self._desc = self._desc.with_sizes(render_size, display_size)  # refuses display != render
         if self._history is not None:
             self._resets += 1
         self._history = None

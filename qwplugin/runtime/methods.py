@@ -9,6 +9,7 @@ frame is checked once, with :func:`~qwplugin.runtime.validate.check_frame`. Buil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -43,14 +44,17 @@ class _ArrayMethod:
         """New render size ``(width, height)``; drops the history.
 
         Raises:
-            InvalidArgument: bad size, or a display size different from the render size (no upscaling).
+            InvalidArgument: bad size, or a display size different from the render size
+                (an InvalidArgument (field ``display_size``): this method does not upscale).
             InvalidOperation: after ``close()``.
         """
         self._require_open("resize")
         size = _check_size(render_size, "render_size")
         if display_size is not None and _check_size(display_size, "display_size") != size:
-            raise InvalidArgument("this method does not upscale: display_size must equal render_size",
-                                  field="display_size", expected=str(size), actual=str(tuple(display_size)))
+            from qwplugin.runtime.upscalers import not_an_upscaler_error
+
+            name = self.info.name
+            raise not_an_upscaler_error(name, size, tuple(display_size), (f"{name}+lanczos",))
         self._size = size
         self.reset()
 
@@ -90,8 +94,8 @@ class NoAA(_ArrayMethod):
 
     @property
     def info(self) -> MethodInfo:
-        """What runs."""
-        return self._info
+        """What runs (with the render size = display size)."""
+        return dataclasses.replace(self._info, render_size=self._size, display_size=self._size)
 
     def dispatch(self, frame: Frame):
         """The frame's colour (RGB) as a new float32 array.
@@ -136,8 +140,8 @@ class TAA(_ArrayMethod):
 
     @property
     def info(self) -> MethodInfo:
-        """What runs."""
-        return self._info
+        """What runs (with the render size = display size)."""
+        return dataclasses.replace(self._info, render_size=self._size, display_size=self._size)
 
     def reset(self) -> None:
         """Drop the history."""

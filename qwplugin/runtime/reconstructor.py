@@ -12,9 +12,11 @@ member              meaning
                     next frame's history. Array reconstructors return (H, W, 3) float32 linear HDR
                     (numpy for numpy input); GL passes take texture names and return the output texture
 ``reset()``         drop the history (the next frame is a first frame)
-``resize(size)``    new render size ``(width, height)``; drops the history
+``resize(size)``    new render size ``(width, height)`` (and ``display_size`` for upscalers); drops the
+                    history
 ``close()``         release everything; idempotent; later calls raise InvalidOperation
-``info``            a :class:`MethodInfo`: the name, what really runs, which optional inputs it reads
+``info``            a :class:`MethodInfo`: the name, what really runs, which optional inputs it reads,
+                    the render and display sizes
 ==================  ===================================================================================
 """
 
@@ -43,6 +45,9 @@ class MethodInfo:
         trained: False when a network runs randomly initialised weights; None for methods with no weights.
         summary: a short line for a HUD (defaults to ``description``).
         details: further JSON-able facts (e.g. ``device``, ``precision_detail``, ``weights``, ``transfer``).
+        render_size: ``(width, height)`` of the input frames (None where a method does not report it).
+        display_size: ``(width, height)`` of the output; equal to ``render_size`` for anti-aliasing, larger
+            for the upscalers (:mod:`qwplugin.runtime.upscalers`); None where not reported.
     """
 
     name: str
@@ -54,11 +59,25 @@ class MethodInfo:
     trained: bool | None = None
     summary: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    render_size: tuple[int, int] | None = None
+    display_size: tuple[int, int] | None = None
 
     def __post_init__(self):
         assert self.family in FAMILIES, self.family
         if not self.summary:
             object.__setattr__(self, "summary", self.description)
+        if self.render_size is not None:
+            object.__setattr__(self, "render_size", tuple(int(v) for v in self.render_size))
+            if self.display_size is None:
+                object.__setattr__(self, "display_size", self.render_size)
+        if self.display_size is not None:
+            object.__setattr__(self, "display_size", tuple(int(v) for v in self.display_size))
+
+    @property
+    def upscales(self) -> bool:
+        """Whether the output is larger than the input (``display_size != render_size``)."""
+        return self.display_size is not None and self.render_size is not None and \
+            self.display_size != self.render_size
 
 
 @runtime_checkable

@@ -26,6 +26,22 @@ Built-in names:
 ``unet-int4``   its 4-bit version
 ==============  ==========================================================================================
 
+Upscaling names (``make(..., display_size=(W, H))``: inputs at the render size, output at the display size,
+1x to 3x per axis; :mod:`qwplugin.runtime.upscalers`):
+
+=======================  =================================================================================
+``taau``                 temporal upscaling, :class:`qwplugin.taau.TemporalUpscaler` (history at display
+                         size, a reconstruction kernel that knows each sample's position)
+``noaa+bilinear``        the aliased input, upscaled (also ``+bicubic``, ``+lanczos``)
+``taa+lanczos``          the TAA at the render size, then upscaled (also ``+bilinear``, ``+bicubic``)
+``qwnet-int4+lanczos``   QW-Net 4-bit at the render size, then Lanczos-3 (also ``qwnet-fp32+lanczos``): the
+                         network never sees the display grid (QW-Net upscaling weights do not exist yet)
+=======================  =================================================================================
+
+Any other name asked for ``display_size != render_size`` is refused with
+an InvalidArgument (field ``display_size``) (an InvalidArgument, field ``display_size``) naming
+the alternatives. Without ``display_size`` (or with the render size) every name runs at the render size.
+
 A method may also be given as a *spec* ``NAME=PATH`` (the evaluation's ``--methods``):
 
 - ``PATH.json``: a TAA configuration (:func:`~qwplugin.runtime.methods.load_taa_config`), e.g.
@@ -80,13 +96,14 @@ class _Entry:
     label: str
     factories: dict[str, Factory] = field(default_factory=dict)
     path_option: str | None = None
+    upscales: bool = False
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register(name: str, factory: Factory, *, target: str = "array", label: str | None = None,
-             path_option: str | None = None, replace: bool = False) -> None:
+             path_option: str | None = None, replace: bool = False, upscales: bool | None = None) -> None:
     """Register ``factory`` under ``name`` for ``target`` (one call per name and target).
 
     Args:
@@ -98,6 +115,9 @@ def register(name: str, factory: Factory, *, target: str = "array", label: str |
             (weights); None keeps an earlier registration's (and otherwise the suffix rule of the module
             docstring applies).
         replace: allow replacing an existing factory for (name, target).
+        upscales: the method produces a display size larger than the render size; its factory is then
+            called with the keyword ``display_size=(W, H)``. None keeps an earlier registration's (default
+            False: :func:`make` refuses a different display size for it, and never passes one).
 
     Raises:
         InvalidArgument: bad name or target, or (name, target) already registered without ``replace``.
@@ -120,6 +140,15 @@ def register(name: str, factory: Factory, *, target: str = "array", label: str |
     if path_option is not None:
         assert path_option in ("config", "model"), path_option
         entry.path_option = path_option
+    if upscales is not None:
+        entry.upscales = bool(upscales)
+
+
+def upscales(name: str) -> bool:
+    """Whether a registered name (or ``NAME=PATH`` spec) can produce a display size larger than its render
+    size (see the module docstring)."""
+    entry = _REGISTRY.get(name.partition("=")[0].strip())
+    return entry is not None and entry.upscales
 
 
 def names(target: str | None = None) -> tuple[str, ...]:
@@ -172,24 +201,32 @@ def _path_option(name: str, path: str) -> str:
     return "model"
 
 
-def make(spec: str, render_size: tuple[int, int], *, target: str = "array", **options) -> Any:
+def make(spec: str, render_size: tuple[int, int], *, display_size: tuple[int, int] | None = None,
+         target: str = "array", **options) -> Any:
     """Build the method named by ``spec`` (a name or ``NAME=PATH``, see the module docstring).
 
     Args:
         spec: a registered name, or ``NAME=PATH``.
-        render_size: ``(width, height)`` of the frames.
-        target: ``"array"`` or ``"gl"`` (the latter needs ``import engine_bridge.passes``).
+        render_size: ``(width, height)`` of the input frames.
+        display_size: ``(width, height)`` of the output (temporal upscaling, 1x to 3x ``render_size`` per
+            axis, e.g. from :func:`qwplugin.render_size_for`); None means the render size.
+        target: ``"array"`` or ``"gl"`` (the latter needs ``import engine_bridge.passes``, and for the
+            upscaling names ``import engine_bridge.passes.upscale_passes``).
         **options: shared options (:data:`OPTIONS`).
 
     Returns:
         a reconstructor (:class:`~qwplugin.runtime.reconstructor.Reconstructor`) whose ``info.name`` is
-        the spec's name.
+        the spec's name and whose output is ``display_size``.
 
     Raises:
-        InvalidArgument: unknown name, target or option; bad file; whatever the factory refuses.
+        InvalidArgument: unknown name, target or option; bad file; bad sizes (fields ``render_size``,
+            ``display_size``); whatever the factory refuses.
+            ``display_size != render_size`` for a method that does not upscale (QW-Net: no upscaling
+            weights yet; no-AA, TAA), naming the alternatives.
         UnsupportedHardware: from the factory (e.g. ``backend="cuda"`` without CUDA).
     """
     from qwplugin.runtime.methods import load_taa_config
+    from qwplugin.runtime.upscalers import check_sizes, not_an_upscaler_error, qwnet_upscaling_error
 
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -209,11 +246,22 @@ def make(spec: str, render_size: tuple[int, int], *, target: str = "array", **op
             if name not in _REGISTRY or _REGISTRY[name].path_option != "model":
                 base = "qwnet-int4" if name.endswith("-int4") else "qwnet-fp32"
     entry = _REGISTRY[base]
+    render, display = check_sizes(render_size, display_size)
+    if display != render and not entry.upscales:
+        if entry.path_option == "model":
+            raise qwnet_upscaling_error(name, render, display)
+        spatial = tuple(n for n, e in _REGISTRY.items() if n.startswith(f"{base}+") and e.upscales)
+        raise not_an_upscaler_error(name, render, display, spatial)
     factory = entry.factories.get(target)
     if factory is None:
-        hint = " (import engine_bridge.passes to register the GL passes)" if target == "gl" else ""
+        hint = ""
+        if target == "gl":
+            hint = (" (import engine_bridge.passes.upscale_passes to register the GL upscalers)" if entry.upscales
+                    else " (import engine_bridge.passes to register the GL passes)")
         raise InvalidArgument(f"method {base!r} has no {target!r} implementation{hint}", field="target",
                               expected=" or ".join(entry.factories), actual=target)
+    if entry.upscales:
+        return factory(name, render_size, display_size=display, **options)
     return factory(name, render_size, **options)
 
 
@@ -257,3 +305,52 @@ for _model, _text in (("unet", "U-Net"), ("qwnet", "QW-Net")):
                  functools.partial(_network, default_model=_model, precision=_precision),
                  label=f"{_text} {_ptext}", path_option="model")
 del _model, _text, _precision, _ptext
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the built-in upscalers (qwplugin.runtime.upscalers)
+
+SPATIAL_BASELINES = (("noaa", ("bilinear", "bicubic", "lanczos")), ("taa", ("bilinear", "bicubic", "lanczos")),
+                     ("qwnet-int4", ("lanczos",)), ("qwnet-fp32", ("lanczos",)))
+"""``(render-size method, spatial upscalers)``: the ``METHOD+UPSCALER`` names registered for both targets."""
+
+
+def _taau(name, size, *, display_size=None, config=None, source=None, **_):
+    from qwplugin.runtime.upscalers import TAAU
+
+    kwargs = {} if source is None else {"source": source}
+    return TAAU(size, display_size, config, name=name, label=label(name), **kwargs)
+
+
+def spatial_factory(inner: str, method: str, target: str = "array") -> Factory:
+    """The factory of ``INNER+METHOD``: ``make(inner, render_size, target=target, **options)`` then the
+    spatial upscaler (:class:`~qwplugin.runtime.upscalers.SpatialUpscale` for arrays; the GL module passes
+    its own wrapper)."""
+
+    def factory(name, size, *, display_size=None, **options):
+        from qwplugin.runtime.upscalers import SpatialUpscale
+
+        inner_method = make(inner, size, target="array", **options)
+        try:
+            return SpatialUpscale(inner_method, method, display_size, name=name, label=label(name))
+        except Exception:
+            inner_method.close()
+            raise
+
+    assert target == "array", target
+    return factory
+
+
+def spatial_label(inner: str, method: str) -> str:
+    """E.g. ``"TAA + Lanczos-3"``."""
+    from qwplugin.runtime.upscalers import SPATIAL_LABELS
+
+    return f"{label(inner)} + {SPATIAL_LABELS[method]}"
+
+
+register("taau", _taau, label="TAAU", upscales=True)
+for _inner, _methods in SPATIAL_BASELINES:
+    for _m in _methods:
+        register(f"{_inner}+{_m}", spatial_factory(_inner, _m), label=spatial_label(_inner, _m), upscales=True,
+                 path_option=_REGISTRY[_inner].path_option)
+del _inner, _methods, _m
