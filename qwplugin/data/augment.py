@@ -101,3 +101,56 @@ def apply_params(block: dict[str, np.ndarray], p: AugmentParams) -> dict[str, np
                 a[..., 1] *= -1.0
         out[key] = a
     return out
+
+
+def crop_period(render_size: int, display_size: int) -> int:
+    """Smallest render-pixel step ``q`` whose display image ``q * display / render`` is a whole number of
+    display pixels: the denominator of ``display / render`` in lowest terms (1 at integer scales).
+
+    Examples:
+        >>> crop_period(128, 256), crop_period(192, 288), crop_period(170, 256)
+        (1, 2, 85)
+    """
+    from fractions import Fraction
+
+    return Fraction(int(display_size), int(render_size)).denominator
+
+
+def display_params(p: AugmentParams, render_hw: tuple[int, int],
+                   display_hw: tuple[int, int]) -> tuple[AugmentParams, AugmentParams]:
+    """``p`` (drawn for the render grid) snapped to the crop period of each axis (:func:`crop_period`) and
+    its twin on the display grid: the same window of the scene, ``display / render`` times larger.
+
+    Returns:
+        ``(render_params, display_params)``.
+
+    Raises:
+        InvalidArgument: the crop is not a multiple of the crop period (it could not be aligned).
+    """
+    (h, w), (hd, wd) = render_hw, display_hw
+    qy, qx = crop_period(h, hd), crop_period(w, wd)
+    if p.height % qy or p.width % qx:
+        raise InvalidArgument("an upscaling crop must cover whole display pixels", field="crop",
+                              expected=f"a multiple of {qy} (rows) and {qx} (columns) for {w}x{h} -> {wd}x{hd}",
+                              actual=f"{p.width}x{p.height}")
+    top, left = p.top // qy * qy, p.left // qx * qx
+    render = AugmentParams(top, left, p.height, p.width, p.flip_x, p.flip_y, p.exposure)
+    display = AugmentParams(top * hd // h, left * wd // w, p.height * hd // h, p.width * wd // w, p.flip_x,
+                            p.flip_y, p.exposure)
+    return render, display
+
+
+def apply_upscale_params(block: dict[str, np.ndarray], p: AugmentParams) -> dict[str, np.ndarray]:
+    """:func:`apply_params` for an upscaling block, whose ``reference`` is at the display size: the render
+    planes get ``p`` snapped to the crop period, the reference the aligned display crop
+    (:func:`display_params`); flips and exposure alike.
+
+    Raises:
+        InvalidArgument: a crop that cannot be aligned, or outside the frame.
+    """
+    render_hw = block["color"].shape[1:3]
+    display_hw = block["reference"].shape[1:3]
+    pr, pd = display_params(p, render_hw, display_hw)
+    out = apply_params({k: v for k, v in block.items() if k != "reference"}, pr)
+    out["reference"] = apply_params({"color": block["reference"]}, pd)["color"]
+    return out

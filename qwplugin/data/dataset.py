@@ -23,6 +23,13 @@ frame of it, augmented as one block (:mod:`qwplugin.data.augment`), as tensors::
     phase             (T,) int64    each frame's Halton(2, 3) phase as rendered, 0..15 (-1: jitter not
                                     on the 16-phase cycle), see :func:`halton_phases`
 
+Upscaling sequences (display size recorded larger than the render size, :mod:`qwplugin.io.sequence`):
+``reference`` is at the display size ``(T, 3, H, W)`` and the sample also holds ``display_hw`` (2,) int64
+``(H, W)``. A crop of ``c`` render pixels at ``(top, left)`` takes the display crop of ``c * H / h`` pixels at
+``(top * H / h, left * W / w)``, the same window of the scene (the origin snapped to whole display pixels,
+:func:`qwplugin.data.augment.display_params`; ``c`` must be a multiple of the crop period, 1 at integer
+scales). The random draws are those of a native sample, so native datasets sample exactly as before.
+
 Jitter phases: the engine's jitter cycles through 16 Halton phases. A network trained only on windows
 that start at phase 0 never sees the other phases at a window's first frames (nor long recurrences).
 Random window starts inside sequences longer than the window, and sequences that themselves start at
@@ -42,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qwplugin.data.augment import apply_params, draw_params
+from qwplugin.data.augment import apply_params, apply_upscale_params, crop_period, draw_params
 from qwplugin.data.index import read_index
 from qwplugin.errors import InvalidArgument
 from qwplugin.io.sequence import read_sequence
@@ -196,6 +203,13 @@ class SequenceDataset:
         if self.crop is not None and self.crop > min(h, w):
             raise InvalidArgument("crop is larger than the frames", field="crop",
                                   expected=f"<= {min(h, w)} ({name})", actual=str(self.crop))
+        hd, wd = block["reference"].shape[1:3]
+        if self.crop is not None and (hd, wd) != (h, w):
+            qy, qx = crop_period(h, hd), crop_period(w, wd)
+            if self.crop % qy or self.crop % qx:
+                raise InvalidArgument("an upscaling crop must cover whole display pixels", field="crop",
+                                      expected=f"a multiple of {max(qy, qx)} for {w}x{h} -> {wd}x{hd} ({name})",
+                                      actual=str(self.crop))
 
     def _source_stamp(self, i: int) -> dict[str, list[int]]:
         folder = self.root / self.entries[i].name
@@ -272,7 +286,9 @@ class SequenceDataset:
         window = {k: block[k][start:start + t] for k in SPATIAL_KEYS}
         h, w = window["color"].shape[1:3]
         params = draw_params(rng, h, w, self.crop, self.flips, self.exposure_log2_range)
-        out = apply_params(window, params)
+        upscaling = window["reference"].shape[1:3] != (h, w)
+        # an upscaling sample: the render crop snapped to whole display pixels, the reference's crop aligned
+        out = apply_upscale_params(window, params) if upscaling else apply_params(window, params)
         resets = block["resets"][start:start + t].copy()
         resets[0] = True
         out["resets"] = resets
@@ -282,7 +298,10 @@ class SequenceDataset:
         if params.flip_y:
             jitter[:, 1] *= -1.0
         out["jitter_px"], out["phase"] = jitter, block["phase"][start:start + t].copy()
-        return to_tensors(out)
+        tensors = to_tensors(out)
+        if upscaling:
+            tensors["display_hw"] = torch.tensor(out["reference"].shape[1:3], dtype=torch.int64)
+        return tensors
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         """Sample of sequence ``i`` drawn from ``default_rng([seed, i])`` (the same every call)."""

@@ -125,3 +125,83 @@ def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int
                           "val_sequences": val_sequences, "random_start_phase": random_start_phase})
     write_index(root, index)
     return index
+
+
+def render_upscale_frame(p: dict, k: int, width: int, height: int, scale: int, spp: int, phase: int,
+                         phase_count: int) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Frame ``k`` of pattern ``p`` for temporal upscaling by the integer ``scale``: (aliased colour at the
+    render size (height, width, 3), reference at the display size (height * scale, width * scale, 3), jitter).
+
+    The pattern lives in display pixels and moves by ``velocity_px`` display pixels per frame; render
+    sample ``(i, j)`` with jitter ``(jx, jy)`` (Halton phase ``phase`` of a ``phase_count`` cycle) sees it at
+    the display position ``((j + 0.5 + jx) scale, (i + 0.5 + jy) scale)``; the reference box-filters ``spp``
+    stratified samples over each display pixel.
+    """
+    jx, jy = jitter_offset_px(phase, phase_count)
+    vx, vy = p["velocity_px"]
+    x, y = np.meshgrid((np.arange(width, dtype=np.float64) + 0.5 + jx) * scale - k * vx,
+                       (np.arange(height, dtype=np.float64) + 0.5 + jy) * scale - k * vy)
+    color = evaluate_pattern(x, y, p)
+    dw, dh = width * scale, height * scale
+    xd, yd = np.meshgrid(np.arange(dw, dtype=np.float64) - k * vx, np.arange(dh, dtype=np.float64) - k * vy)
+    n = int(round(math.sqrt(spp)))
+    offsets = (np.arange(n) + 0.5) / n
+    ref = np.zeros((dh, dw, 3))
+    for oy in offsets:
+        for ox in offsets:
+            ref += evaluate_pattern(xd + ox, yd + oy, p)
+    return color.astype(np.float32), (ref / (n * n)).astype(np.float32), (jx, jy)
+
+
+def write_synthetic_upscale_dataset(root: str | os.PathLike, sequences: int, frames: int = 8, width: int = 32,
+                                    height: int = 32, scale: int = 2, spp: int = 16, seed: int = 0,
+                                    val_sequences: int | None = None) -> DatasetIndex:
+    """A synthetic temporal-upscaling dataset: the patterns of :func:`write_synthetic_dataset` (same seeds),
+    colour at the render size ``width x height``, references at ``scale`` times that
+    (:func:`render_upscale_frame`), jitter cycling through the ``default_phase_count`` Halton phases of the
+    ratio (32 at 2x) from a random start phase, ``motion_px = -velocity / scale`` render pixels.
+
+    Raises:
+        InvalidArgument: bad counts, a non-square ``spp`` or a scale outside 2..3.
+    """
+    from qwplugin.ops.halton import default_phase_count
+
+    if not isinstance(scale, int) or not 2 <= scale <= 3:
+        raise InvalidArgument("integer upscaling scale", field="scale", expected="2 or 3", actual=repr(scale))
+    n = int(round(math.sqrt(spp)))
+    if sequences < 2 or frames < 1 or spp < 1 or n * n != spp:
+        raise InvalidArgument("need >= 2 sequences, >= 1 frame and a square spp", field="sequences/frames/spp",
+                              expected=">= 2 / >= 1 / 1, 4, 9, ...", actual=f"{sequences}/{frames}/{spp}")
+    val_sequences = max(1, sequences // 8) if val_sequences is None else val_sequences
+    if not 0 < val_sequences < sequences:
+        raise InvalidArgument("val sequences must be in 1..sequences-1", field="val_sequences",
+                              expected=f"1..{sequences - 1}", actual=str(val_sequences))
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    count = default_phase_count(width, width * scale)
+    entries, identity = [], np.eye(4)
+    for i in range(sequences):
+        split = "val" if i >= sequences - val_sequences else "train"
+        entry = SequenceEntry(f"seq_{i:04d}", f"synthetic_up_{i}", split)
+        rng = np.random.default_rng([seed, i])
+        p = _draw_pattern(rng)
+        start = int(rng.integers(0, count))
+        motion = np.empty((height, width, 2), np.float32)
+        motion[..., 0], motion[..., 1] = -p["velocity_px"][0] / scale, -p["velocity_px"][1] / scale
+        depth = np.full((height, width), p["depth"], np.float32)
+        with SequenceWriter(root / entry.name, entry.scene, width, height, spp, fps=30.0, overwrite=True,
+                            jitter_phase_count=count, jitter_start_phase=start,
+                            display_size=(width * scale, height * scale)) as w:
+            for k in range(frames):
+                phase = (start + k) % count
+                color, ref, jitter = render_upscale_frame(p, k, width, height, scale, spp, phase, count)
+                w.add_frame(color, motion, depth, time_s=k / 30.0, jitter_px=jitter, reset=k == 0, view=identity,
+                            projection=identity, reference=ref, jitter_phase=phase)
+        entries.append(entry)
+    index = DatasetIndex(entries, sorted(e.scene for e in entries if e.split == "train"),
+                         sorted(e.scene for e in entries if e.split == "val"),
+                         {"command": "qwplugin.data.synthetic.write_synthetic_upscale_dataset", "seed": seed,
+                          "sequences": sequences, "frames": frames, "size": [width, height], "scale": scale,
+                          "spp": spp, "val_sequences": val_sequences})
+    write_index(root, index)
+    return index

@@ -15,9 +15,9 @@ def build_model(config: ModelConfig | str) -> nn.Module:
 
     Returns:
         :class:`QWNet` for ``kind == "qwnet"`` (:class:`~qwplugin.model.upscale.UpscaleQWNet` when
-        ``upscale_factor > 1``: ``forward(color_nw, history_nw, jitter_px, depth=None)``); for ``"unet"``, :class:`BlackBoxUNet` (the released
-        structure) or :class:`BlackBoxUNetV1` by ``config.unet_structure``; all expose
-        ``.config`` and ``forward(color_nw, history_nw, depth=None) -> output_nw``.
+        ``upscale_factor > 1``: ``forward(color_nw, history_nw, jitter_px, depth=None)``); for ``"unet"``,
+        :class:`BlackBoxUNet` (the released structure) or :class:`BlackBoxUNetV1` by ``config.unet_structure``;
+        all expose ``.config`` and ``forward(color_nw, history_nw, depth=None) -> output_nw``.
 
     Raises:
         InvalidArgument: not a config or preset name, or an invalid config.

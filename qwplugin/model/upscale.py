@@ -64,6 +64,68 @@ def display_size_for(config: ModelConfig, render_hw: tuple[int, int]) -> tuple[i
     return int(round(render_hw[0] * config.upscale_factor)), int(round(render_hw[1] * config.upscale_factor))
 
 
+def check_upscale_inputs(config: ModelConfig, color_nw, history_nw, jitter_px, depth) -> None:
+    """Boundary checks of one upscaling frame (shapes in :class:`UpscaleQWNet`).
+
+    Raises:
+        InvalidArgument: naming the first wrong field (``color_nw`` not at the render size of the history's
+            display size, ``history_nw``, ``jitter_px``, ``depth``).
+    """
+    check_tensor(color_nw, "color_nw", 4, channels=3)
+    check_tensor(history_nw, "history_nw", 4, channels=3)
+    n, _, h, w = color_nw.shape
+    hd, wd = history_nw.shape[-2:]
+    if history_nw.shape[0] != n or (h, w) != expected_render_size(config, (hd, wd)):
+        eh, ew = expected_render_size(config, (hd, wd))
+        raise InvalidArgument(f"an upscaling model at {config.upscale_factor}x takes the colour at the render "
+                              "size of the history's display size", field="color_nw",
+                              expected=f"({history_nw.shape[0]}, 3, {eh}, {ew}) for a {wd}x{hd} display history",
+                              actual=f"shape {tuple(color_nw.shape)}")
+    if config.upscale_extractor == "render" and (hd, wd) != (2 * h, 2 * w):
+        raise InvalidArgument("the render extractor needs the display exactly twice the render size",
+                              field="history_nw", expected=f"(N, 3, {2 * h}, {2 * w})",
+                              actual=f"shape {tuple(history_nw.shape)}")
+    check_jitter(jitter_px, n)
+    if config.use_depth:
+        if depth is None:
+            raise InvalidArgument("this model uses depth (config.use_depth) but none was given", field="depth",
+                                  expected="(N, 1, h, w) tensor", actual="None")
+        check_tensor(depth, "depth", 4, channels=1)
+        if depth.shape[0] != n or depth.shape[-2:] != (h, w):
+            raise InvalidArgument("depth is at the render size", field="depth", expected=f"({n}, 1, {h}, {w})",
+                                  actual=f"shape {tuple(depth.shape)}")
+
+
+def prepare_upscale_inputs(config: ModelConfig, color_nw: torch.Tensor, history_nw: torch.Tensor,
+                           jitter_px: torch.Tensor, depth: torch.Tensor | None = None) -> dict:
+    """The float front end of one frame (checked by :func:`check_upscale_inputs`), shared by the float and
+    the integer model.
+
+    Returns:
+        ``net_input`` (the padded U-Net input), ``current`` and ``history`` (the padded display-resolution
+        filter inputs, network domain) and ``display_hw`` ((H, W), to crop the output to).
+    """
+    check_upscale_inputs(config, color_nw, history_nw, jitter_px, depth)
+    cfg = config
+    hd, wd = history_nw.shape[-2:]
+    current, mask, offset = filled_current(color_nw, jitter_px, (hd, wd))
+    history_nw = prepare_history(current, history_nw, cfg)
+    if cfg.upscale_extractor == "display":
+        m = cfg.size_multiple
+        depth_d = nearest_to_display(depth, (hd, wd)) if cfg.use_depth else None
+        net = assemble_input(current, history_nw, depth_d, cfg.input_processing, cfg.use_depth)
+        net_input = pad_to_multiple(torch.cat([net, mask, offset], dim=1), m)
+        cur_p, hist_p = pad_to_multiple(current, m), pad_to_multiple(history_nw, m)
+    else:
+        m = cfg.size_multiple
+        hist_r = F.avg_pool2d(history_nw, 2)  # the display history area-averaged to the render grid
+        net_input = assemble_input(pad_to_multiple(color_nw, m), pad_to_multiple(hist_r, m),
+                                   pad_to_multiple(depth, m) if cfg.use_depth else None,
+                                   cfg.input_processing, cfg.use_depth)
+        cur_p, hist_p = pad_to_multiple(current, 2 * m), pad_to_multiple(history_nw, 2 * m)
+    return {"net_input": net_input, "current": cur_p, "history": hist_p, "display_hw": (hd, wd)}
+
+
 class UpscaleQWNet(nn.Module):
     """QW-Net reconstructing at display resolution (see the module docstring).
 
@@ -92,32 +154,6 @@ class UpscaleQWNet(nn.Module):
         self.features = FeatureExtractor(config)
         self.filter = FilterNetwork(filter_config(config))
 
-    # -- boundary ----------------------------------------------------------------------------------------
-    def _check(self, color_nw, history_nw, jitter_px, depth) -> None:
-        check_tensor(color_nw, "color_nw", 4, channels=3)
-        check_tensor(history_nw, "history_nw", 4, channels=3)
-        n, _, h, w = color_nw.shape
-        hd, wd = history_nw.shape[-2:]
-        if history_nw.shape[0] != n or (h, w) != expected_render_size(self.config, (hd, wd)):
-            eh, ew = expected_render_size(self.config, (hd, wd))
-            raise InvalidArgument(f"an upscaling model at {self.config.upscale_factor}x takes the colour at the render "
-                                  "size of the history's display size", field="color_nw",
-                                  expected=f"({history_nw.shape[0]}, 3, {eh}, {ew}) for a {wd}x{hd} display history",
-                                  actual=f"shape {tuple(color_nw.shape)}")
-        if self.config.upscale_extractor == "render" and (hd, wd) != (2 * h, 2 * w):
-            raise InvalidArgument("the render extractor needs the display exactly twice the render size",
-                                  field="history_nw", expected=f"(N, 3, {2 * h}, {2 * w})",
-                                  actual=f"shape {tuple(history_nw.shape)}")
-        check_jitter(jitter_px, n)
-        if self.config.use_depth:
-            if depth is None:
-                raise InvalidArgument("this model uses depth (config.use_depth) but none was given", field="depth",
-                                      expected="(N, 1, h, w) tensor", actual="None")
-            check_tensor(depth, "depth", 4, channels=1)
-            if depth.shape[0] != n or depth.shape[-2:] != (h, w):
-                raise InvalidArgument("depth is at the render size", field="depth", expected=f"({n}, 1, {h}, {w})",
-                                      actual=f"shape {tuple(depth.shape)}")
-
     def current_display(self, color_nw: torch.Tensor, jitter_px: torch.Tensor,
                         display_hw: tuple[int, int]) -> torch.Tensor:
         """The filled current frame on the display grid (N, 3, H, W): the history of a reset frame and the
@@ -126,27 +162,8 @@ class UpscaleQWNet(nn.Module):
 
     def prepare(self, color_nw: torch.Tensor, history_nw: torch.Tensor, jitter_px: torch.Tensor,
                 depth: torch.Tensor | None = None) -> dict:
-        """The float front end (checked): ``net_input`` (padded U-Net input), ``current`` and ``history``
-        (padded display-resolution filter inputs) and ``display_hw``. Shared with the integer model."""
-        self._check(color_nw, history_nw, jitter_px, depth)
-        cfg = self.config
-        hd, wd = history_nw.shape[-2:]
-        current, mask, offset = filled_current(color_nw, jitter_px, (hd, wd))
-        history_nw = prepare_history(current, history_nw, cfg)
-        if cfg.upscale_extractor == "display":
-            m = cfg.size_multiple
-            depth_d = nearest_to_display(depth, (hd, wd)) if cfg.use_depth else None
-            net = assemble_input(current, history_nw, depth_d, cfg.input_processing, cfg.use_depth)
-            net_input = pad_to_multiple(torch.cat([net, mask, offset], dim=1), m)
-            cur_p, hist_p = pad_to_multiple(current, m), pad_to_multiple(history_nw, m)
-        else:
-            m = cfg.size_multiple
-            hist_r = F.avg_pool2d(history_nw, 2)  # the display history area-averaged to the render grid
-            net_input = assemble_input(pad_to_multiple(color_nw, m), pad_to_multiple(hist_r, m),
-                                       pad_to_multiple(depth, m) if cfg.use_depth else None,
-                                       cfg.input_processing, cfg.use_depth)
-            cur_p, hist_p = pad_to_multiple(current, 2 * m), pad_to_multiple(history_nw, 2 * m)
-        return {"net_input": net_input, "current": cur_p, "history": hist_p, "display_hw": (hd, wd)}
+        """:func:`prepare_upscale_inputs` with this model's config."""
+        return prepare_upscale_inputs(self.config, color_nw, history_nw, jitter_px, depth)
 
     def filter_features(self, feats: list[torch.Tensor], scales: list) -> tuple[list[torch.Tensor], list]:
         """The U-Net's features as the filter reads them (render extractor: the finest upsampled x2 in front)."""

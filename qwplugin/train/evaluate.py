@@ -20,8 +20,10 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from qwplugin.metrics import psnr_db, sequence_temporal_error
+from qwplugin.model.upscale_input import display_motion
 from qwplugin.ops.colour import to_network
 from qwplugin.train.loss import SPATIAL_WEIGHT, qwnet_loss
 from qwplugin.train.recurrence import SequenceRunner
@@ -92,8 +94,13 @@ def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
             color, ref, mv = b["color"][None], b["reference"][None], b["motion_px"][None]
             resets = b["resets"][None].clone()
             resets[:, 0] = True
-            out = runner(color, mv, resets, b["depth"][None])
+            out = runner(color, mv, resets, b["depth"][None], jitter_px=b["jitter_px"][None] if "jitter_px" in b
+                         else None, display_hw=tuple(ref.shape[-2:]))  # both read by upscaling models only
             ref_nw, noaa_nw = to_network(ref), to_network(color)
+            if ref.shape[-2:] != color.shape[-2:]:  # upscaling: no-AA bilinearly upscaled, display-pixel motion
+                noaa_nw = to_network(F.interpolate(color[0], size=tuple(ref.shape[-2:]), mode="bilinear",
+                                                   align_corners=False))[None]
+                mv = display_motion(mv, ref.shape[-2:])
             psnr.append(psnr_db(ref_nw, out).flatten())
             noaa_psnr.append(psnr_db(ref_nw, noaa_nw).flatten())
             temporal.append(sequence_temporal_error(out, ref_nw, mv, resets))

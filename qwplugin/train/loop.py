@@ -46,6 +46,7 @@ from qwplugin.data.dataset import SequenceDataset, collate, to_tensors
 from qwplugin.errors import InvalidArgument
 from qwplugin.model.build import build_model
 from qwplugin.model.config import ModelConfig
+from qwplugin.model.upscale_input import display_motion
 from qwplugin.ops.colour import to_network
 from qwplugin.quant.switch import set_quantized
 from qwplugin.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -64,7 +65,7 @@ EMA then restarts from the checkpoint's weights)."""
 TRAIN_COLUMNS = ["step", "stage", "chunk", "lr", "loss", "spatial", "temporal", "logit_sq", "seconds"]
 EVAL_COLUMNS = ["step", "stage", "weights", "val_loss", "val_psnr_db", "val_temporal", "val_flip", "noaa_psnr_db",
                 "noaa_temporal", "train_seconds", "wall_hours"]
-BLOCK_KEYS = ("color", "reference", "motion_px", "depth", "resets")
+BLOCK_KEYS = ("color", "reference", "motion_px", "depth", "resets", "jitter_px")  # jitter: upscaling only
 
 
 def model_config_from(spec: dict[str, Any]) -> ModelConfig:
@@ -297,10 +298,12 @@ class Trainer:
                 ref_nw = to_network(batch["reference"])
                 self._logit_sq, self._collect_logits = [], True
                 out = runner(batch["color"], batch["motion_px"], batch["resets"], batch["depth"],
-                             None if carry is None else carry[0])
+                             None if carry is None else carry[0], jitter_px=batch["jitter_px"],
+                             display_hw=tuple(ref_nw.shape[-2:]))  # both read by upscaling models only
                 self._collect_logits = False
                 logit_sq, penalised_sq = self._kernel_logit_terms()
-                terms = qwnet_loss(out, ref_nw, batch["motion_px"], batch["resets"], cfg.spatial_weight,
+                terms = qwnet_loss(out, ref_nw, display_motion(batch["motion_px"], ref_nw.shape[-2:]),
+                                   batch["resets"], cfg.spatial_weight,
                                    *((None, None) if carry is None else carry))
                 loss = terms.total + cfg.kernel_logit_penalty * penalised_sq if cfg.kernel_logit_penalty \
                     else terms.total
@@ -380,7 +383,8 @@ class Trainer:
             # before switching the quantizers on.
             batch = self._window(self._batch(train_ds, step, whole=True), 0)
             calibrate_activation_ranges(self.model, lambda: SequenceRunner(self.model)(
-                batch["color"], batch["motion_px"], batch["resets"], batch["depth"]))
+                batch["color"], batch["motion_px"], batch["resets"], batch["depth"], jitter_px=batch["jitter_px"],
+                display_hw=tuple(batch["reference"].shape[-2:])))
         set_quantized(self.model, stage.quantized)
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = make_optimizer(params, cfg.optimizer, stage.lr)
