@@ -16,6 +16,7 @@ another :class:`~qwplugin.errors.QWPluginError`     1       ``<prog>: error: <me
                                                             install 'qwplugin[gl]'``
 ``OSError`` (missing file, full disk, ...)          1       ``<prog>: error: <message>``
 ``KeyboardInterrupt``                               130     ``<prog>: interrupted``
+``BrokenPipeError`` (stdout closed: ``cmd | head``)  141     nothing
 any other exception (a bug)                         1       the traceback, then ``<prog>: internal error:
                                                             <Type>: <message>``
 ``SystemExit`` (argparse: bad option, ``--help``)   as is   (argparse's usage and ``<prog>: error: ...``)
@@ -56,7 +57,7 @@ from typing import TextIO
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 __all__ = [
-    "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "OPTIONAL_MODULES", "TRACEBACK_ENV",
+    "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "OPTIONAL_MODULES", "TRACEBACK_ENV",
     "TRACEBACK_FLAG", "command", "format_error", "parse_size", "prog_name", "run_main", "started_as",
 ]
 
@@ -68,6 +69,8 @@ EXIT_BAD_INPUT = 2
 """Bad input (:class:`~qwplugin.errors.InvalidArgument`); argparse uses the same status for bad options."""
 EXIT_INTERRUPTED = 130
 """Interrupted by Ctrl-C (128 + SIGINT, the shells' convention)."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout went away (``qw-macs | head``): 128 + SIGPIPE, as a tool killed by the signal."""
 
 TRACEBACK_FLAG = "--traceback"
 """Command-line flag, accepted by every command, that adds the traceback to every error report."""
@@ -186,6 +189,16 @@ def parse_size(text: str, field: str = "--size") -> tuple[int, int]:
     return width, height
 
 
+def _silence_stdout() -> None:
+    """Points stdout at the null device, so the interpreter's last flush does not fail on the closed pipe
+    (the recipe of Python's ``signal`` documentation, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a descriptor
+        pass
+
+
 def run_main(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None, *,
              prog: str | None = None, script: str | None = None, stderr: TextIO | None = None) -> int:
     """Run a command's ``main(argv)`` and turn what it raised into an exit status and one line on stderr.
@@ -221,6 +234,9 @@ def run_main(main: Callable[[list[str]], int | None], argv: Sequence[str] | None
 
     try:
         status = main(args)
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt as exc:
         report(f"{name}: interrupted", exc, show_traceback)
         return EXIT_INTERRUPTED
