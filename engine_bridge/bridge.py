@@ -13,8 +13,15 @@ GL textures are stored bottom-up; the contract's arrays are top-down. The transf
 once** each way (:mod:`engine_bridge.transfer`). The transfer is CUDA-GL interop when GL runs on the NVIDIA
 GPU the context uses, read-back/upload through preallocated arrays otherwise; ``transfer_reason`` says why.
 
+Temporal upscaling: a bridge built on an upscaling reconstructor of the registry (``qwplugin.make("taau" |
+"qwnet-int4+lanczos" | ..., render_size, display_size=...)``) reads render-size inputs and writes a
+**display-size** output texture; ``Bridge(method, display_size=...)`` states the size it expects (refused
+when it is not the method's). A QW-Net :class:`~qwplugin.runtime.Context` itself has no display-size weights
+yet, so its output is the render size.
+
 Host textures (see ``docs/integration.md``; the full list of accepted internal formats is
-:data:`engine_bridge.transfer.formats.ACCEPTED_FORMATS`), all ``GL_TEXTURE_2D`` of the render size:
+:data:`engine_bridge.transfer.formats.ACCEPTED_FORMATS`), all ``GL_TEXTURE_2D``; the inputs of the render
+size, the output of the display size (= the render size unless upscaling):
 
 ============  ======================================  =============================================
 input         format                                  contents
@@ -53,7 +60,7 @@ from OpenGL.raw.GL.VERSION.GL_1_1 import glGetString as _raw_get_string
 
 from engine_bridge.gl.state import GuestState, drain_host_errors
 from engine_bridge.transfer.formats import (ACCEPTED_FORMATS, DEPTH_INTERNAL_FORMATS, check_texture, format_list,
-                                            format_name)
+                                            format_name, inspect_texture)
 from engine_bridge.transfer.select import TRANSFERS, select_transfer
 from qwplugin.errors import InvalidArgument, InvalidOperation
 from qwplugin.runtime.frame import Frame
@@ -88,8 +95,12 @@ class Bridge:
     window or texture of its own).
 
     Args:
-        context: a :class:`qwplugin.runtime.Context`; its ``desc.render_size`` is the texture size and its
-            ``desc.depth_convention`` how a depth texture is read.
+        context: a :class:`qwplugin.runtime.Context` (its ``desc.render_size`` is the texture size and its
+            ``desc.depth_convention`` how a depth texture is read), or another array reconstructor of the
+            registry, e.g. an upscaler (``qwplugin.make("taau", render_size, display_size=...)``; linear
+            view depth).
+        display_size: ``(width, height)`` the output texture must have; None: the method's (the render
+            size for a Context). Refused when it is not the method's display size.
         transfer: ``"auto"`` (CUDA-GL interop when possible, else read-back), ``"readback"`` or
             ``"cuda_interop"`` (raises :class:`~qwplugin.errors.UnsupportedHardware` when impossible).
         motion_vector_scale: default per-axis factor from motion texels to render pixels (FSR 2's
@@ -98,8 +109,9 @@ class Bridge:
         timing_window: frames the timing medians cover.
 
     Raises:
-        InvalidArgument: ``context`` is not a Context (``field="context"``), bad transfer name, scale or
-            timing window.
+        InvalidArgument: ``context`` is not a Context or array reconstructor (``field="context"``), a
+            ``display_size`` that is not the method's (``field="display_size"``), bad transfer name, scale
+            or timing window.
         InvalidOperation: the context is closed.
         UnsupportedHardware: ``transfer="cuda_interop"`` where interop cannot run.
 
@@ -110,12 +122,8 @@ class Bridge:
     """
 
     def __init__(self, context, *, transfer: str = "auto", motion_vector_scale=(1.0, 1.0),
-                 timing_window: int = 60):
-        from qwplugin.runtime.context import Context
-
-        if not isinstance(context, Context):
-            raise InvalidArgument("Bridge wraps a qwplugin Context", field="context",
-                                  expected="qwplugin.runtime.Context", actual=type(context).__name__)
+                 timing_window: int = 60, display_size: tuple[int, int] | None = None):
+        _check_method(context)
         if getattr(context, "_closed", False):
             raise InvalidOperation("Bridge(context): the context is closed")
         if not isinstance(transfer, str) or transfer not in TRANSFERS:
@@ -131,14 +139,35 @@ class Bridge:
         self._last: dict[str, float] = {}
         self._closed = False
         self.last_output = None
-        width, height = context.desc.render_size
+        width, height = _render_size(context)
+        own = _display_size(context)
+        if display_size is not None:
+            from qwplugin.runtime.upscalers import check_sizes
+
+            _, wanted = check_sizes((width, height), display_size)
+            if wanted != own:
+                raise InvalidArgument("display_size is not the method's output size", field="display_size",
+                                      expected=f"{own[0]}x{own[1]} (build the method with "
+                                               "qwplugin.make(..., display_size=...))",
+                                      actual=f"{wanted[0]}x{wanted[1]}")
         self._transfer, self.transfer_reason = select_transfer(transfer, width, height,
                                                                self._plugin_device())
+        self._out_transfer = None  # a second transfer of the display size when it differs
+        self._alloc_output_transfer(own)
+
+    def _alloc_output_transfer(self, display: tuple[int, int]) -> None:
+        if self._out_transfer is not None:
+            self._out_transfer.close()
+            self._out_transfer = None
+        if display != self.render_size:
+            self._out_transfer, _ = select_transfer(self._transfer.name, *display, self._plugin_device())
 
     def _plugin_device(self) -> str:
         info = getattr(self.context, "backend_info", None)
-        device = getattr(info, "device", None) or getattr(self.context, "device", "cpu")
-        return str(device)
+        device = getattr(info, "device", None) or getattr(self.context, "device", None)
+        if device is None and not _is_context(self.context):
+            device = self.context.info.details.get("device")  # e.g. an upscaler around a Context
+        return str(device or "cpu")
 
     @property
     def transfer_name(self) -> str:
@@ -147,8 +176,13 @@ class Bridge:
 
     @property
     def render_size(self) -> tuple[int, int]:
-        """``(width, height)`` of the textures, from the context."""
-        return tuple(self.context.desc.render_size)
+        """``(width, height)`` of the input textures, from the context."""
+        return _render_size(self.context)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the output texture (the render size unless the method upscales)."""
+        return _display_size(self.context)
 
     def dispatch(self, *args, **kwargs):
         """Reconstruct one frame from GL textures into ``output_tex``.
@@ -177,15 +211,16 @@ class Bridge:
                 size): linear HDR RGB with this frame's jitter.
             motion_px: RG16F/RG32F, or the first two channels of an RGB/RGBA float texture; times
                 ``motion_vector_scale`` (the frame's, else the constructor's) = motion in render pixels.
-            output_tex: the host's output texture (RGBA16F/RGBA32F/RGB16F/RGB32F/R11F_G11F_B10F, render
-                size, distinct from the inputs); receives RGB, A = 1.
+            output_tex: the host's output texture (RGBA16F/RGBA32F/RGB16F/RGB32F/R11F_G11F_B10F, the
+                **display size** (:attr:`display_size`; the render size unless upscaling), distinct from the
+                inputs); receives RGB, A = 1.
             depth: optional depth texture in the context's declared convention (R32F/R16F, or a
                 hardware ``GL_DEPTH_COMPONENT*`` texture with ``depth_convention="ndc"`` or
                 ``"ndc_inverted"``). Always checked; read back only when the model uses depth
                 (``context.uses_depth``).
 
         Returns:
-            the context's output for this frame ((H, W, 3) top-down, numpy on read-back, a torch CUDA
+            the context's output for this frame ((H, W, 3) top-down at the display size, numpy on read-back, a torch CUDA
             tensor with interop); also kept as :attr:`last_output` until the next call.
 
         Raises:
@@ -218,16 +253,24 @@ class Bridge:
             use_depth = self._check_textures(color_tex, motion_tex, output_tex, depth_tex)
             inputs = [color_tex, motion_tex] + ([depth_tex] if use_depth else [])
             t0 = time.perf_counter()
-            self._transfer.begin_frame(inputs, [output_tex])
+            out_transfer = self._out_transfer or self._transfer
+            self._transfer.begin_frame(inputs, [] if self._out_transfer else [output_tex])
             try:
                 color = self._transfer.read(color_tex, 3, "color")
                 motion = self._transfer.read(motion_tex, 2, "motion")
                 depth = self._transfer.read(depth_tex, 1, "depth") if use_depth else None
                 t1 = time.perf_counter()
                 arrays = Frame(color=color, motion_px=motion, depth=depth, **values.as_fields())
-                output = self.context._dispatch_checked(arrays, values)
+                checked = getattr(self.context, "_dispatch_checked", None)
+                output = checked(arrays, values) if checked is not None else self.context.dispatch(arrays)
                 t2 = time.perf_counter()
-                self._transfer.write(output_tex, output, "output")
+                if self._out_transfer is not None:
+                    self._out_transfer.begin_frame([], [output_tex])
+                try:
+                    out_transfer.write(output_tex, output, "output")
+                finally:
+                    if self._out_transfer is not None:
+                        self._out_transfer.end_frame()
             finally:
                 self._transfer.end_frame()
         t3 = time.perf_counter()
@@ -237,11 +280,20 @@ class Bridge:
 
     def _check_textures(self, color_tex, motion_tex, output_tex, depth_tex) -> bool:
         """Every texture before anything is read or dispatched; returns whether depth is read back."""
-        width, height = self.context.desc.render_size
+        width, height = self.render_size
+        display = self.display_size
         slots = [("color", color_tex), ("motion", motion_tex)] + (
             [("depth", depth_tex)] if depth_tex is not None else []) + [("output", output_tex)]
         infos = {}
         for slot, tex in slots:
+            if slot == "output" and display != (width, height):
+                info = inspect_texture(tex, slot)
+                if (info.width, info.height) != display:
+                    raise InvalidArgument("output_tex must be the display size (the method upscales)", field=slot,
+                                          expected=f"{display[0]}x{display[1]} (display; inputs {width}x{height})",
+                                          actual=f"{info.width}x{info.height}")
+                infos[slot] = check_texture(tex, slot, *display, ACCEPTED_FORMATS[slot])
+                continue
             infos[slot] = check_texture(tex, slot, width, height, ACCEPTED_FORMATS[slot])
         seen: dict[int, str] = {}
         for slot, _ in slots:
@@ -260,14 +312,13 @@ class Bridge:
                                           actual=format_name(info.internal_format))
         if depth_tex is None:
             return False
-        if infos["depth"].internal_format in DEPTH_INTERNAL_FORMATS and \
-                self.context.desc.depth_convention == "linear_view":
+        if infos["depth"].internal_format in DEPTH_INTERNAL_FORMATS and _depth_convention(self.context) == "linear_view":
             raise InvalidArgument("a hardware depth texture holds window depth in [0, 1], but the context "
                                   "declares linear view depth", field="depth",
                                   expected="an R32F linear-depth texture, or ContextDesc.depth_convention "
                                            "'ndc'/'ndc_inverted' with camera_near/far",
                                   actual=format_name(infos["depth"].internal_format))
-        return self.context.uses_depth
+        return _uses_depth(self.context)
 
     def _record(self, seconds: dict[str, float]) -> None:
         self._last = {k: v * 1e3 for k, v in seconds.items()}
@@ -286,8 +337,13 @@ class Bridge:
         """Drop the context's history (the next frame is a first frame)."""
         self.context.reset()
 
-    def resize(self, width: int, height: int) -> None:
+    def resize(self, width: int, height: int, display_size: tuple[int, int] | None = None) -> None:
         """Resize the context and the transfer buffers to a new render size (drops the history).
+
+        Args:
+            width, height: the new render size.
+            display_size: the new output size for an upscaling method; None: the render size for a
+                Context, the current display size for an upscaler.
 
         Raises:
             InvalidArgument: bad size (from the context).
@@ -295,8 +351,12 @@ class Bridge:
         if self._closed:
             raise InvalidOperation("Bridge.resize() after close()")
         width, height = _check_size(width, height)
-        self.context.resize((width, height))
+        if _is_context(self.context):
+            self.context.resize((width, height), display_size)
+        else:
+            self.context.resize((width, height), display_size if display_size is not None else self.display_size)
         self._transfer.resize(width, height)
+        self._alloc_output_transfer(self.display_size)
         for samples in self._timing.values():
             samples.clear()
 
@@ -310,6 +370,8 @@ class Bridge:
             return
         self._closed = True
         self._transfer.close()
+        if self._out_transfer is not None:
+            self._out_transfer.close()
         if close_context:
             self.context.close()
         self.last_output = None
@@ -319,6 +381,44 @@ class Bridge:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _is_context(method) -> bool:
+    from qwplugin.runtime.context import Context
+
+    return isinstance(method, Context)
+
+
+def _check_method(method) -> None:
+    """A Context, or an array reconstructor with ``info``, ``dispatch``, ``reset``, ``resize``, ``close`` and
+    the sizes (GL passes take textures: they are not wrapped by a bridge)."""
+    from qwplugin.runtime.reconstructor import Reconstructor
+
+    if _is_context(method):
+        return
+    is_pass = type(method).__module__.startswith("engine_bridge.passes")
+    if is_pass or not isinstance(method, Reconstructor) or getattr(method, "render_size", None) is None:
+        raise InvalidArgument("Bridge wraps a qwplugin Context or an array reconstructor of the registry",
+                              field="context", expected="qwplugin.runtime.Context or qwplugin.make(name, size[, "
+                              "display_size=...])", actual=type(method).__name__)
+
+
+def _render_size(method) -> tuple[int, int]:
+    return tuple(method.desc.render_size) if _is_context(method) else tuple(method.render_size)
+
+
+def _display_size(method) -> tuple[int, int]:
+    if _is_context(method):
+        return tuple(method.desc.display_size)
+    return tuple(getattr(method, "display_size", None) or method.render_size)
+
+
+def _depth_convention(method) -> str:
+    return method.desc.depth_convention if _is_context(method) else "linear_view"
+
+
+def _uses_depth(method) -> bool:
+    return bool(method.uses_depth) if _is_context(method) else bool(method.info.uses_depth)
 
 
 def _legacy_call(color_tex, motion_tex, output_tex, *, depth_tex=None, jitter_px=(0.0, 0.0), reset=False,
