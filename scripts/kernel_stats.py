@@ -56,4 +56,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from qwplugin.cli import run_main  # typed errors as one line, status 2/1 (qwplugin/cli.py)
+
+    raise SystemExit(run_main(main))

@@ -150,4 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from qwplugin.cli import run_main  # typed errors as one line, status 2/1 (qwplugin/cli.py)
+
+    sys.exit(run_main(main))
