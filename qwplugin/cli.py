@@ -34,7 +34,8 @@ Examples:
     >>> from qwplugin.errors import InvalidArgument
     >>> @command("qw-example")
     ... def main(argv=None):
-    ...     raise InvalidArgument("no such scene", field="--scene", expected="a built-in scene", actual="nope")
+    ...     raise InvalidArgument("no such scene", field="--scene", expected="a built-in scene",
+    ...                           actual="nope")
     >>> import contextlib, io
     >>> err = io.StringIO()
     >>> with contextlib.redirect_stderr(err):
@@ -57,8 +58,8 @@ from typing import TextIO
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 __all__ = [
-    "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "OPTIONAL_MODULES", "TRACEBACK_ENV",
-    "TRACEBACK_FLAG", "command", "format_error", "parse_size", "prog_name", "run_main", "started_as",
+    "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "OPTIONAL_MODULES",
+    "TRACEBACK_ENV", "TRACEBACK_FLAG", "command", "format_error", "parse_size", "prog_name", "run_main", "started_as",
 ]
 
 EXIT_OK = 0

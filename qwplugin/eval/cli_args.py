@@ -30,7 +30,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"frames after each reset that are not scored (default {DEFAULT_WARMUP})")
     parser.add_argument("--exposure", type=float, default=1.0, help="display exposure (default 1)")
     parser.add_argument("--costly-every", type=int, default=1,
-                        help="SSIM, FLIP and HDR-FLIP on every n-th scored frame only (default 1: all); PSNR and "
-                        "the temporal metrics are always computed on every frame")
+                        help="SSIM, FLIP and HDR-FLIP on every n-th scored frame only (default 1: all); "
+                        "PSNR and the temporal metrics are always computed on every frame")
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             fitted["name"] = args.name
         Path(args.out).write_text(json.dumps(fitted, indent=1))
         steps = " + ".join(f"{s['steps']} {s['name']}" for s in fitted["stages"])
-        print(f"probe: {step_s:.3f} s/step, {eval_s:.1f} s/evaluation -> {steps} steps in {args.budget_s:.0f} s "
-              f"(eval every {fitted['eval_every']})")
+        print(f"probe: {step_s:.3f} s/step, {eval_s:.1f} s/evaluation -> {steps} steps in "
+              f"{args.budget_s:.0f} s (eval every {fitted['eval_every']})")
     else:
         for path in export_latest(args.run, args.out):
             print(f"wrote {path}")

@@ -132,8 +132,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT) -> list[P
 
 @command("qw-export")
 def main(argv: list[str] | None = None) -> int:
-    """Export stages to weights files. Returns the exit status (errors are reported by :mod:`qwplugin.cli`)."""
-    parser = argparse.ArgumentParser(prog=prog_name("qw-export", "qwplugin.train.export"), description=__doc__.splitlines()[0])
+    """Export stages to weights files. Returns the exit status (errors: :mod:`qwplugin.cli`)."""
+    parser = argparse.ArgumentParser(prog=prog_name("qw-export", "qwplugin.train.export"),
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="run folder: export its finished stages (repeatable)")
     parser.add_argument("--file", action="append", default=[],
                         help="one stage_*.pt or checkpoint.pt to export (repeatable; for unfinished runs)")

@@ -84,7 +84,8 @@ def test_missing_optional_package_names_its_extra(monkeypatch):
     # A module that is not one of the optional packages is a bug: traceback, internal error.
     status, err = _run(_raiser(ModuleNotFoundError("No module named 'qwplugin.nope'", name="qwplugin.nope")))
     assert status == 1 and err.startswith("Traceback (most recent call last):")
-    assert err.splitlines()[-1] == "qw-test: internal error: ModuleNotFoundError: No module named 'qwplugin.nope'"
+    assert err.splitlines()[-1] == ("qw-test: internal error: ModuleNotFoundError: "
+                                    "No module named 'qwplugin.nope'")
 
 
 def test_optional_modules_belong_to_the_extras_they_name():
@@ -118,7 +119,8 @@ def test_unexpected_exception_shows_its_traceback_and_status_1(monkeypatch):
     status, err = _run(main)
     assert status == 1
     assert err.startswith("Traceback (most recent call last):") and "return 1 // 0" in err
-    assert err.splitlines()[-1] == "qw-test: internal error: ZeroDivisionError: integer division or modulo by zero"
+    assert err.splitlines()[-1] == ("qw-test: internal error: ZeroDivisionError: "
+                                    "integer division or modulo by zero")
 
 
 def test_keyboard_interrupt_is_status_130_without_traceback(monkeypatch):
@@ -186,7 +188,8 @@ def test_decorator_names_the_console_script_or_the_module(monkeypatch):
         err = io.StringIO()
         monkeypatch.setattr(sys, "stderr", err)
         assert main([]) == 2 and err.getvalue() == f"{prog}: error: bad\n"
-        assert cli.prog_name("qw-example", "pkg.mod.__main__") == (prog if argv0 != "pytest" else "python -m pkg.mod")
+        expected = "qw-example" if argv0 != "pytest" else "python -m pkg.mod"
+        assert cli.prog_name("qw-example", "pkg.mod.__main__") == expected
     with pytest.raises(InvalidArgument):
         cli.command("qw bad")
 
@@ -253,7 +256,8 @@ def _script(name: str) -> str:
 
 
 @pytest.mark.parametrize("argv, line", [
-    (["qw-macs", "--config", "nope"], r"qw-macs: error: unknown preset \(field preset, expected paper or .+, got 'nope'\)"),
+    (["qw-macs", "--config", "nope"],
+     r"qw-macs: error: unknown preset \(field preset, expected paper or .+, got 'nope'\)"),
     (["qw-train", "--config", "{tmp}/missing.json"],
      r"qw-train: error: no config file at {tmp}/missing.json \(field config, expected a JSON file, "
      r"got {tmp}/missing.json\)"),
