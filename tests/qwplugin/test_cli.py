@@ -241,6 +241,29 @@ def test_every_console_script_is_a_decorated_main_that_also_runs_with_python_m()
         assert "main()" in tail or "run_main(main)" in tail, module_name  # `python -m` runs the same main
 
 
+def test_no_library_module_imports_a_command_module():
+    """The tools sit on top: ``qwplugin`` and ``engine_bridge`` modules that are not commands never import
+    one (at module level or inside a function); commands may import each other."""
+    import ast
+
+    commands = {target.split(":")[0] for target in SCRIPTS.values()}
+    offenders = []
+    for package in ("qwplugin", "engine_bridge"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            if module in commands:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                offenders += [f"{module} imports {n}" for n in names if n in commands]
+    assert offenders == []
+
+
 def test_installed_console_scripts_match_pyproject():
     installed = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="console_scripts")
                  if ep.dist is not None and ep.dist.name == "qwplugin"}
