@@ -4,9 +4,16 @@ Window (needs a display)::
 
     python examples/demo.py --scene mixed --size 960x540
 
-Keys: 1 no-AA, 2 TAA, 3 QW-Net 4-bit, 4 QW-Net FP32, S split screen (TAA | QW-Net 4-bit), P pause,
-N single step (while paused), R reset histories, Esc or Q quit. The overlay shows the mode, the backend that
-really runs (device, precision, whether the weights are trained) and per-pass milliseconds.
+Keys: 1 no-AA, 2 TAA, 3 QW-Net 4-bit, 4 QW-Net FP32, 5 TAAU, S split screen (TAA | QW-Net 4-bit), U cycle the
+upscaling scale (native, quality 1.5x, balanced 1.7x, performance 2x, ultra performance 3x), P pause, N single
+step (while paused), R reset histories, Esc or Q quit. The overlay shows the mode, the render and display size,
+the backend that really runs (device, precision, whether the weights are trained) and per-pass milliseconds.
+
+Temporal upscaling: ``--size`` is the display (window) size; at a scale other than native the scene is rendered
+at ``qwplugin.render_size_for(display, scale)`` with FSR 2's jitter length and mip bias
+(:func:`engine_bridge.render.upscale_settings`), and each mode runs as its upscaling method of the registry:
+TAAU upscales itself; no-AA, TAA and QW-Net run at the render size and are then upscaled spatially
+(``noaa+bilinear``, ``taa+lanczos``, ``qwnet-int4+lanczos``; no QW-Net upscaling weights exist yet).
 
 Headless (no ``DISPLAY``, or ``--headless``): renders one sequence, runs every method on the same G-buffer
 frames and writes into ``--out``:
@@ -17,6 +24,13 @@ frames and writes into ``--out``:
   reference, the GL renderer and the machine.
 
     python examples/demo.py --headless --scene mixed --size 320x180 --frames 24 --out out/demo
+
+``--scale performance`` runs the headless comparison in upscaling mode (``--size`` is then the display size);
+``--compare-upscaling out.png`` writes the upscaling comparison (no-AA + bilinear, TAA + Lanczos-3, TAAU and
+the reference, all at the display size, labelled with sizes and milliseconds; ``--scale`` default
+performance)::
+
+    python examples/demo.py --headless --size 320x180 --frames 24 --compare-upscaling out/upscaling.png
 
 The mode toggle swaps pass objects built by name from the one registry (``engine_bridge.passes.make_pass``:
 ``NoAAPass``, ``TAAPass``, ``QWNetPass``): the app never looks at a mode's name beyond handing it to the
@@ -43,8 +57,15 @@ except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
-KEY_MODES = {"1": "noaa", "2": "taa", "3": "qwnet-int4", "4": "qwnet-fp32"}
+KEY_MODES = {"1": "noaa", "2": "taa", "3": "qwnet-int4", "4": "qwnet-fp32", "5": "taau"}
 SPLIT = ("taa", "qwnet-int4")
+SCALES = ("native", "quality", "balanced", "performance", "ultra_performance")
+"""The upscaling scales the U key cycles through (:data:`qwplugin.UPSCALING_MODES`)."""
+UPSCALED = {"noaa": "noaa+bilinear", "taa": "taa+lanczos", "qwnet-int4": "qwnet-int4+lanczos",
+            "qwnet-fp32": "qwnet-fp32+lanczos"}
+"""What a render-size mode runs as when upscaling: reconstruct at the render size, then upscale."""
+COMPARE_UPSCALING = ("noaa+bilinear", "taa+lanczos", "taau")
+"""The methods of ``--compare-upscaling`` (the reference is added)."""
 MIN_TILE_WIDTH = 240  # px: tiles are upscaled (nearest, integer factor) so labels stay readable
 
 
@@ -66,6 +87,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-frames", type=int, default=0, help="window: quit after N frames (0: run until Esc)")
     p.add_argument("--keys", default="", help="window: scripted key presses 'frame:key,...', e.g. '2:2,4:s'")
     p.add_argument("--screenshot", default=None, help="window: save the last presented frame (PNG) on exit")
+    p.add_argument("--scale", default="native",
+                   help="upscaling scale: native, quality, balanced, performance, ultra_performance or a ratio in "
+                        "[1, 3]; --size is the display size (window: the starting scale, U cycles)")
+    p.add_argument("--compare-upscaling", default=None, metavar="PNG",
+                   help="headless: write the upscaling comparison (no-AA + bilinear, TAA + Lanczos-3, TAAU, "
+                        "reference) at the display size to PNG (--scale default performance)")
     args = p.parse_args(argv)
     args.headless = args.headless or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     size = args.size or ("320x180" if args.headless else "960x540")
@@ -74,6 +101,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     except ValueError:
         p.error(f"--size must be WxH, got {size!r}")
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.compare_upscaling:
+        args.headless = True
+        args.modes = list(COMPARE_UPSCALING)
+        if args.scale == "native":
+            args.scale = "performance"
     from qwplugin.runtime import registry
 
     unknown = [m for m in args.modes if m not in registry.names()]
@@ -93,11 +125,53 @@ def label(mode: str) -> str:
 # passes and frames
 
 
-def make_pass(mode: str, width: int, height: int, args):
-    """The pass object of a mode, from the registry (the toggle swaps these)."""
+def make_pass(mode: str, width: int, height: int, args, display_size=None):
+    """The pass object of a mode, from the registry (the toggle swaps these); ``display_size`` for the
+    upscaling names (``taau``, ``taa+lanczos``, ...; None: the render size)."""
+    import engine_bridge.passes.upscale_passes  # noqa: F401  (registers the GL upscalers)
     from engine_bridge.passes import make_pass as make
 
-    return make(mode, width, height, model=args.model, backend=args.backend, transfer=args.transfer)
+    return make(mode, width, height, display_size=display_size, model=args.model, backend=args.backend,
+                transfer=args.transfer)
+
+
+def method_for(mode: str, upscaling: bool) -> str:
+    """The registry name that runs ``mode``: the mode itself at native scale or when it upscales by itself
+    (``taau``, ``taa+lanczos``), else its "reconstruct at the render size, then upscale" name (:data:`UPSCALED`)."""
+    from qwplugin.runtime import registry
+
+    if not upscaling or registry.upscales(mode):
+        return mode
+    return UPSCALED.get(mode, f"{mode}+lanczos")
+
+
+def scale_setup(display: tuple[int, int], scale: str):
+    """``(render_size, display_size, mip_bias, jitter_phase_count)`` for a display size and a scale: the render
+    size floored as FSR 2 does, its mip bias ``log2(render / display) - 1`` and jitter length
+    (:func:`engine_bridge.render.upscale_settings`; native: render = display, bias -1, 16 phases).
+
+    Raises:
+        InvalidArgument: an unknown scale or one outside [1, 3] (field ``--scale``).
+    """
+    from engine_bridge.render import upscale_settings
+
+    render, display_or_none, bias, phases = upscale_settings(tuple(display), scale=scale)
+    return render, display_or_none or render, bias, phases
+
+
+def make_renderer(scene, display: tuple[int, int], scale: str):
+    """A renderer at the render size of ``scale`` (references at the display size); returns it and its sizes."""
+    from engine_bridge.raster.renderer import Renderer
+
+    render, disp, bias, phases = scale_setup(display, scale)
+    renderer = Renderer(scene, *render, mip_bias=bias, phase_count=phases,
+                        display_size=None if disp == render else disp)
+    return renderer, render, disp
+
+
+def size_line(scale: str, render, display) -> str:
+    """HUD / label text, e.g. ``performance: render 480x270 -> display 960x540``."""
+    return f"{scale}: render {render[0]}x{render[1]} -> display {display[0]}x{display[1]}"
 
 
 def describe_pass(pass_) -> dict:
@@ -186,18 +260,19 @@ def run_headless(args) -> dict:
     import torch
 
     from engine_bridge.gl import create_context
-    from engine_bridge.raster.renderer import Renderer
     from engine_bridge.scene.loader import load_scene
     from engine_bridge.transfer.readback import ReadbackTransfer
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    w, h = args.width, args.height
+    w, h = args.width, args.height  # the display size (= the render size at native scale)
     gl = create_context(width=w, height=h, visible=False)
     try:
         scene = load_scene(args.scene)
-        renderer = Renderer(scene, w, h)
-        passes = {m: make_pass(m, w, h, args) for m in args.modes}
+        renderer, render_size, _ = make_renderer(scene, (w, h), args.scale)
+        upscaling = render_size != (w, h)
+        args.modes = [method_for(m, upscaling) for m in args.modes]
+        passes = {m: make_pass(m, *render_size, args, display_size=(w, h)) for m in args.modes}
         described = {m: describe_pass(p) for m, p in passes.items()}
         io = ReadbackTransfer(w, h)
         ms = {m: [] for m in args.modes}
@@ -231,6 +306,8 @@ def run_headless(args) -> dict:
         report = {
             "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
             "scene": args.scene, "size": [w, h], "frames": args.frames, "fps": args.fps,
+            "scale": args.scale, "render_size": list(render_size), "display_size": [w, h],
+            "jitter_phase_count": renderer.phase_count, "input_mip_bias": renderer.mip_bias,
             "machine": {"gl_backend": gl.backend, "gl_renderer": gl.renderer, "gl_version": gl.version,
                         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
@@ -240,7 +317,10 @@ def run_headless(args) -> dict:
             "passes": {},
         }
         for m, p in passes.items():
+            assert frames[m][-1].shape[:2] == (h, w), (m, frames[m][-1].shape)  # every output: display size
             entry = {"label": label(m), "median_ms": _median(ms[m][warm]), "all_ms": [round(v, 3) for v in ms[m]],
+                     "render_size": list(p.info.render_size or render_size),
+                     "display_size": list(p.info.display_size or (w, h)),
                      "psnr_db_vs_reference_last_frame": round(psnr_db(frames[m][-1], ref8), 3), **described[m],
                      **p.timings_ms()}
             report["passes"][m] = entry
@@ -250,8 +330,10 @@ def run_headless(args) -> dict:
         tiles = [labelled(frames[m][-1], f"{label(m)} {_fmt_ms(report['passes'][m]['median_ms'])}"
                           f"{'' if described[m]['trained'] in (None, True) else ' (untrained)'}", scale)
                  for m in args.modes]
-        tiles.append(labelled(ref8, f"reference {args.reference_spp} spp", scale))
+        tiles.append(labelled(ref8, f"reference {args.reference_spp} spp {w}x{h}", scale))
         side_by_side(tiles).save(out_dir / "comparison.png")
+        if args.compare_upscaling:
+            write_upscaling_comparison(Path(args.compare_upscaling), frames, ref8, report, args)
         gif = [side_by_side([labelled(frames[m][i], label(m), scale) for m in args.modes])
                for i in range(args.frames)]
         gif[0].save(out_dir / "comparison.gif", save_all=True, append_images=gif[1:], duration=args.gif_ms, loop=0)
@@ -263,6 +345,26 @@ def run_headless(args) -> dict:
         gl.close()
 
 
+def write_upscaling_comparison(path: Path, frames: dict, ref8: np.ndarray, report: dict, args) -> None:
+    """The last frame of each upscaling method and the reference, at the display size, side by side, each
+    labelled with its method, render -> display size and median ms, over a title line with the scale."""
+    from PIL import Image, ImageDraw
+
+    (rw, rh), (dw, dh) = report["render_size"], report["display_size"]
+    scale = max(1, math.ceil(MIN_TILE_WIDTH / dw))
+    tiles = [labelled(frames[m][-1], f"{label(m)} {rw}x{rh}->{dw}x{dh} {_fmt_ms(report['passes'][m]['median_ms'])}",
+                      scale) for m in args.modes]
+    tiles.append(labelled(ref8, f"reference {args.reference_spp} spp at {dw}x{dh}", scale))
+    row = side_by_side(tiles)
+    title = 16
+    image = Image.new("RGB", (row.width, row.height + title), (0, 0, 0))
+    image.paste(row, (0, title))
+    ImageDraw.Draw(image).text((4, 2), f"{size_line(report['scale'], (rw, rh), (dw, dh))}, {args.scene}, "
+                               f"frame {args.frames - 1}", fill=(255, 255, 90))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
 def _fmt_ms(v) -> str:
     return "" if v is None else (f"{v:.1f} ms" if v < 1000 else f"{v / 1000:.2f} s")
 
@@ -272,11 +374,15 @@ def _fmt_ms(v) -> str:
 
 
 def apply_key(state: dict, name: str) -> bool:
-    """Apply one key to the app state (1-4 mode, s split, p pause, n step, r reset); True = quit."""
+    """Apply one key to the app state (1-5 mode, s split, u next upscaling scale, p pause, n step, r reset);
+    True = quit."""
     if name in ("esc", "escape", "q"):
         return True
     if name in KEY_MODES:
         state["mode"], state["split"] = KEY_MODES[name], False
+    elif name == "u":
+        i = SCALES.index(state["scale"]) if state["scale"] in SCALES else -1
+        state["scale"], state["rescale"] = SCALES[(i + 1) % len(SCALES)], True
     elif name == "s":
         state["split"] = not state["split"]
     elif name == "p":
@@ -321,21 +427,21 @@ def run_window(args) -> None:
     import glfw
 
     from engine_bridge.gl import create_context
-    from engine_bridge.raster.renderer import Renderer
     from engine_bridge.scene.loader import load_scene
     from engine_bridge.transfer.readback import ReadbackTransfer
 
-    w, h = args.width, args.height
+    w, h = args.width, args.height  # the display (window) size
     gl = create_context(backend="glfw", width=w, height=h, visible=True,
-                        title="qwplugin demo: 1 noAA 2 TAA 3 QW4 4 QW32 S P N R")
+                        title="qwplugin demo: 1 noAA 2 TAA 3 QW4 4 QW32 5 TAAU S U P N R")
     scene = load_scene(args.scene)
-    renderer = Renderer(scene, w, h)
+    renderer, render_size, _ = make_renderer(scene, (w, h), args.scale)
     passes, described = {}, {}
-    state = {"mode": "qwnet-int4", "split": False, "paused": False, "step": False, "reset": True}
+    state = {"mode": "qwnet-int4", "split": False, "paused": False, "step": False, "reset": True,
+             "scale": args.scale, "rescale": False}
 
     def get_pass(mode):
         if mode not in passes:  # built on first use: QW-Net contexts load weights
-            passes[mode] = make_pass(mode, w, h, args)
+            passes[mode] = make_pass(mode, *render_size, args, display_size=(w, h))
             described[mode] = describe_pass(passes[mode])
         return passes[mode]
 
@@ -361,6 +467,15 @@ def run_window(args) -> None:
         for key in scripted.pop(presented, []):
             if apply_key(state, key):
                 glfw.set_window_should_close(gl.window, True)
+        if state["rescale"]:  # U: a new render size; passes are rebuilt for it on first use
+            state["rescale"] = False
+            for p in passes.values():
+                p.close()
+            passes.clear()
+            described.clear()
+            renderer.close()
+            renderer, render_size, _ = make_renderer(scene, (w, h), state["scale"])
+            state["reset"], ran_last = True, set()
         if not state["paused"] or state["step"]:
             state["step"] = False
             t = (frame_index / args.fps) % scene.duration_s
@@ -369,7 +484,8 @@ def run_window(args) -> None:
             t0 = time.perf_counter()
             renderer.render_gbuffer(t, None if reset else prev_t, jitter)
             render_ms = (time.perf_counter() - t0) * 1e3
-            active = SPLIT if state["split"] else (state["mode"],)
+            upscaling = render_size != (w, h)
+            active = tuple(method_for(m, upscaling) for m in (SPLIT if state["split"] else (state["mode"],)))
             images, times = [], []
             for mode in active:
                 # a pass that did not run last frame has a stale history: reset it
@@ -383,6 +499,7 @@ def run_window(args) -> None:
                 img[:, w // 2 - 1: w // 2 + 1] = 255
             lines = [(f"mode: {' | '.join(label(m) for m in active)}   frame {frame_index}"
                       f"{'  PAUSED' if state['paused'] else ''}"),
+                     size_line(state["scale"], render_size, (w, h)),
                      *[f"{label(m)}: {described[m]['summary']}" for m in active],
                      f"render {render_ms:.1f} ms | " + " | ".join(times)]
             img = draw_overlay(img, lines)
@@ -409,7 +526,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.headless:
         report = run_headless(args)
-        print(f"wrote {args.out}/comparison.png, comparison.gif, timings.json")
+        print(f"wrote {args.out}/comparison.png, comparison.gif, timings.json"
+              + (f" and {args.compare_upscaling}" if args.compare_upscaling else ""))
+        print(f"  {size_line(report['scale'], report['render_size'], report['display_size'])}")
         for e in report["passes"].values():
             print(f"  {e['label']:14s} {_fmt_ms(e['median_ms']):>10s}  {e['backend']}")
         return 0
