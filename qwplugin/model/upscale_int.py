@@ -50,10 +50,10 @@ class IntegerUpscaleQWNet(nn.Module):
                                   actual=f"{config.upscale_extractor!r} at {config.upscale_factor}")
         from qwplugin.intexec.network import IntegerQWNet
 
-        if program.tensors[program.input].channels != config.in_channels:
+        if program.tensors[program.input_name].channels != config.in_channels:
             raise InvalidArgument("program input channels do not match the upscaling config", field="program",
                                   expected=f"{config.in_channels} input channels",
-                                  actual=str(program.tensors[program.input].channels))
+                                  actual=str(program.tensors[program.input_name].channels))
         self.config = config
         self.core = IntegerQWNet(program, config)  # the integer U-Net + logit heads, unchanged
 
