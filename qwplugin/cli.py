@@ -59,7 +59,8 @@ from qwplugin.errors import InvalidArgument, QWPluginError
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE", "OPTIONAL_MODULES",
-    "TRACEBACK_ENV", "TRACEBACK_FLAG", "command", "format_error", "parse_size", "prog_name", "run_main", "started_as",
+    "TRACEBACK_ENV", "TRACEBACK_FLAG", "command", "format_error", "parse_size", "prog_name", "run_main",
+    "started_as",
 ]
 
 EXIT_OK = 0
@@ -235,7 +236,7 @@ def run_main(main: Callable[[list[str]], int | None], argv: Sequence[str] | None
 
     try:
         status = main(args)
-    except BrokenPipeError:
+    except BrokenPipeError:  # as the recipe of Python's signal documentation: any broken pipe ends quietly
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt as exc:

@@ -132,11 +132,25 @@ def test_keyboard_interrupt_is_status_130_without_traceback(monkeypatch):
     assert status == 130 and "Traceback" in err and err.endswith("qw-test: interrupted\n")
 
 
-def test_broken_pipe_is_quiet_status_141(monkeypatch):
+def test_broken_pipe_on_stdout_is_quiet_status_141(monkeypatch):
+    monkeypatch.delenv(cli.TRACEBACK_ENV, raising=False)
     silenced = []
     monkeypatch.setattr(cli, "_silence_stdout", lambda: silenced.append(True))  # not pytest's own stdout
     status, err = _run(_raiser(BrokenPipeError(32, "Broken pipe")))
     assert (status, err, silenced) == (141, "", [True])
+
+
+def test_broken_pipe_end_to_end_leaves_no_noise():
+    """A reader that stops early (``cmd | head -1``): status 141, nothing on stderr, no "Exception ignored"
+    from the interpreter's last flush."""
+    code = ("import sys\nfrom qwplugin.cli import command\n@command('qw-x')\ndef main(argv):\n"
+            "    for _ in range(200_000):\n        print('x' * 50)\nsys.exit(main())\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"x" * 50 + b"\n"
+    proc.stdout.close()  # 10 MB more would follow: far more than a pipe buffer holds
+    assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
 
 
 def test_traceback_flag_and_env(monkeypatch):
