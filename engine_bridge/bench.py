@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 
 SIZES = ((960, 540), (1920, 1080))
 
@@ -97,7 +97,7 @@ def run(scene_name: str, frames: int, ref_spp: int, ref_repeats: int, backend: s
 
 @command("qw-bench-engine")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine_bridge.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-bench-engine", "engine_bridge.bench"), description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", default="mixed", help="built-in scene, scene file or probe_ground")
     parser.add_argument("--frames", type=int, default=20, help="G-buffer frames per size (median)")
     parser.add_argument("--ref-spp", type=int, default=16, help="samples per timed reference (k*k)")

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 
 MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
 SOAK_SIZES = ((48, 32), (32, 24), (40, 24))
@@ -200,7 +200,8 @@ def to_markdown(results, details, command: str, machine: str, frames: int, gl_fr
 
 @command("qw-bench-passes")
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog_name("qw-bench-passes", "engine_bridge.bench_passes"),
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None, help="write the benchmark table (markdown) here")
     p.add_argument("--sizes", default="960x540,1920x1080")
     p.add_argument("--modes", default=",".join(MODES))

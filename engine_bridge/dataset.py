@@ -45,7 +45,7 @@ import numpy as np
 from engine_bridge.render import DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS
 from engine_bridge.scene import sets
 from qwplugin.data.index import DatasetIndex, SequenceEntry, write_index
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 START_TIME_MAX_S = 4.0
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point. Returns the process exit code."""
     from engine_bridge.render import parse_size, upscale_settings
 
-    parser = argparse.ArgumentParser(prog="python -m engine_bridge.dataset", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-dataset", "engine_bridge.dataset"), description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="dataset folder (resumes if it exists)")
     parser.add_argument("--sequences", type=int, required=True, help="number of sequences (train + val)")
     parser.add_argument("--frames", type=int, default=8, help="frames per sequence (default 8)")

@@ -29,7 +29,7 @@ import math
 import sys
 from pathlib import Path
 
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 # The defaults of engine_bridge.raster.sampling (DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS), repeated
@@ -203,7 +203,7 @@ def _scale_arg(text: str) -> float:
 @command("qw-render")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (also ``qw-render``). Returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="python -m engine_bridge.render", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-render", "engine_bridge.render"), description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", required=True, help="built-in scene name, scene JSON file, or probe_ground")
     parser.add_argument("--frames", type=int, default=16, help="number of frames (default 16)")
     parser.add_argument("--size", default="256x144",

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 from qwplugin.errors import InvalidArgument, QWPluginError
 
 GRID: dict[str, list] = {
@@ -291,7 +291,7 @@ def _table(rows_of_scores: list[tuple[str, dict]], scene_names: list[str]) -> st
 
 @command("qw-tune-taa")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine_bridge.tune_taa", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-tune-taa", "engine_bridge.tune_taa"), description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", default="set:training", help="training scenes (default set:training)")
     parser.add_argument("--variants", type=int, default=1, help="randomised variants per scene (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the randomised variants (default 0)")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 from qwplugin.intexec.reference import quantize_input
 
 
@@ -306,7 +306,8 @@ def to_markdown(result: dict, command: str) -> str:
 
 @command("qw-bench-integer")
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog=prog_name("qw-bench-integer", "qwplugin.intexec.bench"),
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="write the markdown table here (also printed)")
     ap.add_argument("--sizes", default="960x540,1920x1080", help="comma-separated WxH list")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median)")

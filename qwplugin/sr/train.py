@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from qwplugin.data.dataset import SequenceDataset
-from qwplugin.cli import command
+from qwplugin.cli import command, prog_name
 from qwplugin.errors import InvalidArgument
 from qwplugin.ops.colour import to_network
 from qwplugin.sr.asconvsr import UNSHUFFLE, AsConvSR, AsConvSRConfig
@@ -288,7 +288,7 @@ def load_asconvsr(path: str | os.PathLike) -> AsConvSR:
 @command("qw-train-sr")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m qwplugin.sr.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-train-sr", "qwplugin.sr.train"), description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="run folder (resumed when it holds a checkpoint)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     defaults = SrTrainConfig()
