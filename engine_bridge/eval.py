@@ -19,6 +19,16 @@ the ``--spp`` reference, in the sequence format of :mod:`qwplugin.io.sequence`);
 settings reuses those renders. Scoring and the report are :mod:`qwplugin.eval` (no GL there):
 ``OUT/report.md``, ``table.csv``, ``winloss.csv``, ``metrics.json``, ``plots/``, ``crops/``, ``flip/``.
 
+Temporal upscaling: ``--scale quality|balanced|performance|ultra_performance|R`` (``--size`` is then the display
+size, the render size floored from it as FSR 2 does) or ``--display-size WxH`` (``--size`` stays the render
+size). The inputs are rendered at the render size with FSR 2's mip bias ``log2(render/display) - 1`` and jitter
+length ``max(16, int(8 * ratio^2))`` (start phases spread over that cycle), the references at the display size
+(:func:`engine_bridge.render.upscale_settings`); the upscaling methods of the registry run (default
+:data:`qwplugin.eval.methods.UPSCALING_DEFAULT`; a method that does not upscale is refused before any
+rendering) and are scored at the display size against ``taau``::
+
+    python -m engine_bridge.eval --scenes set:test --scale performance --size 512x384 --out out/eval_2x
+
 :func:`golden_scores` is the fixed tiny evaluation behind ``tests/engine_bridge/test_golden_scores.py``
 (regenerate its recorded numbers with ``python scripts/update_golden.py``).
 """
@@ -149,10 +159,12 @@ def _run_folder(out: Path, scene_name: str, phase: int) -> Path:
     return out / "inputs" / slug(scene_name) / f"phase_{phase:02d}"
 
 
-def _matches(folder: Path, window: Window, width: int, height: int, spp: int, phase: int) -> bool:
+def _matches(folder: Path, window: Window, width: int, height: int, spp: int, phase: int,
+             upscaling: tuple | None = None) -> bool:
     """Whether ``folder`` holds a finished render with exactly these settings (then it is reused): size,
     spp, fps, start time, frame count, the start phase's jitter, and the renderer's default LOD biases
-    (a render made before a change of those defaults, or without them recorded, is rendered again)."""
+    (a render made before a change of those defaults, or without them recorded, is rendered again).
+    ``upscaling``: ``(display_size, input_mip_bias, phase_count)`` of an upscaling render (None: native)."""
     from engine_bridge.dataset import is_complete
     from engine_bridge.raster.sampling import DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS
     from qwplugin.ops.halton import jitter_offset_px
@@ -161,24 +173,32 @@ def _matches(folder: Path, window: Window, width: int, height: int, spp: int, ph
         return False
     data = json.loads((folder / "sequence.json").read_text())
     first = data["frames"][0]
-    jitter = jitter_offset_px(phase, PHASE_COUNT)
+    display, mip_bias, phase_count = upscaling or ((width, height), DEFAULT_INPUT_MIP_BIAS, PHASE_COUNT)
+    jitter = jitter_offset_px(phase, phase_count)
     return (data.get("width") == width and data.get("height") == height and data.get("spp") == spp
+            and (data.get("display_width", width), data.get("display_height", height)) == tuple(display)
             and data.get("fps") == window.fps and abs(first["time_s"] - window.start_s) < 1e-9
             and all(abs(a - b) < 1e-9 for a, b in zip(first["jitter_px"], jitter))
-            and data.get("input_mip_bias") == DEFAULT_INPUT_MIP_BIAS
+            and data.get("input_mip_bias") == mip_bias
             and data.get("reference_mip_bias") == DEFAULT_REFERENCE_MIP_BIAS)
 
 
 def _render(scene, folder: Path, window: Window, width: int, height: int, spp: int, phase: int,
-            backend: str) -> None:
+            backend: str, upscaling: tuple | None = None) -> None:
     from engine_bridge.render import render_sequence
 
+    if upscaling is None:
+        render_sequence(scene, folder, window.frames, width, height, spp=spp, fps=window.fps,
+                        start_time_s=window.start_s, backend=backend, progress=True, start_phase=phase)
+        return
+    display, mip_bias, phase_count = upscaling
     render_sequence(scene, folder, window.frames, width, height, spp=spp, fps=window.fps,
-                    start_time_s=window.start_s, backend=backend, progress=True, start_phase=phase)
+                    start_time_s=window.start_s, backend=backend, progress=True, start_phase=phase,
+                    mip_bias=mip_bias, phase_count=phase_count, display_size=tuple(display))
 
 
 def render_inputs(specs, windows: list[Window], phases: list[int], out: Path, width: int, height: int, spp: int,
-                  backend: str, scenes=None):
+                  backend: str, scenes=None, upscaling: tuple | None = None):
     """Render (or reuse) one sequence folder per scene and start phase.
 
     Args:
@@ -188,6 +208,8 @@ def render_inputs(specs, windows: list[Window], phases: list[int], out: Path, wi
         out: report folder (renders go to ``out/inputs/``).
         width, height, spp, backend: render settings.
         scenes: the already built scenes (``spec.load()``), or None to build them here.
+        upscaling: ``(display_size, input_mip_bias, phase_count)`` for an upscaling evaluation (``width``,
+            ``height`` are then the render size), or None (native: unchanged).
 
     Returns:
         a :class:`~qwplugin.eval.SceneInput` per scene, its runs the folders.
@@ -210,10 +232,10 @@ def render_inputs(specs, windows: list[Window], phases: list[int], out: Path, wi
         runs = []
         for phase in phases:
             folder = _run_folder(out, spec.name, phase)
-            if not _matches(folder, window, width, height, spp, phase):
+            if not _matches(folder, window, width, height, spp, phase, upscaling):
                 if folder.exists():
                     shutil.rmtree(folder)
-                _render(scene, folder, window, width, height, spp, phase, backend)
+                _render(scene, folder, window, width, height, spp, phase, backend, upscaling)
             runs.append((f"phase {phase}", folder))
         inputs.append(SceneInput(spec.name, runs, spec.split, window.describe()))
     return inputs
@@ -282,7 +304,13 @@ def _parse_args(argv):
     parser.add_argument("--phases", type=int, default=1,
                         help="runs per scene with starting jitter phases spread over 0..15 (default 1)")
     parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    parser.add_argument("--size", default="256x192", help="render size WxH (default 256x192)")
+    parser.add_argument("--size", default="256x192",
+                        help="render size WxH (default 256x192); the display size with --scale")
+    parser.add_argument("--scale", default=None,
+                        help="temporal upscaling: quality, balanced, performance, ultra_performance or a ratio in "
+                             "[1, 3]; --size is the display size, the render size is floored from it")
+    parser.add_argument("--display-size", default=None,
+                        help="temporal upscaling: display (reference) size WxH, 1x to 3x --size per axis")
     parser.add_argument("--spp", type=int, default=64, help="reference samples per pixel, k*k (default 64)")
     parser.add_argument("--backend", default="auto", choices=["auto", "glfw", "egl", "osmesa"])
     add_common_arguments(parser)  # --methods, --warmup, --exposure, --out, --no-progress
@@ -301,12 +329,26 @@ def main(argv: list[str] | None = None) -> int:
         width, height = parse_size(args.size)
         if args.spp < 1:
             raise InvalidArgument("evaluation needs a reference", field="--spp", expected=">= 1", actual=str(args.spp))
+        upscaling = None
+        if args.scale is not None or args.display_size is not None:
+            from engine_bridge.render import upscale_settings
+
+            (width, height), display, mip_bias, phase_count = upscale_settings(
+                (width, height), args.display_size, args.scale)
+            upscaling = None if display is None else (display, mip_bias, phase_count)
         methods = [m for m in args.methods.split(",") if m]
         from qwplugin.runtime.registry import parse_spec
 
         for m in methods:
             parse_spec(m)  # refuse a typo (or a bad NAME=PATH) before minutes of rendering
-        phases = start_phases(args.phases)
+        if upscaling is not None:
+            from qwplugin.eval.cli_args import DEFAULT_METHODS
+            from qwplugin.eval.methods import UPSCALING_DEFAULT, check_upscaling_methods
+
+            if args.methods == DEFAULT_METHODS:
+                methods = UPSCALING_DEFAULT.split(",")
+            check_upscaling_methods(methods)
+        phases = start_phases(args.phases, PHASE_COUNT if upscaling is None else upscaling[2])
         specs = resolve_scene_list(args.scenes)
         scenes = [spec.load() for spec in specs]  # a bad scene file fails here, naming file and field
         windows = [scene_window(spec.name, scene.duration_s, args.fps, args.start_s, args.duration_s,
@@ -316,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidArgument(f"--warmup: nothing of {spec.name!r} would be scored", field="--warmup",
                                       expected=f"< {w.frames} (frames in the window)", actual=str(args.warmup))
         out = Path(args.out)
-        inputs = render_inputs(specs, windows, phases, out, width, height, args.spp, args.backend, scenes)
+        inputs = render_inputs(specs, windows, phases, out, width, height, args.spp, args.backend, scenes,
+                               upscaling)
         del scenes
         from qwplugin.eval import evaluate_and_report
 

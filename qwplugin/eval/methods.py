@@ -9,6 +9,7 @@ form (a TAA configuration ``.json``, or network weights) are documented in :mod:
 
 from __future__ import annotations
 
+from qwplugin.errors import InvalidArgument
 from qwplugin.runtime import registry
 from qwplugin.runtime.methods import load_taa_config
 
@@ -19,6 +20,12 @@ LABELS = {name: registry.label(name) for name in METHOD_NAMES}
 
 BASELINE = "taa"
 """The method every other is compared with (win / tie / loss): the strongest TAA we have."""
+
+UPSCALING_BASELINE = "taau"
+"""The baseline of an upscaling evaluation (no render-size ``taa`` there): the TAA in its upscaling form."""
+
+UPSCALING_DEFAULT = "noaa+bilinear,noaa+lanczos,taa+lanczos,qwnet-fp32+lanczos,qwnet-int4+lanczos,taau"
+"""Methods scored in upscaling mode when ``--methods`` is not given (``engine_bridge.eval --scale``)."""
 
 
 def parse_method(spec: str) -> tuple[str, str | None]:
@@ -31,13 +38,31 @@ def parse_method(spec: str) -> tuple[str, str | None]:
     return registry.parse_spec(spec)
 
 
-def make_method(spec: str, size: tuple[int, int]):
-    """The reconstructor named by ``spec`` for frames of ``size`` (W, H) (:func:`qwplugin.runtime.registry.make`).
+def make_method(spec: str, size: tuple[int, int], display_size: tuple[int, int] | None = None):
+    """The reconstructor named by ``spec`` for frames of ``size`` (W, H) (:func:`qwplugin.runtime.registry.make`),
+    with output ``display_size`` (None: ``size``; the upscaling names).
 
     Raises:
-        InvalidArgument: unknown name, bad weights or TAA configuration file.
+        InvalidArgument: unknown name, bad weights or TAA configuration file; a display size for a method
+            that does not upscale (field ``display_size``, naming the alternatives).
     """
-    return registry.make(spec, size)
+    if display_size is None:
+        return registry.make(spec, size)
+    return registry.make(spec, size, display_size=display_size)
+
+
+def check_upscaling_methods(specs: list[str]) -> None:
+    """Refuse, before any work, methods that cannot produce a display size larger than the render size.
+
+    Raises:
+        InvalidArgument: field ``--methods``, naming the registry's upscaling names.
+    """
+    bad = [m for m in specs if not registry.upscales(parse_method(m)[0])]
+    if bad:
+        names = ", ".join(n for n in registry.names("array") if registry.upscales(n))
+        raise InvalidArgument("--methods: these methods do not upscale (QW-Net has no upscaling weights yet; no-AA and TAA "
+                              "run at the render size)", field="--methods",
+                              expected=f"upscaling methods: {names}", actual=", ".join(bad))
 
 
 def label_of(name: str) -> str:
@@ -45,4 +70,5 @@ def label_of(name: str) -> str:
     return registry.label(name)
 
 
-__all__ = ["BASELINE", "LABELS", "METHOD_NAMES", "label_of", "load_taa_config", "make_method", "parse_method"]
+__all__ = ["BASELINE", "LABELS", "METHOD_NAMES", "UPSCALING_BASELINE", "UPSCALING_DEFAULT", "check_upscaling_methods",
+           "label_of", "load_taa_config", "make_method", "parse_method"]

@@ -9,6 +9,14 @@ frames are not scored (histories need a few frames to fill; TAA's and QW-Net's f
 is the aliased input by construction). From the ``warmup``-th frame after a cut on, frames are scored
 again. Temporal metrics of a scored frame compare it with the frame before, which is never across a
 reset. Intervals and the win / tie / loss rule: :mod:`qwplugin.eval.stats`.
+
+Temporal upscaling: a sequence whose display size differs from its render size (rendered with
+``--display-size`` / ``--scale``; its reference is the display size) is run through the upscaling methods of
+the registry (``taau``, ``taa+lanczos``, ``qwnet-int4+lanczos``, ...; built with the sequence's display size)
+and scored at the display size. The temporal metrics reproject with the motion of the render pixel each
+display pixel's centre lies in, in display pixels (:func:`display_motion`); the pictures show the aliased
+input enlarged to the display size (nearest). A method that does not upscale is refused naming the
+alternatives. Sequences of one size run exactly as before.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from tqdm import tqdm
 from qwplugin.errors import InvalidArgument, InvalidOperation
 from qwplugin.eval import metrics as M
 from qwplugin.eval import stats as S
-from qwplugin.eval.methods import BASELINE, make_method, parse_method
+from qwplugin.eval.methods import BASELINE, UPSCALING_BASELINE, make_method, parse_method
 from qwplugin.io.sequence import Sequence, read_sequence
 from qwplugin.runtime import Frame
 
@@ -44,6 +52,40 @@ def costly_frames(scored: np.ndarray, every: int) -> np.ndarray:
     """
     rank = np.cumsum(scored) - 1
     return scored & (rank % every == 0)
+
+def display_motion(motion_px: np.ndarray, render_size: tuple[int, int], display_size: tuple[int, int]
+                   ) -> np.ndarray:
+    """Render-resolution motion (H, W, 2) in render pixels -> (Hd, Wd, 2) in display pixels: each display
+    pixel takes the motion of the render texel its centre lies in (:func:`qwplugin.taau.render_texel_map`,
+    exact integers), times the per-axis scale ``display / render``.
+
+    Examples:
+        >>> m = np.zeros((1, 2, 2), np.float32); m[0, 1] = (1.0, 0.5)
+        >>> display_motion(m, (2, 1), (4, 2))[:, :, 0].tolist()
+        [[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 2.0, 2.0]]
+    """
+    from qwplugin.taau import render_texel_map
+
+    (w, h), (dw, dh) = render_size, display_size
+    if (w, h) == (dw, dh):
+        return motion_px
+    rx, _ = render_texel_map(w, dw)
+    ry, _ = render_texel_map(h, dh)
+    scale = np.array([np.float32(dw) / np.float32(w), np.float32(dh) / np.float32(h)], np.float32)
+    return np.asarray(motion_px, np.float32)[ry.numpy()][:, rx.numpy()] * scale
+
+
+def _nearest(image: np.ndarray, render_size, display_size) -> np.ndarray:
+    """(h, w, C) -> (Hd, Wd, C): the render texel each display centre lies in."""
+    from qwplugin.taau import render_texel_map
+
+    (w, h), (dw, dh) = render_size, display_size
+    if (w, h) == (dw, dh):
+        return image
+    rx, _ = render_texel_map(w, dw)
+    ry, _ = render_texel_map(h, dh)
+    return image[ry.numpy()][:, rx.numpy()]
+
 
 SET_ORDER = ("validation", "test", "training", "other")
 """Order of the scene sets in reports; ``other`` is a scene in no set (e.g. a file from elsewhere)."""
@@ -102,11 +144,13 @@ class SceneResult:
     """Results of every method on one scene (all its runs).
 
     Attributes:
-        name, split, window: as in :class:`SceneInput`; size: (W, H).
+        name, split, window: as in :class:`SceneInput`; size: (W, H) of the scored outputs (the display size).
         runs: one :class:`RunResult` per run.
-        reference, color: (H, W, 3) linear HDR of the last frame of the first run (for the pictures).
+        reference, color: (H, W, 3) linear HDR of the last frame of the first run (for the pictures), at
+            the display size (the aliased colour enlarged, nearest, when upscaling).
         outputs: method -> (H, W, 3) linear HDR output on that frame.
         block, resamples, seed: bootstrap settings (:mod:`qwplugin.eval.stats`).
+        render_size: (w, h) of the inputs (None: the same as ``size``).
     """
 
     name: str
@@ -121,6 +165,7 @@ class SceneResult:
     resamples: int = S.RESAMPLES
     seed: int = S.SEED
     _cache: dict = field(default_factory=dict, repr=False)
+    render_size: tuple[int, int] | None = None
 
     @property
     def frames(self) -> int:
@@ -176,8 +221,8 @@ class EvalResult:
     Attributes:
         scenes: per-scene results; methods: method names in order; descriptions: method -> what ran.
         warmup: frames not scored after each reset; exposure: display exposure.
-        baseline: the method others are compared with (:data:`~qwplugin.eval.methods.BASELINE`), or
-            None when it did not run.
+        baseline: the method others are compared with (:data:`~qwplugin.eval.methods.BASELINE`; when it did
+            not run, :data:`~qwplugin.eval.methods.UPSCALING_BASELINE`), or None when neither ran.
         costly_every: :data:`COSTLY_METRICS` were computed on every n-th scored frame.
     """
 
@@ -269,6 +314,7 @@ def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarr
     times = np.zeros(t)
     prev_display = None
     out = None
+    sizes = ((seq.width, seq.height), seq.display_size)
     for i in range(t):
         reset = bool(seq.reset[i]) or i == 0
         frame = Frame(color=seq.color[i], motion_px=seq.motion_px[i], jitter_px=tuple(seq.jitter_px[i]),
@@ -283,7 +329,8 @@ def _run_method(method, seq: Sequence, scored: np.ndarray, ref_display: np.ndarr
                 per_frame[k][i] = v
             if not reset:
                 per_frame["temporal"][i], per_frame["flicker"][i] = M.temporal_metrics(
-                    out_display, prev_display, ref_display[i], ref_display[i - 1], seq.motion_px[i])
+                    out_display, prev_display, ref_display[i], ref_display[i - 1],
+                    display_motion(seq.motion_px[i], *sizes))
         prev_display = out_display
         bar.update(1)
     return per_frame, times, out
@@ -321,7 +368,8 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
         for label, run in scene.runs:
             seq = _load(run)
             _check_sequence(f"{scene.name} ({label})", seq, warmup)
-            if result is not None and result.size != (seq.width, seq.height):
+            if result is not None and (result.size, result.render_size) != (seq.display_size,
+                                                                            (seq.width, seq.height)):
                 raise InvalidArgument("runs of one scene differ in size", field=f"{scene.name} ({label})",
                                       expected="%dx%d" % result.size, actual=f"{seq.width}x{seq.height}")
             bar.total += len(seq) * len(methods)
@@ -333,12 +381,15 @@ def evaluate_scene(scene: SceneInput, methods: list[str], warmup: int = DEFAULT_
             run_result = RunResult(label, len(seq), resets, scored, costly=costly)
             ref_display = np.stack([M.to_display(r, exposure) for r in seq.reference])
             first = result is None
+            render = (seq.width, seq.height)
             if first:
-                result = SceneResult(scene.name, scene.split, scene.window, (seq.width, seq.height), [],
-                                     seq.reference[-1].copy(), seq.color[-1][..., :3].copy(), block=block,
-                                     resamples=resamples, seed=seed)
+                color = _nearest(seq.color[-1][..., :3], render, seq.display_size).copy()
+                result = SceneResult(scene.name, scene.split, scene.window, seq.display_size, [],
+                                     seq.reference[-1].copy(), color, block=block,
+                                     resamples=resamples, seed=seed, render_size=render)
             for spec in methods:
-                method = make_method(spec, (seq.width, seq.height))
+                upscaling = seq.display_size != render
+                method = make_method(spec, render, seq.display_size if upscaling else None)
                 name = method.info.name
                 bar.set_postfix_str(f"{label}: {name}")
                 if descriptions is not None:
@@ -399,5 +450,5 @@ def evaluate(scenes: list[SceneInput], methods: list[str], warmup: int = DEFAULT
     results = [evaluate_scene(scene, methods, warmup, exposure, with_flip, progress, descriptions, block,
                               resamples, seed, costly_every)
                for scene in tqdm(scenes, desc="eval", unit="scene", disable=not progress or len(scenes) < 2)]
-    return EvalResult(results, names, descriptions, warmup, exposure, BASELINE if BASELINE in names else None,
-                      costly_every)
+    baseline = next((b for b in (BASELINE, UPSCALING_BASELINE) if b in names), None)
+    return EvalResult(results, names, descriptions, warmup, exposure, baseline, costly_every)
