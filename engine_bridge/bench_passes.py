@@ -12,6 +12,14 @@ checks that no frame raises or produces non-finite output and that the resident 
 
     python -m engine_bridge.bench_passes --soak 3000
 
+Upscaling (``--upscaling``): for each display size of ``--sizes`` and each scale of ``--scales``, the scene is
+rendered at :func:`qwplugin.render_size_for` ``(display, scale)`` (FSR 2's jitter length and mip bias) and the
+upscaling passes of the registry (``--upscale-modes``: TAAU, no-AA + bilinear, TAA + Lanczos-3, QW-Net 4-bit +
+Lanczos-3) are timed; the table gives milliseconds per frame and nanoseconds per display pixel (MACs per
+display pixel: ``python -m qwplugin.analysis --upscaling``; TAAU is reported in ms only)::
+
+    python -m engine_bridge.bench_passes --upscaling --sizes 1920x1080 --out docs/bench_upscaling.md
+
 Exit status 1 when the soak fails (this is a CLI: it prints; the library code it calls does not).
 """
 
@@ -30,6 +38,9 @@ from qwplugin.cli import command, prog_name
 
 MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
 SOAK_SIZES = ((48, 32), (32, 24), (40, 24))
+UPSCALE_MODES = ("taau", "noaa+bilinear", "taa+lanczos", "qwnet-int4+lanczos")
+"""The upscaling passes timed by ``--upscaling`` (registry names)."""
+UPSCALE_SCALES = ("quality", "balanced", "performance", "ultra_performance")
 
 
 def make_pass(mode: str, width: int, height: int, model: str | None, backend: str):
@@ -100,6 +111,79 @@ def bench(sizes, modes, scene_name: str, frames: int, gl_frames: int, model: str
             p.close()
         renderer.close()
     return results, details
+
+
+def bench_upscaling(display_sizes, scales, modes, scene_name: str, frames: int, gl_frames: int, model: str | None,
+                    backend: str, progress=True):
+    """Median ms per (display size, scale, mode) of the upscaling passes, plus the G-buffer render time at the
+    render size. Returns ``{(display, scale): {"render_size": (w, h), "render": ms, mode: ms}}`` and what ran."""
+    from tqdm import tqdm
+
+    from OpenGL import GL
+
+    import engine_bridge.passes.upscale_passes  # noqa: F401  (registers the GL upscalers)
+    from engine_bridge.passes import make_pass as make
+    from engine_bridge.raster.renderer import Renderer
+    from engine_bridge.render import upscale_settings
+    from engine_bridge.scene.loader import load_scene
+
+    scene = load_scene(scene_name)
+    results, details = {}, {}
+    for display in display_sizes:
+        for scale in scales:
+            render, disp, bias, phases = upscale_settings(tuple(display), scale=scale)
+            disp = disp or render
+            renderer = Renderer(scene, *render, mip_bias=bias, phase_count=phases,
+                                display_size=None if disp == render else disp)
+            passes = {m: make(m, *render, display_size=disp, model=model, backend=backend) for m in modes}
+            times = {m: [] for m in modes}
+            gbuffer = []
+            prev = None
+            n = max(frames, gl_frames) + 1  # +1: frame 0 is warm-up, not timed
+            for i in tqdm(range(n), desc=f"{disp[0]}x{disp[1]} {scale}", unit="frame", disable=not progress):
+                t = i / 30.0
+                jitter = renderer.jitter_for_frame(i)
+                GL.glFinish()
+                t0 = time.perf_counter()
+                renderer.render_gbuffer(t, prev, jitter)
+                GL.glFinish()
+                gbuffer.append((time.perf_counter() - t0) * 1e3)
+                for m, p in passes.items():
+                    budget = frames if p.info.family == "network" else gl_frames
+                    if i <= budget:
+                        times[m].append(execute(p, renderer, jitter, reset=(i == 0), frame_index=i)[1])
+                prev = t
+            results[(tuple(disp), scale)] = {"render_size": render, "render": statistics.median(gbuffer[1:]),
+                                             **{m: statistics.median(v[1:]) for m, v in times.items()}}
+            details[(tuple(disp), scale)] = {m: _what_ran(p.info) for m, p in passes.items()}
+            for p in passes.values():
+                p.close()
+            renderer.close()
+    return results, details
+
+
+def upscaling_markdown(results, details, command: str, machine: str, frames: int, gl_frames: int) -> str:
+    """The upscaling table: ms per frame and ns per display pixel per (display size, scale, mode)."""
+    first = next(iter(results.values()), {})
+    modes = [m for m in first if m not in ("render", "render_size")]
+    lines = ["# Upscaling pass benchmark", "", f"Command: `{command}`", "", f"Machine: {machine}", "",
+             (f"Median milliseconds per output frame (networks: {frames} timed frames, GLSL passes: {gl_frames}; "
+              "frame 0 excluded), each pass between two `glFinish` calls, inputs at the render size, output at "
+              "the display size; in brackets nanoseconds per display pixel. MACs: `python -m qwplugin.analysis "
+              "--upscaling` (TAAU: milliseconds only)."), "",
+             "| display | scale | render | G-buffer render | " + " | ".join(modes) + " |",
+             "|---" * (len(modes) + 4) + "|"]
+    for (display, scale), row in results.items():
+        pixels = display[0] * display[1]
+        cells = [f"{row[m]:.1f} ({row[m] * 1e6 / pixels:.1f})" if m in row else "-" for m in modes]
+        rw, rh = row["render_size"]
+        lines.append(f"| {display[0]}x{display[1]} | {scale} | {rw}x{rh} | {row['render']:.1f} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "What ran:", ""]
+    for (display, scale), d in details.items():
+        for m, text in d.items():
+            lines.append(f"- {display[0]}x{display[1]} {scale} {m}: {text}")
+    return "\n".join(lines) + "\n"
 
 
 def soak(n: int, model: str, backend: str, reset_every: int, resize_every: int, rss_limit_mb: float,
@@ -215,6 +299,11 @@ def main(argv=None) -> int:
     p.add_argument("--reset-every", type=int, default=97)
     p.add_argument("--resize-every", type=int, default=400)
     p.add_argument("--rss-limit-mb", type=float, default=30.0, help="allowed RSS growth over the second half")
+    p.add_argument("--upscaling", action="store_true",
+                   help="time the upscaling passes instead: --sizes are display sizes, one row per --scales entry")
+    p.add_argument("--scales", default=",".join(UPSCALE_SCALES),
+                   help="with --upscaling: scales (mode names or ratios in [1, 3])")
+    p.add_argument("--upscale-modes", default=",".join(UPSCALE_MODES), help="with --upscaling: registry names")
     args = p.parse_args(argv)
 
     from engine_bridge.gl import create_context
@@ -234,6 +323,20 @@ def main(argv=None) -> int:
             print("OK" if r["ok"] else "FAILED")
             return 0 if r["ok"] else 1
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
+        if args.upscaling:
+            modes = [m for m in args.upscale_modes.split(",") if m]
+            scales = [x for x in args.scales.split(",") if x]
+            results, details = bench_upscaling(sizes, scales, modes, args.scene, args.frames, args.gl_frames,
+                                               args.model, args.backend)
+            argv_used = argv if argv is not None else sys.argv[1:]
+            command = "python -m engine_bridge.bench_passes " + " ".join(argv_used)
+            text = upscaling_markdown(results, details, command.strip(), machine_line(), args.frames,
+                                      args.gl_frames)
+            print(text)
+            if args.out:
+                with open(args.out, "w") as f:
+                    f.write(text)
+            return 0
         modes = [m for m in args.modes.split(",") if m]
         results, details = bench(sizes, modes, args.scene, args.frames, args.gl_frames, args.model,
                                  args.backend)

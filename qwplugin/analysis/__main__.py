@@ -4,6 +4,7 @@ Examples:
     python -m qwplugin.analysis --config paper --size 1920x1080
     python -m qwplugin.analysis --config fast --summary
     python -m qwplugin.analysis --config paper --kind unet --unet-structure v1 --summary
+    python -m qwplugin.analysis --upscaling --size 1920x1080    # cost per display pixel per upscaling scale
 """
 
 from __future__ import annotations
@@ -38,9 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", action="store_true", help="add the depth input channel")
     parser.add_argument("--no-warp", action="store_true", help="do not count the history warp")
     parser.add_argument("--summary", action="store_true", help="stage and precision tables only")
+    parser.add_argument("--upscaling", action="store_true",
+                        help="cost per display pixel and per frame at --size (the display size) for each upscaling "
+                             "scale: the network at the render size plus the spatial upscaler")
+    parser.add_argument("--spatial", choices=["bilinear", "bicubic", "lanczos"], default="lanczos",
+                        help="with --upscaling: the spatial upscaler after the network (default lanczos)")
     args = parser.parse_args(argv)
     config = ModelConfig.preset(args.config, kind=args.kind, input_processing=args.input_processing,
                                 use_depth=args.depth, unet_structure=args.unet_structure)
+    if args.upscaling:
+        from qwplugin.analysis.upscaling import format_upscaling_markdown, upscaling_costs
+
+        costs = upscaling_costs(config, args.size, args.spatial, include_warp=not args.no_warp)
+        print(format_upscaling_markdown(costs, args.config, args.spatial))
+        return 0
     report = mac_report(config, args.size[1], args.size[0], include_warp=not args.no_warp)
     kind = f"{args.kind} ({args.unet_structure})" if args.kind == "unet" else args.kind
     print(f"MAC report: config {args.config}, kind {kind}, {args.size[0]}x{args.size[1]}\n")
