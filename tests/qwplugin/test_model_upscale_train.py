@@ -33,10 +33,14 @@ def run(tmp_path_factory):
     cfg.stages[0].steps, cfg.stages[0].lr, cfg.stages[0].schedule = FP32_STEPS, 0.01, "flat"
     cfg.stages[1].steps = 3
     cfg.eval_every = cfg.checkpoint_every = 1000
-    # The L1 term alone: with the default 0.3 / 0.7 spatial / temporal mix the tiny model lowers the loss by
-    # only 6-8% in 80-160 steps on this data (it trades sharpness for stability first, PSNR drops 0.5 dB);
-    # the L1 loss drops by ~22% in 80 steps (measured 0.0589 -> 0.0456), well clear of a flat or broken run.
-    cfg.spatial_weight = 1.0
+    # The L1 term alone, with the kernel-logit penalty of the fast recipe, Adam at lr 3e-3: measured loss
+    # 0.0589 -> 0.0416 (x0.71) in 80 steps, PSNR 20.64 -> 21.75 dB (no-AA bilinear 19.79), kernels not
+    # saturated (down0 mean max weight 0.47). Without the penalty at lr 1e-2 the tiny model collapses into
+    # copying one current tap (max weight 1.000: a "lower" loss that is a trivial fixed point), and with the
+    # default 0.3 / 0.7 spatial / temporal mix it first leans on the history (loss x0.94, PSNR -0.2 dB in 80
+    # steps): neither says whether the path trains.
+    cfg.stages[0].lr = 0.003
+    cfg.spatial_weight, cfg.kernel_logit_penalty = 1.0, 1e-4
     out = tmp_path_factory.mktemp("up2_run")
     result = train(cfg, out, progress=False)
     return cfg, root, out, result
@@ -55,8 +59,16 @@ def test_a_tiny_upscaling_run_reduces_the_loss(run):
     trained.load_state_dict(load_checkpoint(out / "stage_fp32.pt")["model"])
     before, after = evaluate(initial, blocks, 1.0), evaluate(trained, blocks, 1.0)
     # a broken path (no update, misaligned crops, jitter ignored by the loop) leaves the loss flat or worse
-    assert after.loss < 0.85 * before.loss, (before.loss, after.loss)
-    assert after.psnr_db > after.noaa_psnr_db  # and it beats the bilinear upscale of the no-AA input
+    assert after.loss < 0.8 * before.loss, (before.loss, after.loss)
+    assert after.psnr_db > before.psnr_db + 0.5 > after.noaa_psnr_db + 0.5, (before.psnr_db, after.psnr_db)
+    # and not by collapsing into copying one tap (a saturated softmax)
+    block = blocks[0]
+    c_nw, jit = to_network(block["color"][1:2]), block["jitter_px"][1:2]
+    with torch.no_grad():
+        p = trained.prepare(c_nw, trained.current_display(c_nw, jit, (32, 32)), jit)
+        feats, scales = trained.features(p["net_input"])
+        weights = torch.softmax(trained.filter.down["down0"](feats[0], scales[0]), dim=1)
+    assert float(weights.max(dim=1).values.mean()) < 0.8
 
 
 def test_qat_model_and_its_integer_program_agree(run):
@@ -77,10 +89,11 @@ def test_qat_model_and_its_integer_program_agree(run):
         exact = run_sequence(net, colors, block["motion_px"][None], resets, jitter_px=jitter,
                              return_network_domain=True, display_hw=(32, 32))
     assert exact.shape == fake.shape == (1, 4, 3, 32, 32)
-    # the same codes up to float32 rounding of the fake-quant convs (a code flip moves one feature by one
-    # step): the native test's bound, and a wrong program (other input layout, no history) is far outside it
+    # the same codes, outputs equal up to float32 rounding (measured mean 1e-8, max 1.8e-7 over the 4 frames);
+    # the bounds leave room for a rare code flip (one feature moved by one 4-bit step), the native test's
+    # mean bound is 1e-3; a wrong program (other input layout, missing channels) is far outside them
     diff = (exact - fake).abs()
-    assert float(diff.mean()) < 1e-3, float(diff.mean())
+    assert float(diff.mean()) < 1e-5 and float(diff.max()) < 1e-3, (float(diff.mean()), float(diff.max()))
     ref_nw = to_network(block["reference"][None])
     assert float((fake - ref_nw).abs().mean()) > 20 * float(diff.mean())  # the bound is not vacuous
     if fbgemm_available()[0]:
