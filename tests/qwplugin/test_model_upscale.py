@@ -198,3 +198,15 @@ def test_native_configs_are_unchanged_and_upscaling_fields_round_trip():
         with pytest.raises(InvalidArgument) as err:
             ModelConfig.preset("tiny", **bad)
         assert err.value.field == field
+
+
+def test_the_upscaling_training_config_builds_a_2x_model_with_96_px_display_crops():
+    from qwplugin.train.config import load_config
+    from qwplugin.train.loop import model_config_from
+
+    cfg = load_config(CONFIGS / "qwnet_up2_fast_cpu.json")
+    model_cfg = model_config_from(cfg.model)
+    assert model_cfg.upscale_factor == 2.0 and model_cfg.upscale_extractor == "display"
+    assert model_cfg.encoder_channels == ModelConfig.preset("fast").encoder_channels
+    assert cfg.data.crop * 2 == 96 and cfg.data.root == "data/train_up2"
+    assert "--scale performance" in cfg.description and "--out data/train_up2" in cfg.description
