@@ -43,7 +43,8 @@ def test_a_single_bright_sample_lands_in_the_display_pixel_under_its_jittered_po
     assert nonzero == [[row, col]], (nonzero, row, col)
     assert torch.equal(values[0, :, row, col], torch.tensor([4.0, 2.0, 1.0]))
     assert int(mask.sum()) == h * w  # every sample landed somewhere, no two in one pixel
-    assert abs(float(offset[0, 0, row, col]) - (ox + 0.5)) < 1e-6 and abs(float(offset[0, 1, row, col]) - (oy + 0.5)) < 1e-6
+    assert abs(float(offset[0, 0, row, col]) - (ox + 0.5)) < 1e-6
+    assert abs(float(offset[0, 1, row, col]) - (oy + 0.5)) < 1e-6
     filled = filled_current(color, jit, (hd, wd))[0]
     assert torch.equal(filled[0, :, row, col], torch.tensor([4.0, 2.0, 1.0]))  # the sample itself, not a blend
     assert float(filled[0, 0].max()) == 4.0 and float(filled[0, 0].argmax()) == row * wd + col
