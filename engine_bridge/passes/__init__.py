@@ -61,4 +61,6 @@ def _register() -> None:
 
 _register()
 
+import engine_bridge.passes.upscale_passes  # noqa: E402,F401  (registers taau and the +spatial upscalers, target gl)
+
 __all__ = ["NoAAPass", "PassFrame", "Port", "QWNetPass", "RenderPass", "TAAPass", "make_pass"]

@@ -1,9 +1,9 @@
 """The GL upscalers as reconstructors: ``taau`` (the TAAU pass) and ``INNER+bilinear|bicubic|lanczos``.
 
-Importing this module registers the GL implementations of the registry's upscaling names
-(:mod:`qwplugin.runtime.registry`, target ``"gl"``)::
+Importing this module (``import engine_bridge.passes`` does) registers the GL implementations of the
+registry's upscaling names (:mod:`qwplugin.runtime.registry`, target ``"gl"``)::
 
-    import engine_bridge.passes.upscale_passes  # noqa: F401
+    import engine_bridge.passes
     pass_ = engine_bridge.passes.make_pass("taau", 480, 270, display_size=(960, 540))
 
 Inputs are render-size textures (the input ports check it, naming the port); the output texture is the

@@ -210,8 +210,8 @@ def make(spec: str, render_size: tuple[int, int], *, display_size: tuple[int, in
         render_size: ``(width, height)`` of the input frames.
         display_size: ``(width, height)`` of the output (temporal upscaling, 1x to 3x ``render_size`` per
             axis, e.g. from :func:`qwplugin.render_size_for`); None means the render size.
-        target: ``"array"`` or ``"gl"`` (the latter needs ``import engine_bridge.passes``, and for the
-            upscaling names ``import engine_bridge.passes.upscale_passes``).
+        target: ``"array"`` or ``"gl"`` (the latter needs ``import engine_bridge.passes``, which
+            registers every GL implementation, the upscalers included).
         **options: shared options (:data:`OPTIONS`).
 
     Returns:
@@ -256,7 +256,7 @@ def make(spec: str, render_size: tuple[int, int], *, display_size: tuple[int, in
     if factory is None:
         hint = ""
         if target == "gl":
-            hint = (" (import engine_bridge.passes.upscale_passes to register the GL upscalers)" if entry.upscales
+            hint = (" (import engine_bridge.passes to register the GL upscalers)" if entry.upscales
                     else " (import engine_bridge.passes to register the GL passes)")
         raise InvalidArgument(f"method {base!r} has no {target!r} implementation{hint}", field="target",
                               expected=" or ".join(entry.factories), actual=target)
