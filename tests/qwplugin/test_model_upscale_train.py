@@ -1,23 +1,26 @@
 """Training and integer execution of the upscaling QW-Net: a tiny run through the real training loop (FP32
-then 4-bit QAT) on a tiny synthetic 2x dataset lowers the loss, and the exported integer program run by the
-reference executor agrees with the fake-quant model."""
+then 4-bit QAT) on a tiny synthetic 2x dataset lowers the loss, and the exported integer programs (display and
+render extractor) run by the reference executor agree with the fake-quant models."""
 
 import pytest
 import torch
 
 from qwplugin.data.dataset import SequenceDataset, to_tensors
 from qwplugin.data.synthetic import write_synthetic_upscale_dataset
+from qwplugin.errors import InvalidArgument
 from qwplugin.intexec.cpu_backend import fbgemm_available
-from qwplugin.intexec.export import export_network
+from qwplugin.intexec.export import export_network, load_program, save_program
 from qwplugin.model.build import build_model
+from qwplugin.model.config import ModelConfig
 from qwplugin.model.recurrent import run_sequence
-from qwplugin.model.upscale_int import IntegerUpscaleQWNet
+from qwplugin.model.upscale_int import IntegerUpscaleQWNet, export_upscale_network
 from qwplugin.ops.colour import to_network
 from qwplugin.quant.switch import set_quantized
 from qwplugin.train.checkpoint import load_checkpoint
 from qwplugin.train.config import load_config
 from qwplugin.train.evaluate import evaluate
 from qwplugin.train.loop import model_config_from, train
+from qwplugin.train.quant_init import calibrate_activation_ranges
 
 FP32_STEPS = 80
 
@@ -71,13 +74,16 @@ def test_a_tiny_upscaling_run_reduces_the_loss(run):
     assert float(weights.max(dim=1).values.mean()) < 0.8
 
 
-def test_qat_model_and_its_integer_program_agree(run):
+def test_qat_model_and_its_integer_program_agree(run, tmp_path):
     cfg, root, out, _ = run
     model = build_model(model_config_from(cfg.model))
     model.load_state_dict(load_checkpoint(out / "stage_int4.pt")["model"])
     set_quantized(model, True)
     program = export_network(model)
+    assert export_upscale_network(model).heads == program.heads
     assert program.tensors[program.input_name].channels == 9  # filled colour, history, mask, offsets
+    save_program(program, tmp_path / "up2-int4.safetensors")  # an ordinary integer file: saved, loaded, checked
+    program = load_program(tmp_path / "up2-int4.safetensors")
     net = IntegerUpscaleQWNet(program, model.config)
     assert net.use_backend("reference")[0].startswith("int4 (reference")
     block = to_tensors(SequenceDataset(root, "val").block(0))
@@ -102,3 +108,30 @@ def test_qat_model_and_its_integer_program_agree(run):
         c_nw = to_network(colors[:, 0])
         hist = net.current_display(c_nw, jitter[:, 0], (32, 32))
         assert torch.equal(cpu(c_nw, hist, jitter[:, 0]), net(c_nw, hist, jitter[:, 0]))  # bit-exact backends
+
+
+def test_the_render_extractor_runs_from_its_integer_program_too(run):
+    """The render-resolution U-Net option: heads of the display-level filter stage computed at render
+    resolution and their logits nearest-upsampled equal the fake-quant model's convs on upsampled features."""
+    _, root, _, _ = run
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.preset("tiny", upscale_factor=2.0, upscale_extractor="render"))
+    block = to_tensors(SequenceDataset(root, "val").block(0))
+    args = (block["color"][None], block["motion_px"][None], torch.zeros(1, 4, dtype=torch.bool))
+    calibrate_activation_ranges(model, lambda: run_sequence(model, *args, jitter_px=block["jitter_px"][None]))
+    set_quantized(model, True)
+    program = export_upscale_network(model)
+    assert len(program.heads) == 2 * (model.config.levels + 1) - 1 and len(program.outputs) == model.config.levels
+    assert program.tensors[program.input_name].channels == 6  # render-resolution colour + area-averaged history
+    net = IntegerUpscaleQWNet(program, model.config)
+    net.use_backend("reference")
+    with torch.no_grad():
+        fake = run_sequence(model, *args, jitter_px=block["jitter_px"][None], return_network_domain=True)
+        exact = run_sequence(net, *args, jitter_px=block["jitter_px"][None], return_network_domain=True)
+    diff = (exact - fake).abs()
+    assert exact.shape == (1, 4, 3, 32, 32)
+    assert float(diff.mean()) < 1e-5 and float(diff.max()) < 1e-3, (float(diff.mean()), float(diff.max()))
+    with pytest.raises(InvalidArgument) as err:  # a display-extractor program for a render config
+        IntegerUpscaleQWNet(export_network(build_model(ModelConfig.preset("tiny", upscale_factor=2.0))),
+                            model.config)
+    assert err.value.field == "program"
