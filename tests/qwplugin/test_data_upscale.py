@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from qwplugin.data.augment import crop_period
+from qwplugin.data.augment import apply_params, crop_period, draw_params
 from qwplugin.data.dataset import SequenceDataset, collate
 from qwplugin.data.index import DatasetIndex, SequenceEntry, write_index
 from qwplugin.data.synthetic import write_synthetic_dataset, write_synthetic_upscale_dataset
@@ -89,6 +89,16 @@ def test_native_samples_are_as_before(tmp_path):
     block directly at the drawn position (the sampling path of native data is untouched)."""
     write_synthetic_dataset(tmp_path, sequences=2, frames=3, width=16, height=16, spp=4)
     ds = SequenceDataset(tmp_path, "train", crop=8, frames=2, storage="memory")
-    s = ds.sample(np.random.default_rng(3))
-    assert set(s) == {"color", "reference", "motion_px", "depth", "resets", "jitter_px", "phase"}
-    assert s["reference"].shape == s["color"].shape == (2, 3, 8, 8)
+    ds.flips = True
+    for seed in range(6):
+        s = ds.sample(np.random.default_rng(seed))
+        assert set(s) == {"color", "reference", "motion_px", "depth", "resets", "jitter_px", "phase"}
+        assert s["reference"].shape == s["color"].shape == (2, 3, 8, 8)
+        # the pre-upscaling sampling, step by step: sequence, window start, draw_params, apply_params
+        rng = np.random.default_rng(seed)
+        block = ds.block(int(rng.integers(0, len(ds))))
+        start = int(rng.integers(0, 3 - 2 + 1))
+        window = {k: block[k][start:start + 2] for k in ("color", "reference", "motion_px", "depth")}
+        out = apply_params(window, draw_params(rng, 16, 16, 8, True, 0.0))
+        for key in window:
+            assert torch.equal(s[key], torch.from_numpy(out[key]).permute(0, 3, 1, 2)), key
