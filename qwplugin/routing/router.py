@@ -15,8 +15,8 @@ import torch
 
 from qwplugin.errors import InvalidArgument
 from qwplugin.routing.budget import BudgetController
-from qwplugin.routing.decision import (HEAVY, expand_mask, heavy_threshold, k_for_threshold, kmeans_threshold,
-                                       refine_boundary)
+from qwplugin.routing.decision import (HEAVY, PROB_EPS, expand_mask, heavy_threshold, k_for_threshold,
+                                       kmeans_threshold, refine_boundary)
 from qwplugin.routing.hysteresis import DecisionHysteresis
 from qwplugin.routing.tiles import route_tiles, tile_grid
 
@@ -39,6 +39,8 @@ class RoutingSettings:
         hysteresis: temporal hysteresis on the decision.
         max_batch: tiles per heavy call (None: all chosen tiles in one batch).
         pad_mode: how the gather fills the halo outside the frame.
+        full_frame: run the heavy path once on the whole frame when the chosen tiles' patches would hold
+            at least as many pixels (see :func:`~qwplugin.routing.tiles.route_tiles`).
     """
 
     tile: int = 16
@@ -51,6 +53,7 @@ class RoutingSettings:
     hysteresis: bool = True
     max_batch: int | None = None
     pad_mode: str = "replicate"
+    full_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,12 @@ class TileRouter:
             mask = self.hysteresis.step(p_heavy, tau_t)
         else:
             mask = p_heavy > tau_t.view(-1, 1, 1)
-        out = route_tiles(x, self.heavy, light_output, mask, s.tile, s.halo, s.scale, s.max_batch, s.pad_mode)
+        # A threshold at the probability clamp means "everything heavy" / "nothing heavy" (k = -25 / +25):
+        # exact, whatever the probabilities and the hysteresis state.
+        mask = torch.where(tau_t.view(-1, 1, 1) <= PROB_EPS, True, mask)
+        mask = torch.where(tau_t.view(-1, 1, 1) >= 1.0 - PROB_EPS, False, mask)
+        out = route_tiles(x, self.heavy, light_output, mask, s.tile, s.halo, s.scale, s.max_batch, s.pad_mode,
+                          s.full_frame)
         if s.refine and bool(mask.any()) and not bool(mask.all()):
             hard = expand_mask(mask, s.tile * s.scale)[:, :s.scale * h, :s.scale * w]
             out = refine_boundary(out, hard)

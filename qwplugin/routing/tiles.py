@@ -95,7 +95,7 @@ def scatter_tiles(base: torch.Tensor, tiles: torch.Tensor, index: torch.Tensor, 
 
 def route_tiles(x: torch.Tensor, heavy: Callable[[torch.Tensor], torch.Tensor], light_output: torch.Tensor,
                 mask: torch.Tensor, tile: int, halo: int, scale: int = 1, max_batch: int | None = None,
-                pad_mode: str = "replicate") -> torch.Tensor:
+                pad_mode: str = "replicate", full_frame: bool = False) -> torch.Tensor:
     """Heavy path on the chosen tiles only, light output everywhere else.
 
     Args:
@@ -107,6 +107,11 @@ def route_tiles(x: torch.Tensor, heavy: Callable[[torch.Tensor], torch.Tensor], 
         scale: output pixels per input pixel (1 for reconstruction, 2 for x2 upscaling).
         max_batch: at most this many tiles per heavy call (None: all at once).
         pad_mode: as :func:`gather_tiles`.
+        full_frame: when the gathered patches would hold at least as many pixels as the frames
+            (``K (tile + 2 halo)^2 >= N H W``), run ``heavy`` once on the whole ``x`` instead (it must then
+            accept (N, C, H, W) and return (N, C_out, scale H, scale W)) and keep its output on the chosen
+            tiles: the heavy cost never exceeds one full-frame call, and with every tile chosen the result
+            is exactly the full-frame heavy output.
 
     Returns:
         (N, C_out, scale H, scale W). With no tile chosen, ``heavy`` is not called and the result equals
@@ -128,6 +133,14 @@ def route_tiles(x: torch.Tensor, heavy: Callable[[torch.Tensor], torch.Tensor], 
     index = mask_to_index(mask)
     if index.numel() == 0:
         return light_output.clone()
+    if full_frame and index.shape[0] * (tile + 2 * halo) ** 2 >= n * h * w:
+        y = heavy(x)
+        if tuple(y.shape) != tuple(light_output.shape):
+            raise InvalidArgument("heavy path returned the wrong shape on the full frame", field="heavy",
+                                  expected=str(tuple(light_output.shape)), actual=str(tuple(y.shape)))
+        pixel_mask = mask.repeat_interleave(scale * tile, 1).repeat_interleave(scale * tile, 2)
+        pixel_mask = pixel_mask[:, None, :scale * h, :scale * w]
+        return torch.where(pixel_mask, y.to(light_output.dtype), light_output)
     patches = gather_tiles(x, index, tile, halo, pad_mode)
     chunk = index.shape[0] if max_batch is None else max(1, max_batch)
     size_out, crop = scale * (tile + 2 * halo), scale * halo

@@ -84,7 +84,7 @@ TARGETS = ("array", "gl")
 """Where a method runs (see the module docstring)."""
 
 OPTIONS = ("model", "backend", "int4_backend", "seed", "timing_window", "transfer", "config", "source",
-           "history_format")
+           "history_format", "k", "budget_ms", "tile", "halo", "hysteresis", "precision")
 """The option keywords :func:`make` accepts (see the module docstring); any other keyword is refused."""
 
 Factory = Callable[..., Any]
@@ -97,13 +97,15 @@ class _Entry:
     factories: dict[str, Factory] = field(default_factory=dict)
     path_option: str | None = None
     upscales: bool = False
+    spec_options: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register(name: str, factory: Factory, *, target: str = "array", label: str | None = None,
-             path_option: str | None = None, replace: bool = False, upscales: bool | None = None) -> None:
+             path_option: str | None = None, replace: bool = False, upscales: bool | None = None,
+             spec_options: tuple[str, ...] | None = None) -> None:
     """Register ``factory`` under ``name`` for ``target`` (one call per name and target).
 
     Args:
@@ -118,13 +120,15 @@ def register(name: str, factory: Factory, *, target: str = "array", label: str |
         upscales: the method produces a display size larger than the render size; its factory is then
             called with the keyword ``display_size=(W, H)``. None keeps an earlier registration's (default
             False: :func:`make` refuses a different display size for it, and never passes one).
+        spec_options: option keywords a spec may set after the name, ``NAME:key=value[:key=value]`` (e.g.
+            ``qwnet-routed:k=1``); None keeps an earlier registration's (default none).
 
     Raises:
         InvalidArgument: bad name or target, or (name, target) already registered without ``replace``.
     """
-    if not isinstance(name, str) or not name or any(c in name for c in "=, "):
-        raise InvalidArgument("bad method name", field="name", expected="a non-empty name without '=', ',' or "
-                              "spaces", actual=repr(name))
+    if not isinstance(name, str) or not name or any(c in name for c in "=, :"):
+        raise InvalidArgument("bad method name", field="name", expected="a non-empty name without '=', ',', ':' "
+                              "or spaces", actual=repr(name))
     if target not in TARGETS:
         raise InvalidArgument("unknown target", field="target", expected=" or ".join(TARGETS), actual=repr(target))
     if not callable(factory):
@@ -142,6 +146,49 @@ def register(name: str, factory: Factory, *, target: str = "array", label: str |
         entry.path_option = path_option
     if upscales is not None:
         entry.upscales = bool(upscales)
+    if spec_options is not None:
+        assert all(o in OPTIONS for o in spec_options), spec_options
+        entry.spec_options = tuple(spec_options)
+
+
+def split_spec_options(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME:key=value[:key=value]"`` -> ``(NAME, {key: value})``; values are parsed as int, float,
+    ``true``/``false`` or kept as strings. A spec without ``:`` gives ``(spec, {})``.
+
+    Raises:
+        InvalidArgument: field ``--methods``: an unknown name, a key the name does not accept, a bad pair.
+    """
+    base, sep, rest = spec.partition(":")
+    if not sep:
+        return spec, {}
+    base = base.strip()
+    entry = _REGISTRY.get(base)
+    if entry is None or not entry.spec_options:
+        raise InvalidArgument("this method takes no options after ':'", field="--methods",
+                              expected="NAME:key=value for " + (", ".join(n for n, e in _REGISTRY.items()
+                                                                          if e.spec_options) or "no method"),
+                              actual=spec)
+    options: dict[str, Any] = {}
+    for pair in rest.split(":"):
+        key, eq, value = pair.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or key not in entry.spec_options or not value:
+            raise InvalidArgument("bad method option", field="--methods",
+                                  expected=f"{base}:key=value with key in {', '.join(entry.spec_options)}",
+                                  actual=spec)
+        options[key] = _parse_value(value)
+    return base, options
+
+
+def _parse_value(value: str) -> Any:
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def upscales(name: str) -> bool:
@@ -159,8 +206,10 @@ def names(target: str | None = None) -> tuple[str, ...]:
 def label(name: str) -> str:
     """Human label of a method name or spec (the name itself for unregistered ones)."""
     base = name.partition("=")[0].strip()
+    base, _, options = base.partition(":")
     entry = _REGISTRY.get(base)
-    return entry.label if entry is not None else base
+    text = entry.label if entry is not None else base
+    return f"{text} ({options.replace(':', ', ')})" if options else text
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -176,6 +225,9 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     if not isinstance(spec, str):
         raise InvalidArgument("a method is named by a string", field="--methods", expected="NAME or NAME=PATH",
                               actual=type(spec).__name__)
+    if ":" in spec.partition("=")[0]:
+        split_spec_options(spec)  # checks the name and the keys
+        return spec.strip(), None
     name, _, path = spec.partition("=")
     name, path = name.strip(), path.strip()
     if not name:
@@ -236,6 +288,9 @@ def make(spec: str, render_size: tuple[int, int], *, display_size: tuple[int, in
         raise InvalidArgument("unknown target", field="target", expected=" or ".join(TARGETS), actual=repr(target))
     name, path = parse_spec(spec)
     base = name
+    if path is None and ":" in name:
+        base, spec_opts = split_spec_options(name)
+        options = {**options, **spec_opts}
     if path is not None:
         kind = _path_option(name, path)
         if kind == "config":
@@ -354,3 +409,36 @@ for _inner, _methods in SPATIAL_BASELINES:
         register(f"{_inner}+{_m}", spatial_factory(_inner, _m), label=spatial_label(_inner, _m), upscales=True,
                  path_option=_REGISTRY[_inner].path_option)
 del _inner, _methods, _m
+
+
+# ----------------------------------------------------------------------------------------------------------
+# routed QW-Net / TAA (qwplugin.runtime.routed)
+
+ROUTED_SPEC_OPTIONS = ("k", "budget_ms", "tile", "halo", "hysteresis", "precision")
+"""What ``qwnet-routed:key=value`` may set (e.g. ``qwnet-routed:k=1``, ``qwnet-routed:budget_ms=150``)."""
+
+
+def _routed(name, size, *, trained: bool, precision="int4", model=None, backend=None, int4_backend=None, seed=None,
+            k=0.0, budget_ms=None, tile=None, halo=None, hysteresis=True, **_):
+    from qwplugin.runtime.routed import DEFAULT_HALO, DEFAULT_TILE, RoutedQWNet
+
+    classifier, source = "rule", "hand-set rule (not trained)"
+    if trained:
+        from qwplugin.routing.weights import SHIPPED_CLASSIFIER, load_classifier
+
+        if not SHIPPED_CLASSIFIER.exists():
+            raise InvalidArgument("no trained routing classifier is shipped", field="--methods",
+                                  expected="qwnet-routed-rule (the rule-based router)", actual=name)
+        classifier, meta = load_classifier(SHIPPED_CLASSIFIER)
+        source = f"trained ({SHIPPED_CLASSIFIER.name}: {meta.get('training', 'PCSR phase 1')})"
+        tile = classifier.tile if tile is None else tile
+    return RoutedQWNet(size, precision=precision, model=model or "qwnet", backend=backend,
+                       int4_backend=int4_backend, seed=seed, classifier=classifier, k=k, budget_ms=budget_ms,
+                       tile=DEFAULT_TILE if tile is None else tile, halo=DEFAULT_HALO if halo is None else halo,
+                       hysteresis=hysteresis, name=name, label=label(name), classifier_source=source)
+
+
+register("qwnet-routed", functools.partial(_routed, trained=True), label="QW-Net routed",
+         spec_options=ROUTED_SPEC_OPTIONS)
+register("qwnet-routed-rule", functools.partial(_routed, trained=False), label="QW-Net routed (rule)",
+         spec_options=ROUTED_SPEC_OPTIONS)
