@@ -79,8 +79,10 @@ class TAAUConfig:
         sharpen: output-only sharpening strength, >= 0 (0 = off).
     """
 
-    alpha: float = 0.25
-    gamma: float = 1.5
+    # Tuned defaults: the winner of the 2x sweep on the training scenes (docs/upscaling.md, docs/taau_tuning/),
+    # recorded in configs/taau_tuned.json; a test keeps the two equal.
+    alpha: float = 0.7
+    gamma: float = 4.0
     filter_sigma_px: float = 0.5
     dilate_motion: bool = True
     depth_rejection: bool = True
@@ -88,8 +90,8 @@ class TAAUConfig:
     perceptual_clip: bool = False
     motion_feedback: float = 0.1
     clip_feedback: float = 0.0
-    feedback_max: float = 0.8
-    sharpen: float = 0.2
+    feedback_max: float = 1.0
+    sharpen: float = 0.35
 
     def __post_init__(self):
         def number(name, ok, expected):
