@@ -103,7 +103,8 @@ def fbgemm_pair_sums_saturate(cin: int, cout: int, k: int) -> bool:
         packed = torch.ops.quantized.conv2d_prepack(qw, torch.zeros(cout), [1, 1], [k // 2] * 2, [1, 1], 1)
         exact = 255 * 127 * cin * k * k
         for h, wd in ((8, 8), (13, 37)):
-            x = torch.full((1, cin, h, wd), 255, dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+            x = torch.full((1, cin, h, wd), 255, dtype=torch.uint8)
+            x = x.contiguous(memory_format=torch.channels_last)
             y = torch.ops.quantized.conv2d_relu(_as_quint8(x, 1.0, 0), packed, exact / 200.0, 0)
             if int(_as_uint8(y)[0, :, h // 2, wd // 2].min()) != 200:
                 return True
@@ -132,7 +133,8 @@ def _as_quint8(u: torch.Tensor, scale: float, zp: int) -> torch.Tensor:
 
 def _as_uint8(q: torch.Tensor) -> torch.Tensor:
     """The raw bytes of a quint8 tensor as a uint8 tensor sharing its memory; no copy."""
-    return torch.empty(0, dtype=torch.uint8).set_(q.untyped_storage(), q.storage_offset(), q.shape, q.stride())
+    u = torch.empty(0, dtype=torch.uint8)
+    return u.set_(q.untyped_storage(), q.storage_offset(), q.shape, q.stride())
 
 
 def _empty_nhwc(n: int, c: int, h: int, w: int) -> torch.Tensor:
@@ -184,8 +186,9 @@ class _Up2x:
         return n, c, 2 * h, 2 * w
 
     def row_pairs(self) -> torch.Tensor:
-        """(N, H, 2, 2W, C) channels-innermost view of the upsampled bytes: output rows 2i and 2i+1 of input
-        row i (the width doubling is materialised once, 1/4 of the output; the row doubling is a broadcast)."""
+        """(N, H, 2, 2W, C) channels-innermost view of the upsampled bytes: output rows 2i and 2i+1 of
+        input row i (the width doubling is materialised once, 1/4 of the output; the row doubling is a
+        broadcast)."""
         n, c, h, w = self.x.shape
         wide = self.x.permute(0, 2, 3, 1).unsqueeze(3).expand(n, h, w, 2, c).reshape(n, h, 1, 2 * w, c)
         return wide.expand(n, h, 2, 2 * w, c)
@@ -223,7 +226,8 @@ class CpuInt8Kernels:
         self.program = program
         self.onednn = onednn_available()
         self.bytes_with_zero_point = cpu_has_int8_dot_products()  # logits read bytes + zero point directly
-        self._zp = {name: (zero_point(t.bits) if t.kind == CODES else 0) for name, t in program.tensors.items()}
+        self._zp = {name: (zero_point(t.bits) if t.kind == CODES else 0)
+                    for name, t in program.tensors.items()}
         self._packed: dict[str, tuple] = {}
         self._float: dict[str, tuple] = {}
         self._logits: dict[str, tuple] = {}  # features name -> plan of the stacked heads reading it
@@ -279,7 +283,8 @@ class CpuInt8Kernels:
         bias = torch.cat([op.bias for op in ops]).to(torch.float32)  # exact: |q_b| < 2^24
         pad = ops[0].padding
         assert all(op.padding == pad for op in ops)
-        if self.onednn and 2 * (2 ** src.bits - 1) * int(np.abs(weight.numpy().astype(np.int16)).max()) <= PAIR_LIMIT:
+        wmax = int(np.abs(weight.numpy().astype(np.int16)).max())
+        if self.onednn and 2 * (2 ** src.bits - 1) * wmax <= PAIR_LIMIT:
             cout = weight.shape[0]
             ones = torch.ones(cout, dtype=torch.float64)
             packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), ones, 1.0, 0, [1, 1], [pad] * 2,
@@ -341,8 +346,8 @@ class CpuInt8Kernels:
         xs = [x if self._zp[name] == zp else _dense(x) - self._zp[name] + zp for name, x in zip(op.srcs, xs)]
         n, _, h, w = xs[0].shape
         if any(isinstance(x, _Up2x) for x in xs):
-            parts = [x.row_pairs() if isinstance(x, _Up2x) else x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w, -1)
-                     for x in xs]
+            parts = [x.row_pairs() if isinstance(x, _Up2x)
+                     else x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w, -1) for x in xs]
         else:
             parts = [x.permute(0, 2, 3, 1) for x in xs]
         out = torch.cat(parts, dim=-1)
@@ -365,9 +370,9 @@ class CpuInt8Kernels:
             _, packed, ones, zeros, bias, s_acc, pad = plan
             zp = self._zp[src] if self.bytes_with_zero_point else 0
             codes = x if zp else self._true_codes(src, x)
-            acc = torch.ops.onednn.qconv_pointwise(codes.contiguous(memory_format=torch.channels_last), 1.0, zp,
-                                                   packed, ones, zeros, bias, [1, 1], [pad] * 2, [1, 1], 1, 1.0, 0,
-                                                   torch.float32, "none", [], "")
+            codes = codes.contiguous(memory_format=torch.channels_last)
+            acc = torch.ops.onednn.qconv_pointwise(codes, 1.0, zp, packed, ones, zeros, bias, [1, 1],
+                                                   [pad] * 2, [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
         else:
             _, wf, bias, s_acc, pad = plan
             codes = self._true_codes(src, x).contiguous(memory_format=torch.channels_last)
@@ -380,7 +385,8 @@ class CpuInt8Kernels:
     def values(self, name: str, y) -> torch.Tensor:
         if self.program.tensors[name].kind != CODES:
             return y.contiguous()
-        return (self._true_codes(name, _dense(y)).to(torch.float32) * self.program.tensors[name].scale).contiguous()
+        codes = self._true_codes(name, _dense(y)).to(torch.float32)
+        return (codes * self.program.tensors[name].scale).contiguous()
 
 
 class CpuInt8Backend(ProgramBackend):

@@ -88,3 +88,17 @@ def test_inference_path_is_bit_identical_to_the_autograd_path():
     slow = apply_kernel3x3(img.clone().requires_grad_(True), wts)
     assert slow.requires_grad
     assert torch.equal(fast, slow.detach())
+
+
+def test_inference_row_strips_are_bit_identical(monkeypatch):
+    """Row strips of every height (1 row, a remainder strip, the whole image) give the same bits."""
+    import qwplugin.ops.kernels as kernels
+
+    gen = torch.Generator().manual_seed(12)
+    img = torch.rand(2, 3, 11, 7, generator=gen)
+    wts = torch.randn(2, 9, 11, 7, generator=gen)
+    want = apply_kernel3x3(img.clone().requires_grad_(True), wts).detach()
+    for strip in (1, 2 * 3 * 7 * 4, 10 ** 9):  # rows: 1; 4 (11 = 4 + 4 + 3); all 11
+        monkeypatch.setattr(kernels, "STRIP_ELEMENTS", strip)
+        with torch.no_grad():
+            assert torch.equal(apply_kernel3x3(img, wts), want), strip
