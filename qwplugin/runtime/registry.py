@@ -205,8 +205,11 @@ def names(target: str | None = None) -> tuple[str, ...]:
 
 def label(name: str) -> str:
     """Human label of a method name or spec (the name itself for unregistered ones)."""
-    base = name.partition("=")[0].strip()
-    base, _, options = base.partition(":")
+    head = name.partition("=")[0]
+    if ":" in head:
+        base, _, options = name.strip().partition(":")
+    else:
+        base, options = head.strip(), ""
     entry = _REGISTRY.get(base)
     text = entry.label if entry is not None else base
     return f"{text} ({options.replace(':', ', ')})" if options else text

@@ -189,6 +189,10 @@ class RoutedQWNet(_ArrayMethod):
         self._name = name
         self._label = label or name
         self._exposure = 1.0
+        self.keep_intermediates = False
+        """When True, ``last_intermediates`` holds the last frame's light output, features and probabilities
+        (training data for :mod:`qwplugin.routing.train`)."""
+        self.last_intermediates: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------------------------------------------
 
@@ -317,6 +321,8 @@ class RoutedQWNet(_ArrayMethod):
         times["total"] = info.ms
         self._history = result
         self._prev_depth = ft.depth
+        if self.keep_intermediates:
+            self.last_intermediates = {"light": light, "features": feats, "probs": probs, "output": result}
         self._timing.append(times)
         self._frame_log.append((info, self._heavy_pixels))
         out = result[0].permute(1, 2, 0)
