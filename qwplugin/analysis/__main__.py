@@ -5,6 +5,7 @@ Examples:
     python -m qwplugin.analysis --config fast --summary
     python -m qwplugin.analysis --config paper --kind unet --unet-structure v1 --summary
     python -m qwplugin.analysis --upscaling --size 1920x1080    # cost per display pixel per upscaling scale
+    python -m qwplugin.analysis --config fast --routing         # routed QW-Net / TAA per heavy fraction
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
                              "scale: the network at the render size plus the spatial upscaler")
     parser.add_argument("--spatial", choices=["bilinear", "bicubic", "lanczos"], default="lanczos",
                         help="with --upscaling: the spatial upscaler after the network (default lanczos)")
+    parser.add_argument("--routing", action="store_true",
+                        help="expected MACs per pixel of qwnet-routed (QW-Net on routed tiles over the TAA) per heavy "
+                             "fraction, plus the classifier")
+    parser.add_argument("--tile", type=int, default=64, help="with --routing: tile size (default 64)")
+    parser.add_argument("--halo", type=int, default=16, help="with --routing: halo (default 16)")
     args = parser.parse_args(argv)
     config = ModelConfig.preset(args.config, kind=args.kind, input_processing=args.input_processing,
                                 use_depth=args.depth, unet_structure=args.unet_structure)
@@ -52,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
 
         costs = upscaling_costs(config, args.size, args.spatial, include_warp=not args.no_warp)
         print(format_upscaling_markdown(costs, args.config, args.spatial))
+        return 0
+    if args.routing:
+        from qwplugin.analysis.routing import format_routing_markdown
+
+        print(format_routing_markdown(config, args.size[0], args.size[1], tile=args.tile, halo=args.halo))
         return 0
     report = mac_report(config, args.size[1], args.size[0], include_warp=not args.no_warp)
     kind = f"{args.kind} ({args.unet_structure})" if args.kind == "unet" else args.kind

@@ -216,3 +216,25 @@ def test_classifier_file_roundtrip_and_checksum(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(InvalidArgument, match="checksum"):
         load_classifier(path)
+
+
+def test_expected_macs_per_pixel_follow_the_heavy_fraction():
+    from qwplugin.analysis.macs import mac_report
+    from qwplugin.analysis.routing import FEATURE_MACS, TAA_MACS, classifier_macs_per_pixel, routed_macs
+    from qwplugin.model.config import ModelConfig
+
+    cfg = ModelConfig.preset("paper")
+    w, h = 512, 256  # 32 tiles; patches of 96^2 reach the frame's 131072 pixels at 15 tiles
+    base = sum(TAA_MACS.values()) + sum(FEATURE_MACS.values()) + classifier_macs_per_pixel(64)
+    assert classifier_macs_per_pixel(64) == 4 + (2 * 4 * 16 + 16 * 16 + 32) / 4096
+    assert routed_macs(cfg, w, h, 0.0).total == pytest.approx(base, rel=1e-12)
+    patch = mac_report(cfg, 96, 96).total
+    for k in (1, 7, 14):
+        c = routed_macs(cfg, w, h, k / 32)
+        assert not c.full_frame and c.heavy == pytest.approx(k * patch / (w * h), rel=1e-12)
+    full = mac_report(cfg, h, w).total / (w * h)
+    for k in (15, 32):
+        c = routed_macs(cfg, w, h, k / 32)
+        assert c.full_frame and c.heavy == pytest.approx(full, rel=1e-12)
+    with pytest.raises(InvalidArgument):
+        routed_macs(cfg, w, h, 1.5)
