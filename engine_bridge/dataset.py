@@ -46,7 +46,7 @@ from engine_bridge.render import DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_B
 from engine_bridge.scene import sets
 from qwplugin.data.index import DatasetIndex, SequenceEntry, write_index
 from qwplugin.cli import command, prog_name
-from qwplugin.errors import InvalidArgument, QWPluginError
+from qwplugin.errors import InvalidArgument
 
 START_TIME_MAX_S = 4.0
 """Sequences start at a random scene time in [0, START_TIME_MAX_S) seconds."""
@@ -296,17 +296,13 @@ def main(argv: list[str] | None = None) -> int:
                              "size); sequences start at random phases")
     parser.add_argument("--backend", default="auto", choices=["auto", "glfw", "egl", "osmesa"])
     args = parser.parse_args(argv)
-    try:
-        (width, height), display, mip_bias, phase_count = upscale_settings(
-            parse_size(args.size), args.display_size, args.scale, args.mip_bias, args.phase_count)
-        index = generate_dataset(
-            args.out, args.sequences, args.frames, width, height, args.spp, args.seed,
-            val_scenes=args.val_scenes.split(",") if args.val_scenes else None,
-            val_sequences=args.val_sequences, scenes=args.scenes.split(",") if args.scenes else None,
-            backend=args.backend, mip_bias=mip_bias, phase_count=phase_count, display_size=display)
-    except QWPluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    (width, height), display, mip_bias, phase_count = upscale_settings(
+        parse_size(args.size), args.display_size, args.scale, args.mip_bias, args.phase_count)
+    index = generate_dataset(
+        args.out, args.sequences, args.frames, width, height, args.spp, args.seed,
+        val_scenes=args.val_scenes.split(",") if args.val_scenes else None,
+        val_sequences=args.val_sequences, scenes=args.scenes.split(",") if args.scenes else None,
+        backend=args.backend, mip_bias=mip_bias, phase_count=phase_count, display_size=display)
     n_val = len(index.split("val"))
     print(f"wrote {len(index.sequences)} sequences ({n_val} validation, scenes {', '.join(index.validation_scenes)})"
           f" to {args.out}")

@@ -43,8 +43,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from qwplugin.cli import command
-from qwplugin.errors import InvalidArgument, QWPluginError
+from qwplugin.cli import command, prog_name
+from qwplugin.errors import InvalidArgument
 
 MIN_WINDOW_S = 3.0
 """Shortest window scored without ``--allow-short``: at 30 fps, 90 frames, ~11 bootstrap blocks of 8."""
@@ -292,7 +292,8 @@ def golden_scores(workdir: str | Path, methods=GOLDEN_METHODS, backend: str = "a
 def _parse_args(argv):
     from qwplugin.eval.cli_args import add_common_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m engine_bridge.eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-eval", "engine_bridge.eval"),
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", default="set:validation",
                         help="set:validation, set:test, built-in names, NAME@vK variants, scene JSON files "
                         "(comma-separated; default set:validation)")
@@ -325,50 +326,46 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parse_args(argv)
     command = "python -m engine_bridge.eval " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        width, height = parse_size(args.size)
-        if args.spp < 1:
-            raise InvalidArgument("evaluation needs a reference", field="--spp", expected=">= 1", actual=str(args.spp))
-        upscaling = None
-        if args.scale is not None or args.display_size is not None:
-            from engine_bridge.render import upscale_settings
+    width, height = parse_size(args.size)
+    if args.spp < 1:
+        raise InvalidArgument("evaluation needs a reference", field="--spp", expected=">= 1", actual=str(args.spp))
+    upscaling = None
+    if args.scale is not None or args.display_size is not None:
+        from engine_bridge.render import upscale_settings
 
-            (width, height), display, mip_bias, phase_count = upscale_settings(
-                (width, height), args.display_size, args.scale)
-            upscaling = None if display is None else (display, mip_bias, phase_count)
-        methods = [m for m in args.methods.split(",") if m]
-        from qwplugin.runtime.registry import parse_spec
+        (width, height), display, mip_bias, phase_count = upscale_settings(
+            (width, height), args.display_size, args.scale)
+        upscaling = None if display is None else (display, mip_bias, phase_count)
+    methods = [m for m in args.methods.split(",") if m]
+    from qwplugin.runtime.registry import parse_spec
 
-        for m in methods:
-            parse_spec(m)  # refuse a typo (or a bad NAME=PATH) before minutes of rendering
-        if upscaling is not None:
-            from qwplugin.eval.cli_args import DEFAULT_METHODS
-            from qwplugin.eval.methods import UPSCALING_DEFAULT, check_upscaling_methods
+    for m in methods:
+        parse_spec(m)  # refuse a typo (or a bad NAME=PATH) before minutes of rendering
+    if upscaling is not None:
+        from qwplugin.eval.cli_args import DEFAULT_METHODS
+        from qwplugin.eval.methods import UPSCALING_DEFAULT, check_upscaling_methods
 
-            if args.methods == DEFAULT_METHODS:
-                methods = UPSCALING_DEFAULT.split(",")
-            check_upscaling_methods(methods)
-        phases = start_phases(args.phases, PHASE_COUNT if upscaling is None else upscaling[2])
-        specs = resolve_scene_list(args.scenes)
-        scenes = [spec.load() for spec in specs]  # a bad scene file fails here, naming file and field
-        windows = [scene_window(spec.name, scene.duration_s, args.fps, args.start_s, args.duration_s,
-                                args.allow_short) for spec, scene in zip(specs, scenes)]
-        for spec, w in zip(specs, windows):
-            if w.frames <= args.warmup:
-                raise InvalidArgument(f"--warmup: nothing of {spec.name!r} would be scored", field="--warmup",
-                                      expected=f"< {w.frames} (frames in the window)", actual=str(args.warmup))
-        out = Path(args.out)
-        inputs = render_inputs(specs, windows, phases, out, width, height, args.spp, args.backend, scenes,
-                               upscaling)
-        del scenes
-        from qwplugin.eval import evaluate_and_report
+        if args.methods == DEFAULT_METHODS:
+            methods = UPSCALING_DEFAULT.split(",")
+        check_upscaling_methods(methods)
+    phases = start_phases(args.phases, PHASE_COUNT if upscaling is None else upscaling[2])
+    specs = resolve_scene_list(args.scenes)
+    scenes = [spec.load() for spec in specs]  # a bad scene file fails here, naming file and field
+    windows = [scene_window(spec.name, scene.duration_s, args.fps, args.start_s, args.duration_s,
+                            args.allow_short) for spec, scene in zip(specs, scenes)]
+    for spec, w in zip(specs, windows):
+        if w.frames <= args.warmup:
+            raise InvalidArgument(f"--warmup: nothing of {spec.name!r} would be scored", field="--warmup",
+                                  expected=f"< {w.frames} (frames in the window)", actual=str(args.warmup))
+    out = Path(args.out)
+    inputs = render_inputs(specs, windows, phases, out, width, height, args.spp, args.backend, scenes,
+                           upscaling)
+    del scenes
+    from qwplugin.eval import evaluate_and_report
 
-        report = evaluate_and_report(inputs, methods, out, args.warmup, args.exposure, config=vars(args),
-                                     command=command, progress=not args.no_progress,
-                                     costly_every=args.costly_every)
-    except QWPluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = evaluate_and_report(inputs, methods, out, args.warmup, args.exposure, config=vars(args),
+                                 command=command, progress=not args.no_progress,
+                                 costly_every=args.costly_every)
     print(f"wrote {report}")
     return 0
 

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from qwplugin.cli import command, prog_name
-from qwplugin.errors import InvalidArgument, QWPluginError
+from qwplugin.errors import InvalidArgument
 
 # The defaults of engine_bridge.raster.sampling (DEFAULT_INPUT_MIP_BIAS, DEFAULT_REFERENCE_MIP_BIAS), repeated
 # here because importing engine_bridge.raster loads OpenGL, which this module only does when it renders.
@@ -203,7 +203,8 @@ def _scale_arg(text: str) -> float:
 @command("qw-render")
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point (also ``qw-render``). Returns the process exit code."""
-    parser = argparse.ArgumentParser(prog=prog_name("qw-render", "engine_bridge.render"), description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog_name("qw-render", "engine_bridge.render"),
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", required=True, help="built-in scene name, scene JSON file, or probe_ground")
     parser.add_argument("--frames", type=int, default=16, help="number of frames (default 16)")
     parser.add_argument("--size", default="256x144",
@@ -229,18 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing sequence in --out")
     parser.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
-    try:
-        (width, height), display, mip_bias, phase_count = upscale_settings(
-            parse_size(args.size), args.display_size, args.scale, args.mip_bias, args.phase_count)
-        scene = resolve_scene(args.scene, args.seed)
-        out = render_sequence(scene, args.out, args.frames, width, height, spp=args.spp, fps=args.fps,
-                              start_time_s=args.start_time, mip_bias=mip_bias,
-                              phase_count=phase_count, backend=args.backend, overwrite=args.overwrite,
-                              progress=True, start_phase=args.start_phase,
-                              reference_mip_bias=args.reference_mip_bias, display_size=display)
-    except QWPluginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    (width, height), display, mip_bias, phase_count = upscale_settings(
+        parse_size(args.size), args.display_size, args.scale, args.mip_bias, args.phase_count)
+    scene = resolve_scene(args.scene, args.seed)
+    out = render_sequence(scene, args.out, args.frames, width, height, spp=args.spp, fps=args.fps,
+                          start_time_s=args.start_time, mip_bias=mip_bias,
+                          phase_count=phase_count, backend=args.backend, overwrite=args.overwrite,
+                          progress=True, start_phase=args.start_phase,
+                          reference_mip_bias=args.reference_mip_bias, display_size=display)
     shown = f"{width}x{height}" + ("" if display is None else f" (display {display[0]}x{display[1]})")
     print(f"wrote {args.frames} frames of {scene.name!r} at {shown} to {out}")
     return 0

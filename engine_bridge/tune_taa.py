@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from qwplugin.cli import command, prog_name
-from qwplugin.errors import InvalidArgument, QWPluginError
+from qwplugin.errors import InvalidArgument
 
 GRID: dict[str, list] = {
     "alpha": [0.03, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
@@ -313,84 +313,80 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto", choices=["auto", "egl", "osmesa", "glfw"])
     parser.add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
-    try:
-        import torch
+    import torch
 
-        from engine_bridge.dataset import is_complete
-        from engine_bridge.render import parse_size, render_sequence, upscale_settings
-        from qwplugin.eval.run import DEFAULT_WARMUP
-        from qwplugin.io.sequence import read_sequence
-        from qwplugin.taa import TAAConfig
-        from qwplugin.taau import TAAUConfig
+    from engine_bridge.dataset import is_complete
+    from engine_bridge.render import parse_size, render_sequence, upscale_settings
+    from qwplugin.eval.run import DEFAULT_WARMUP
+    from qwplugin.io.sequence import read_sequence
+    from qwplugin.taa import TAAConfig
+    from qwplugin.taau import TAAUConfig
 
-        torch.set_num_threads(1)
-        taau = args.mode == "taau"
-        if taau:
-            (width, height), display, mip_bias, phase_count = upscale_settings(parse_size(args.size),
-                                                                               scale=args.scale)
-        else:
-            (width, height), display, mip_bias, phase_count = parse_size(args.size), None, -1.0, 16
-        display_w = width if display is None else display[0]
-        frames = int(round(args.duration_s * args.fps))
-        if frames < 2:
-            raise InvalidArgument("too short", field="--duration-s", expected=">= 2 frames", actual=str(frames))
-        out = Path(args.out)
-        sequences = {}
-        for name, scene in training_inputs(args.scenes, args.variants, args.seed):
-            folder = out / "inputs" / name.replace("@", "_")
-            meta = folder / "sequence.json"
-            fresh = (is_complete(folder, frames) and json.loads(meta.read_text()).get("width") == width
-                     and json.loads(meta.read_text()).get("spp") == args.spp
-                     and json.loads(meta.read_text()).get("display_width", width) == display_w)
-            if not fresh:
-                shown = f"{width}x{height}" + ("" if display is None else f" -> {display[0]}x{display[1]}")
-                print(f"render {name} ({frames} frames, {shown}, {args.spp} spp)", file=sys.stderr)
-                render_sequence(scene, folder, frames, width, height, spp=args.spp, fps=args.fps,
-                                backend=args.backend, overwrite=True, progress=True, mip_bias=mip_bias,
-                                phase_count=phase_count, display_size=display)
-            sequences[name] = read_sequence(folder)
-        config_cls = TAAUConfig if taau else TAAConfig
-        start = config_cls.from_dict(json.loads(Path(args.start).read_text())) if args.start else config_cls()
-        scorer = Scorer(sequences, DEFAULT_WARMUP if args.warmup is None else args.warmup, args.flip_stride)
-        best, rows = sweep(scorer, start, args.objective, args.rounds,
-                           log=lambda s: print(s, file=sys.stderr, flush=True),
-                           grid=GRID_TAAU if taau else GRID, apply=apply_value_taau if taau else apply_value)
-        names = list(sequences)
-        with open(out / "sweep.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["step", "parameter", "value", "objective", "config"] +
-                            [f"{n}:{k}" for n in names for k in ("flip", "psnr_db", "psnr_srgb_db")])
-            for step, param, value, cfg, scores, obj in rows:
-                writer.writerow([step, param, value, f"{obj:.6f}", json.dumps(cfg.to_dict())] +
-                                [f"{scores[n][k]:.6f}" for n in names for k in ("flip", "psnr_db", "psnr_srgb_db")])
-        ranked = sorted(rows, key=lambda r: r[5])
-        shown = f"{width}x{height}" + ("" if display is None else f" upscaled to {display[0]}x{display[1]} (TAAU)")
-        header = (f"Sweep on {len(names)} training sequences ({', '.join(names)}), {shown}, "
-                  f"{frames} frames each, {args.spp}-spp references; objective: {args.objective}; "
-                  f"{len(rows)} configurations, best 15 shown (all in sweep.csv).\n\n")
-        (out / "sweep.md").write_text(header + _table([(f"{describe(r[3])}", r[4]) for r in ranked[:15]], names))
-        (out / ("best_taau.json" if taau else "best_taa.json")).write_text(json.dumps(best.to_dict(), indent=2) + "\n")
-        ablation = [("tuned (all options)", scorer.score(best))]
-        for label, change in (ABLATIONS_TAAU if taau else ABLATIONS).items():
-            cfg = replace(best, **change)
-            if cfg != best:
-                ablation.append((label, scorer.score(cfg)))
-        if taau:
-            for source in ("noaa", TAAConfig()):
-                for method in ("bilinear", "bicubic", "lanczos"):
-                    ablation.append((describe((source, method)), scorer.score((source, method))))
-        else:
-            ablation.append(("classic TAA (alpha 0.1, gamma 1)", scorer.score(TAAConfig.classic())))
-        (out / "ablation.md").write_text(
-            f"Ablation of the tuned {'TAAU' if taau else 'TAA'} on the same training sequences "
-            f"({args.objective} objective){', with the spatial baselines' if taau else ''}.\n\n"
-            + _table(ablation, names))
-        print(f"best: {describe(best)}\nwrote {out}/sweep.csv, sweep.md, ablation.md, "
-              f"{'best_taau.json' if taau else 'best_taa.json'}")
-        return 0
-    except QWPluginError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    torch.set_num_threads(1)
+    taau = args.mode == "taau"
+    if taau:
+        (width, height), display, mip_bias, phase_count = upscale_settings(parse_size(args.size),
+                                                                           scale=args.scale)
+    else:
+        (width, height), display, mip_bias, phase_count = parse_size(args.size), None, -1.0, 16
+    display_w = width if display is None else display[0]
+    frames = int(round(args.duration_s * args.fps))
+    if frames < 2:
+        raise InvalidArgument("too short", field="--duration-s", expected=">= 2 frames", actual=str(frames))
+    out = Path(args.out)
+    sequences = {}
+    for name, scene in training_inputs(args.scenes, args.variants, args.seed):
+        folder = out / "inputs" / name.replace("@", "_")
+        meta = folder / "sequence.json"
+        fresh = (is_complete(folder, frames) and json.loads(meta.read_text()).get("width") == width
+                 and json.loads(meta.read_text()).get("spp") == args.spp
+                 and json.loads(meta.read_text()).get("display_width", width) == display_w)
+        if not fresh:
+            shown = f"{width}x{height}" + ("" if display is None else f" -> {display[0]}x{display[1]}")
+            print(f"render {name} ({frames} frames, {shown}, {args.spp} spp)", file=sys.stderr)
+            render_sequence(scene, folder, frames, width, height, spp=args.spp, fps=args.fps,
+                            backend=args.backend, overwrite=True, progress=True, mip_bias=mip_bias,
+                            phase_count=phase_count, display_size=display)
+        sequences[name] = read_sequence(folder)
+    config_cls = TAAUConfig if taau else TAAConfig
+    start = config_cls.from_dict(json.loads(Path(args.start).read_text())) if args.start else config_cls()
+    scorer = Scorer(sequences, DEFAULT_WARMUP if args.warmup is None else args.warmup, args.flip_stride)
+    best, rows = sweep(scorer, start, args.objective, args.rounds,
+                       log=lambda s: print(s, file=sys.stderr, flush=True),
+                       grid=GRID_TAAU if taau else GRID, apply=apply_value_taau if taau else apply_value)
+    names = list(sequences)
+    with open(out / "sweep.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "parameter", "value", "objective", "config"] +
+                        [f"{n}:{k}" for n in names for k in ("flip", "psnr_db", "psnr_srgb_db")])
+        for step, param, value, cfg, scores, obj in rows:
+            writer.writerow([step, param, value, f"{obj:.6f}", json.dumps(cfg.to_dict())] +
+                            [f"{scores[n][k]:.6f}" for n in names for k in ("flip", "psnr_db", "psnr_srgb_db")])
+    ranked = sorted(rows, key=lambda r: r[5])
+    shown = f"{width}x{height}" + ("" if display is None else f" upscaled to {display[0]}x{display[1]} (TAAU)")
+    header = (f"Sweep on {len(names)} training sequences ({', '.join(names)}), {shown}, "
+              f"{frames} frames each, {args.spp}-spp references; objective: {args.objective}; "
+              f"{len(rows)} configurations, best 15 shown (all in sweep.csv).\n\n")
+    (out / "sweep.md").write_text(header + _table([(f"{describe(r[3])}", r[4]) for r in ranked[:15]], names))
+    (out / ("best_taau.json" if taau else "best_taa.json")).write_text(json.dumps(best.to_dict(), indent=2) + "\n")
+    ablation = [("tuned (all options)", scorer.score(best))]
+    for label, change in (ABLATIONS_TAAU if taau else ABLATIONS).items():
+        cfg = replace(best, **change)
+        if cfg != best:
+            ablation.append((label, scorer.score(cfg)))
+    if taau:
+        for source in ("noaa", TAAConfig()):
+            for method in ("bilinear", "bicubic", "lanczos"):
+                ablation.append((describe((source, method)), scorer.score((source, method))))
+    else:
+        ablation.append(("classic TAA (alpha 0.1, gamma 1)", scorer.score(TAAConfig.classic())))
+    (out / "ablation.md").write_text(
+        f"Ablation of the tuned {'TAAU' if taau else 'TAA'} on the same training sequences "
+        f"({args.objective} objective){', with the spatial baselines' if taau else ''}.\n\n"
+        + _table(ablation, names))
+    print(f"best: {describe(best)}\nwrote {out}/sweep.csv, sweep.md, ablation.md, "
+          f"{'best_taau.json' if taau else 'best_taa.json'}")
+    return 0
 
 
 if __name__ == "__main__":
