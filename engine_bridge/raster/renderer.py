@@ -41,6 +41,7 @@ from engine_bridge.scene import transforms
 from engine_bridge.scene.model import Scene, SceneState
 from qwplugin.errors import InvalidArgument, InvalidOperation
 from qwplugin.ops.halton import jitter_offset_px, jitter_phase
+from qwplugin.runtime.validate import check_jitter
 
 _TEXTURE_UNIT = 0
 
@@ -189,7 +190,7 @@ class Renderer:
             InvalidOperation: after :meth:`close`.
         """
         self._check_open()
-        jitter_px = _check_jitter(jitter_px)
+        jitter_px = check_jitter(jitter_px)
         time_s = _check_time(time_s, "time_s")
         prev_time_s = time_s if prev_time_s is None else _check_time(prev_time_s, "prev_time_s")
         state = self.scene.evaluate(time_s)
@@ -386,18 +387,6 @@ class Renderer:
         GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
         GL.glUseProgram(0)
         return jittered
-
-
-def _check_jitter(jitter_px) -> tuple[float, float]:
-    try:
-        jx, jy = (float(v) for v in jitter_px)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument("jitter_px must be a pair of floats", field="jitter_px", expected="(x, y)",
-                              actual=repr(jitter_px)) from exc
-    if not (-0.5 <= jx <= 0.5 and -0.5 <= jy <= 0.5):
-        raise InvalidArgument("jitter_px out of range", field="jitter_px", expected="each in [-0.5, 0.5]",
-                              actual=f"({jx}, {jy})")
-    return jx, jy
 
 
 def _check_time(t, name: str) -> float:

@@ -90,3 +90,18 @@ def test_jittered_projection_is_reported(gl):
     expected = np.zeros((4, 4))
     expected[0, 2], expected[1, 2] = -tx, -ty
     np.testing.assert_allclose(delta, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [(0.7, 0.0), (0.0, -0.51), (float("nan"), 0.0), (0.1,), "xy", None])
+def test_renderer_refuses_bad_jitter_with_the_shared_check(gl, bad):
+    from engine_bridge.raster import Renderer
+    from qwplugin.errors import InvalidArgument
+    from qwplugin.runtime.validate import check_jitter
+
+    with pytest.raises(InvalidArgument) as shared:
+        check_jitter(bad)
+    scene = rect_scene([(RECT, (1.0, 1.0, 1.0))], W, H)
+    with Renderer(scene, W, H) as r:
+        with pytest.raises(InvalidArgument) as got:
+            r.render_gbuffer(0.0, None, bad)
+    assert got.value.field == "jitter_px" and str(got.value) == str(shared.value)
