@@ -180,6 +180,24 @@ def describe_pass(pass_) -> dict:
     return {"backend": info.description, "trained": info.trained, "summary": info.summary, **info.details}
 
 
+def routing_line(pass_) -> str | None:
+    """HUD line of a routed method (``qwnet-routed``: ``info.details`` has ``heavy_fraction_last``), read each
+    frame: the last heavy fraction, the worst so far, the knob (k or budget) and the frames over budget;
+    None for every other method."""
+    details = pass_.info.details
+    if "heavy_fraction_last" not in details:
+        return None
+    stats = getattr(pass_, "stats", None) or getattr(getattr(pass_, "context", None), "stats", None)
+    last = details["heavy_fraction_last"]
+    text = f"heavy tiles {'-' if last is None else f'{100 * last:.0f}%'}"
+    if stats is not None and hasattr(stats, "heavy_fraction_worst"):
+        text += f" (worst {100 * stats.heavy_fraction_worst:.0f}%, k {stats.k_last:+.2f})"
+    if details.get("budget_ms") is not None:
+        over = getattr(stats, "frames_over_budget", None)
+        text += f" | budget {details['budget_ms']:g} ms" + ("" if over is None else f", {over} frames over")
+    return text
+
+
 def run_pass(pass_, renderer, jitter, reset: bool, frame_index: int) -> tuple[int, float]:
     """Dispatch one pass on the renderer's G-buffer; returns (output texture, milliseconds incl. GL work)."""
     from OpenGL import GL
@@ -501,6 +519,7 @@ def run_window(args) -> None:
                       f"{'  PAUSED' if state['paused'] else ''}"),
                      size_line(state["scale"], render_size, (w, h)),
                      *[f"{label(m)}: {described[m]['summary']}" for m in active],
+                     *filter(None, (routing_line(passes[m]) for m in active)),
                      f"render {render_ms:.1f} ms | " + " | ".join(times)]
             img = draw_overlay(img, lines)
             shown = np.concatenate([img, np.full((h, w, 1), 255, np.uint8)], axis=2)

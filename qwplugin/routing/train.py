@@ -126,8 +126,8 @@ def train(data: dict[str, torch.Tensor], tile: int, steps: int, batch: int, lr: 
         loss["loss"].backward()
         opt.step()
         if step % 100 == 0 or step == steps - 1:
-            log(f"step {step}: loss {float(loss['loss']):.4f} l1 {float(loss['l1']):.5f} "
-                f"E[heavy] {float(loss['expected_heavy_fraction']):.3f}")
+            log(f"step {step}: loss {float(loss['loss'].detach()):.4f} l1 {float(loss['l1'].detach()):.5f} "
+                f"E[heavy] {float(loss['expected_heavy_fraction'].detach()):.3f}")
     return net.eval()
 
 

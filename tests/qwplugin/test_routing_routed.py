@@ -238,3 +238,14 @@ def test_expected_macs_per_pixel_follow_the_heavy_fraction():
         assert c.full_frame and c.heavy == pytest.approx(full, rel=1e-12)
     with pytest.raises(InvalidArgument):
         routed_macs(cfg, w, h, 1.5)
+
+
+def test_shipped_trained_router_is_used_by_name():
+    from qwplugin.routing.weights import SHIPPED_CLASSIFIER, load_classifier
+
+    net, meta = load_classifier(SHIPPED_CLASSIFIER)  # checksum verified against the manifest
+    assert "training" in meta and net.tile == 64
+    m = registry.make("qwnet-routed:k=0.5", (128, 64))
+    assert "trained (routing-qwnet-taa.safetensors" in m.info.description
+    assert torch.equal(m._classifier.net[0].weight, net.net[0].weight)
+    m.close()
