@@ -112,12 +112,13 @@ class TileRouter:
             self.hysteresis.reset()
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, probs: torch.Tensor, light_output: torch.Tensor, reset: bool = False,
-                 extra_ms: float = 0.0) -> tuple[torch.Tensor, RoutedFrameInfo]:
+    def __call__(self, x: torch.Tensor | Callable[[], torch.Tensor], probs: torch.Tensor, light_output: torch.Tensor,
+                 reset: bool = False, extra_ms: float = 0.0) -> tuple[torch.Tensor, RoutedFrameInfo]:
         """Route one frame.
 
         Args:
-            x: (N, C, H, W) heavy-path input.
+            x: (N, C, H, W) heavy-path input, or a callable returning it, called only when some tile is
+                heavy (so an all-light frame does not pay for preparing the heavy input).
             probs: (N, 2, th, tw) per-tile probabilities (light, heavy), th, tw = ``tile_grid(H, W, tile)``.
             light_output: (N, C_out, scale H, scale W).
             reset: camera cut (hysteresis history dropped first).
@@ -132,7 +133,8 @@ class TileRouter:
         """
         s = self.settings
         start = self.clock()
-        n, _, h, w = x.shape
+        n = light_output.shape[0]
+        h, w = light_output.shape[2] // s.scale, light_output.shape[3] // s.scale
         th, tw = tile_grid(h, w, s.tile)
         if probs.dim() != 4 or tuple(probs.shape) != (n, 2, th, tw):
             raise InvalidArgument("probs must be per tile", field="probs", expected=str((n, 2, th, tw)),
@@ -156,6 +158,8 @@ class TileRouter:
         # exact, whatever the probabilities and the hysteresis state.
         mask = torch.where(tau_t.view(-1, 1, 1) <= PROB_EPS, True, mask)
         mask = torch.where(tau_t.view(-1, 1, 1) >= 1.0 - PROB_EPS, False, mask)
+        if callable(x):
+            x = x() if bool(mask.any()) else light_output.new_zeros(n, 1, h, w)
         out = route_tiles(x, self.heavy, light_output, mask, s.tile, s.halo, s.scale, s.max_batch, s.pad_mode,
                           s.full_frame)
         if s.refine and bool(mask.any()) and not bool(mask.all()):

@@ -26,6 +26,11 @@ Built-in names:
 ``unet-int4``   its 4-bit version
 ==============  ==========================================================================================
 
+Routed names (:mod:`qwplugin.runtime.routed`, array target only): ``qwnet-routed`` (QW-Net int4 on the tiles
+a trained classifier picks, the tuned TAA elsewhere) and ``qwnet-routed-rule`` (the same with a hand-set,
+untrained rule). They take options after the name, ``NAME:key=value[:key=value]`` (e.g.
+``qwnet-routed:k=0.5``, ``qwnet-routed:budget_ms=350``), with the keys of :data:`ROUTED_SPEC_OPTIONS`.
+
 Upscaling names (``make(..., display_size=(W, H))``: inputs at the render size, output at the display size,
 1x to 3x per axis; :mod:`qwplugin.runtime.upscalers`):
 
@@ -63,6 +68,11 @@ ignores the others, so a caller can pass the same options to every name:
 ``config``         TAA methods: a :class:`~qwplugin.taa.TAAConfig` instead of the registered one
 ``source``         TAA methods: where ``config`` came from (for the description)
 ``history_format`` GL TAA passes: ``RGBA16F`` or ``RGBA32F``
+``k``              routed methods: PCSR's cost exponent (default 0; -25 all heavy, +25 all light)
+``budget_ms``      routed methods: a time budget per frame; a controller picks k each frame
+``tile``, ``halo`` routed methods: tile size (multiple of 16, default 64) and halo (multiple of 8, default 16)
+``hysteresis``     routed methods: temporal hysteresis on the decision (default True)
+``precision``      routed methods: QW-Net ``int4`` (default) or ``fp32``
 =================  =======================================================================================
 
 Registering a new method is one call::

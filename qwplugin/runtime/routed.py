@@ -307,13 +307,18 @@ class RoutedQWNet(_ArrayMethod):
         probs = self._probabilities(feats)
         t_cls = self._clock()
         times["classifier"] = (t_cls - t_feat) * 1e3
-        # heavy input: colour, QW-Net's warped history (the routed output), depth; network domain
+        # heavy input: colour, QW-Net's warped history (the routed output), depth; network domain. Prepared
+        # only when some tile is heavy.
         self._exposure = ft.exposure
-        color_nw = to_network(ft.color, ft.exposure)
-        history_nw = color_nw if not has_history else warp_history_nw(to_network(self._history, ft.exposure),
-                                                                      motion, color_nw)
-        parts = [color_nw, history_nw] + ([ft.depth] if self._net_depth else [])
-        x = torch.cat(parts, dim=1)
+        previous = self._history
+
+        def heavy_input() -> torch.Tensor:
+            color_nw = to_network(ft.color, ft.exposure)
+            history_nw = color_nw if not has_history else warp_history_nw(to_network(previous, ft.exposure),
+                                                                          motion, color_nw)
+            return torch.cat([color_nw, history_nw] + ([ft.depth] if self._net_depth else []), dim=1)
+
+        x = heavy_input
         self._heavy_pixels = 0
         result, info = self._router(x, probs, light, reset=reset, extra_ms=(self._clock() - start) * 1e3)
         result = torch.nan_to_num(result, nan=0.0, posinf=0.0, neginf=0.0)
