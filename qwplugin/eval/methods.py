@@ -4,7 +4,9 @@ The evaluation has no method family of its own: every method is a reconstructor 
 (:class:`~qwplugin.runtime.reconstructor.Reconstructor`: ``dispatch(frame)``, ``reset()``, ``close()``,
 ``info``), given :class:`~qwplugin.runtime.frame.Frame` objects of top-down numpy arrays. The names (``noaa``,
 ``taa``, ``taa-classic``, ``qwnet-fp32``, ``qwnet-int4``, ``unet-fp32``, ``unet-int4``) and the ``NAME=PATH``
-form (a TAA configuration ``.json``, or network weights) are documented in :mod:`qwplugin.runtime.registry`.
+form (a TAA configuration ``.json``, or network weights) are documented in :mod:`qwplugin.runtime.registry`,
+as are the routed names with options after a colon (``qwnet-routed:k=0.5``, ``qwnet-routed:budget_ms=350``,
+``qwnet-routed-rule:k=1``; :mod:`qwplugin.runtime.routed`), which ``--methods`` accepts like any name.
 """
 
 from __future__ import annotations
