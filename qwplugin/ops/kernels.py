@@ -11,8 +11,10 @@ N=1, C=3, 960x540, float32, 2 threads, median of 7 (see docs/model.md): shift-an
 reuse one product buffer, accumulate in place and go through the image in row strips that stay in cache:
 the same float32 operations in the same order, so bit-identical. Measured interleaved, N=1, C=3,
 960x544: buffer reuse alone 118 vs 178 ms (1 thread, load ~8); row strips on top 30-34 vs 59 ms
-(1 thread, load ~4) and 38 vs 42 ms (2 threads). ``addcmul_`` would be faster still but fuses multiply
-and add (one rounding instead of two), changing the FP32 model's output in the last bits: not used.
+(1 thread, load ~4), so strips are used on one thread only (with 2 threads they gained 10% alone on a
+quiet moment but lost badly inside the whole filter tail under load). ``addcmul_`` would be faster still
+but fuses multiply and add (one rounding instead of two), changing the FP32 model's output in the last
+bits: not used.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ TAPS = 9
 """Number of taps of a 3x3 kernel."""
 
 STRIP_ELEMENTS = 1 << 17
-"""Values per row strip of the inference path of the kernel application (N * C * rows * W): small enough
-that a strip's output, product buffer and 9 weight rows stay in a core's L2 cache, large enough that one
-op's work is worth its overhead (and an OpenMP fork) with 2 threads."""
+"""Values per row strip of the inference path of the kernel application (N * C * rows * W) on one CPU
+thread: small enough that a strip's output, product buffer and 9 weight rows stay in a core's L2 cache,
+large enough that one op's work is worth its overhead."""
 
 
 def _apply3x3(image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -48,8 +50,11 @@ def _apply3x3(image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     # cache across the 9 taps instead of streaming the whole image through memory 9 times.
     n, c = image.shape[:2]
     rows = max(1, min(h, STRIP_ELEMENTS // max(1, n * c * w)))
-    if image.device.type != "cpu":
-        rows = h  # GPU: one pass (strips would only add kernel launches)
+    if image.device.type != "cpu" or torch.get_num_threads() > 1:
+        # GPU: strips would only add kernel launches. Several CPU threads: every op is an OpenMP fork/join,
+        # and on a loaded machine 13x more ops cost more than the cache saves (measured: the filter tail at
+        # 960x540, 2 threads, load ~6, went from ~1.0 s to ~4.0 s), so the whole image is one strip.
+        rows = h
     out = torch.empty((n, c, h, w), dtype=torch.result_type(image, weights), device=image.device)
     term = torch.empty((n, c, rows, w), dtype=out.dtype, device=image.device)
     for r0 in range(0, h, rows):
