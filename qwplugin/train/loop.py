@@ -233,22 +233,7 @@ class Trainer:
         self.model.train()
         self._watch_kernel_logits()
 
-        ckpt = load_checkpoint(self.out / CHECKPOINT_NAME)
-        step, opt_state, ckpt_stage, train_seconds, wall_seconds, figures = 0, None, -1, 0.0, 0.0, {}
-        self.ema = None
-        if ckpt is not None:
-            if ckpt.get("model_config") != self.model_config.to_dict():
-                raise InvalidArgument(f"{self.out} holds a run of a different model; use another --out",
-                                      field="model", expected=str(ckpt.get("model_config")),
-                                      actual=str(self.model_config.to_dict()))
-            self.model.load_state_dict(ckpt["model"])
-            step, opt_state, ckpt_stage = int(ckpt["step"]), ckpt["optimizer"], int(ckpt["stage_index"])
-            train_seconds = float(ckpt.get("train_seconds", 0.0))
-            wall_seconds = float(ckpt.get("wall_seconds", train_seconds))
-            figures = json.loads(ckpt.get("figures", "{}"))
-            self._restore_ema(ckpt)
-            if "rng" in ckpt:
-                restore_rng_states(ckpt["rng"])
+        step, opt_state, ckpt_stage, train_seconds, wall_seconds, figures = self._resume()
 
         total = cfg.total_steps
         end = total if stop_after is None else min(total, stop_after)
@@ -295,27 +280,7 @@ class Trainer:
                     assert chunk == 0, "checkpoints are written at episode ends only"
                     episode, carry = (step, self._batch(train_ds, step)), None
                 batch = self._window(episode[1], chunk)
-                ref_nw = to_network(batch["reference"])
-                self._logit_sq, self._collect_logits = [], True
-                out = runner(batch["color"], batch["motion_px"], batch["resets"], batch["depth"],
-                             None if carry is None else carry[0], jitter_px=batch["jitter_px"],
-                             display_hw=tuple(ref_nw.shape[-2:]))  # both read by upscaling models only
-                self._collect_logits = False
-                logit_sq, penalised_sq = self._kernel_logit_terms()
-                terms = qwnet_loss(out, ref_nw, display_motion(batch["motion_px"], ref_nw.shape[-2:]),
-                                   batch["resets"], cfg.spatial_weight,
-                                   *((None, None) if carry is None else carry))
-                loss = terms.total + cfg.kernel_logit_penalty * penalised_sq if cfg.kernel_logit_penalty \
-                    else terms.total
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.optimizer.grad_clip:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optimizer.grad_clip)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # pytorch-ranger uses deprecated overloads
-                    optimizer.step()
-                if self.ema is not None:
-                    self.ema.update(self.model)
+                out, ref_nw, terms, logit_sq = self._optimizer_step(runner, optimizer, batch, carry)
                 step += 1
                 stage_end = step == cfg.stage_start(si) + stage.steps
                 episode_end = chunk == chunks - 1 or stage_end
@@ -338,16 +303,8 @@ class Trainer:
                                       "loss": logged[0], "spatial": logged[1], "temporal": logged[2],
                                       "logit_sq": logged[3], "seconds": seconds})
                     if do_eval:
-                        with self.ema.applied(self.model) if self.ema is not None else nullcontext():
-                            fig = evaluate(self.model, val_blocks, cfg.spatial_weight, flip=use_flip)
-                        figures = {**fig.to_dict(), "step": step, "stage": stage.name,
-                                   "weights": "ema" if self.ema is not None else "raw"}
-                        wall = wall_seconds + time.perf_counter() - t_launch
-                        eval_log.append({**figures, "train_seconds": train_seconds, "wall_hours": wall / 3600.0})
-                        flip_text = f", FLIP {fig.flip:.4f}" if fig.flip is not None else ""
-                        bar.write(f"step {step} [{stage.name}] val PSNR {fig.psnr_db:.2f} dB "
-                                  f"(no-AA {fig.noaa_psnr_db:.2f}), temporal {fig.temporal:.4f} "
-                                  f"(no-AA {fig.noaa_temporal:.4f}){flip_text}, {wall / 3600.0:.2f} h")
+                        figures = self._evaluate(val_blocks, use_flip, step, stage.name, eval_log, bar,
+                                                 train_seconds, wall_seconds + time.perf_counter() - t_launch)
                     if stage_end:
                         self._save_stage(si, step, figures)
                 if episode_end and pending_ckpt:
@@ -369,6 +326,73 @@ class Trainer:
             bar.close()
             shutdown(info)
         return {"step": step, "out_dir": str(self.out), "figures": figures, "stopped": stopped}
+
+    def _resume(self) -> tuple[int, dict | None, int, float, float, dict]:
+        """Load the run folder's checkpoint into the model, EMA and RNGs (fresh start when there is none).
+
+        Returns:
+            (step, optimizer state, stage index of the checkpoint (-1: none), train seconds, wall seconds,
+            last figures).
+
+        Raises:
+            InvalidArgument: the checkpoint belongs to a different model configuration.
+        """
+        ckpt = load_checkpoint(self.out / CHECKPOINT_NAME)
+        self.ema = None
+        if ckpt is None:
+            return 0, None, -1, 0.0, 0.0, {}
+        if ckpt.get("model_config") != self.model_config.to_dict():
+            raise InvalidArgument(f"{self.out} holds a run of a different model; use another --out",
+                                  field="model", expected=str(ckpt.get("model_config")),
+                                  actual=str(self.model_config.to_dict()))
+        self.model.load_state_dict(ckpt["model"])
+        train_seconds = float(ckpt.get("train_seconds", 0.0))
+        self._restore_ema(ckpt)
+        if "rng" in ckpt:
+            restore_rng_states(ckpt["rng"])
+        return (int(ckpt["step"]), ckpt["optimizer"], int(ckpt["stage_index"]), train_seconds,
+                float(ckpt.get("wall_seconds", train_seconds)), json.loads(ckpt.get("figures", "{}")))
+
+    def _optimizer_step(self, runner, optimizer, batch: dict[str, torch.Tensor],
+                        carry: tuple[torch.Tensor, torch.Tensor] | None):
+        """Forward one window (from ``carry``'s detached last output when set), loss, backward, optimizer
+        and EMA update. Returns ``(out, ref_nw, loss terms, mean logit**2)``."""
+        cfg = self.cfg
+        ref_nw = to_network(batch["reference"])
+        self._logit_sq, self._collect_logits = [], True
+        out = runner(batch["color"], batch["motion_px"], batch["resets"], batch["depth"],
+                     None if carry is None else carry[0], jitter_px=batch["jitter_px"],
+                     display_hw=tuple(ref_nw.shape[-2:]))  # both read by upscaling models only
+        self._collect_logits = False
+        logit_sq, penalised_sq = self._kernel_logit_terms()
+        terms = qwnet_loss(out, ref_nw, display_motion(batch["motion_px"], ref_nw.shape[-2:]),
+                           batch["resets"], cfg.spatial_weight, *((None, None) if carry is None else carry))
+        loss = terms.total + cfg.kernel_logit_penalty * penalised_sq if cfg.kernel_logit_penalty else terms.total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optimizer.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optimizer.grad_clip)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pytorch-ranger uses deprecated overloads
+            optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return out, ref_nw, terms, logit_sq
+
+    def _evaluate(self, val_blocks, use_flip: bool, step: int, stage_name: str, eval_log: CsvLog, bar,
+                  train_seconds: float, wall_seconds: float) -> dict:
+        """Validate the model (its EMA weights when on), append the row to ``eval.csv``, print one line;
+        returns the figures dict stored in checkpoints."""
+        with self.ema.applied(self.model) if self.ema is not None else nullcontext():
+            fig = evaluate(self.model, val_blocks, self.cfg.spatial_weight, flip=use_flip)
+        figures = {**fig.to_dict(), "step": step, "stage": stage_name,
+                   "weights": "ema" if self.ema is not None else "raw"}
+        eval_log.append({**figures, "train_seconds": train_seconds, "wall_hours": wall_seconds / 3600.0})
+        flip_text = f", FLIP {fig.flip:.4f}" if fig.flip is not None else ""
+        bar.write(f"step {step} [{stage_name}] val PSNR {fig.psnr_db:.2f} dB (no-AA {fig.noaa_psnr_db:.2f}), "
+                  f"temporal {fig.temporal:.4f} (no-AA {fig.noaa_temporal:.4f}){flip_text}, "
+                  f"{wall_seconds / 3600.0:.2f} h")
+        return figures
 
     def _enter_stage(self, si: int, step: int, train_ds: SequenceDataset, opt_state):
         cfg, stage = self.cfg, self.cfg.stages[si]
