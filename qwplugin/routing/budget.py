@@ -113,13 +113,17 @@ class BudgetController:
             budget. Any guess above ~1/7 of the true b keeps the loop stable at the default inertia.
         inertia: EMA weight of the previous intercept, in [0, 1).
         margin_sigmas: z of the safety margin.
+        max_step: the commanded fraction rises by at most this much above the last measured fraction per
+            frame (None: no limit). Keeps a start-up with a poor slope guess from jumping into a regime the
+            linear model does not describe (e.g. the routed reconstructor's full-frame switch).
 
     Raises:
         InvalidArgument: an argument out of range.
     """
 
     def __init__(self, budget_ms: float, costs, initial_heavy_ms: float | None = None,
-                 inertia: float = DEFAULT_INERTIA, margin_sigmas: float = DEFAULT_MARGIN_SIGMAS):
+                 inertia: float = DEFAULT_INERTIA, margin_sigmas: float = DEFAULT_MARGIN_SIGMAS,
+                 max_step: float | None = None):
         if not budget_ms > 0:
             raise InvalidArgument("budget must be > 0 ms", field="budget_ms", expected="> 0", actual=repr(budget_ms))
         if not 0.0 <= inertia < 1.0:
@@ -132,7 +136,11 @@ class BudgetController:
             raise InvalidArgument("initial_heavy_ms must be > 0", field="initial_heavy_ms", expected="> 0",
                                   actual=repr(initial_heavy_ms))
         k_for_fraction(torch.zeros(1), 0.0, costs)  # validates the costs
+        if max_step is not None and not 0.0 < max_step <= 1.0:
+            raise InvalidArgument("max_step must be in (0, 1]", field="max_step", expected="(0, 1] or None",
+                                  actual=repr(max_step))
         self.budget_ms, self.costs, self.inertia, self.margin_sigmas = float(budget_ms), costs, inertia, margin_sigmas
+        self.max_step = max_step
         self.a_hat: float | None = None
         self.b_hat = float(b0)
         self._sigma = 0.0
@@ -153,7 +161,20 @@ class BudgetController:
         if self.a_hat is None:
             return 0.0
         f = (self.budget_ms - self.margin_ms - self.a_hat) / self.b_hat
+        if self.max_step is not None and self._fractions:
+            f = min(f, self._fractions[-1] + self.max_step)
         return min(max(f, 0.0), 1.0)
+
+    @property
+    def last_commanded(self) -> float:
+        """The heavy fraction commanded by the latest :meth:`choose_k`."""
+        return self._f_cmd
+
+    def skip(self) -> None:
+        """Forget the latest :meth:`choose_k`: the frame is not measured (e.g. a first frame after a cut,
+        whose light path has no history and runs far faster than a normal frame)."""
+        if len(self._ks) > len(self._ms):
+            self._ks.pop()
 
     def choose_k(self, p_heavy: torch.Tensor) -> float:
         """This frame's k: the one that routes :meth:`commanded_fraction` of ``p_heavy``'s elements heavy."""
@@ -176,11 +197,11 @@ class BudgetController:
                                   actual=repr(heavy_fraction))
         t, f = float(measured_ms), float(heavy_fraction)
         if self.a_hat is None:
-            self.a_hat = t - self.b_hat * self._f_cmd
+            self.a_hat = t - self.b_hat * f
         else:
-            self._residuals.append(t - (self.a_hat + self.b_hat * self._f_cmd))
+            self._residuals.append(t - (self.a_hat + self.b_hat * f))
             self._sigma = _robust_sigma(self._residuals)
-            self.a_hat = self.inertia * self.a_hat + (1.0 - self.inertia) * (t - self.b_hat * self._f_cmd)
+            self.a_hat = self.inertia * self.a_hat + (1.0 - self.inertia) * (t - self.b_hat * f)
         if self._ms:  # the first frame often carries one-off start-up costs: kept out of the slope fit
             self._window.append((f, t))
             self._refit()

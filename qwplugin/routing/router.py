@@ -154,6 +154,14 @@ class TileRouter:
             mask = self.hysteresis.step(p_heavy, tau_t)
         else:
             mask = p_heavy > tau_t.view(-1, 1, 1)
+        if s.mode == "budget":
+            # the budget wins over the hysteresis: never more heavy tiles than commanded (the lowest p dropped)
+            allowed = int(self.controller.last_commanded * mask.numel() + 1e-9)
+            if int(mask.sum()) > allowed:
+                keep = torch.where(mask, p_heavy, -1.0).flatten().topk(allowed).indices
+                mask = torch.zeros(mask.numel(), dtype=torch.bool, device=mask.device)
+                mask[keep] = True
+                mask = mask.view(p_heavy.shape)
         # A threshold at the probability clamp means "everything heavy" / "nothing heavy" (k = -25 / +25):
         # exact, whatever the probabilities and the hysteresis state.
         mask = torch.where(tau_t.view(-1, 1, 1) <= PROB_EPS, True, mask)
@@ -171,6 +179,9 @@ class TileRouter:
         heavy_tiles = int(mask.sum())
         info = RoutedFrameInfo(heavy_tiles, mask.numel(), heavy_tiles / mask.numel(), float(k), float(tau), ms)
         if self.controller is not None and s.mode == "budget":
-            self.controller.update(ms, info.heavy_fraction)
+            if reset:  # a first frame is not representative (no history to warp or clip): not measured
+                self.controller.skip()
+            else:
+                self.controller.update(ms, info.heavy_fraction)
         self.history.append(info)
         return out, info

@@ -62,6 +62,8 @@ STAGES = ("light", "features", "classifier", "route", "total")
 """Timed stages (ms): the TAA, the classifier inputs, the classifier, decision + heavy tiles + scatter, the pass."""
 TIMING_WINDOW = 60
 """Frames the timing medians cover."""
+BUDGET_MAX_STEP = 0.125
+"""Per frame, the budget controller raises the heavy fraction by at most this much (its ``max_step``)."""
 DEFAULT_TILE = 64
 DEFAULT_HALO = 16
 ROUTING_COSTS = (1.0, 10.0)
@@ -176,7 +178,8 @@ class RoutedQWNet(_ArrayMethod):
         self._classifier = classifier if classifier == "rule" else classifier.to(self._device).eval()
         self._classifier_source = classifier_source
         self._budget_ms = None if budget_ms is None else float(budget_ms)
-        controller = None if budget_ms is None else BudgetController(budget_ms, ROUTING_COSTS)
+        controller = None if budget_ms is None else BudgetController(budget_ms, ROUTING_COSTS,
+                                                                     max_step=BUDGET_MAX_STEP)
         settings = RoutingSettings(tile=tile, halo=halo, costs=ROUTING_COSTS, mode="budget" if controller else "k",
                                    k=float(k), refine=refine, hysteresis=hysteresis, full_frame=True)
         self._clock = clock

@@ -200,6 +200,12 @@ def test_registry_builds_it_by_name_with_options():
             registry.parse_spec(bad)
     with pytest.raises(InvalidArgument):
         registry.make("qwnet-routed-rule:tile=40", (64, 64))
+    from qwplugin.eval.methods import make_method, parse_method  # the evaluation's --methods path
+
+    assert parse_method("qwnet-routed:k=0.5") == ("qwnet-routed:k=0.5", None)
+    m = make_method("qwnet-routed-rule:budget_ms=40", (64, 64))
+    assert m.info.details["budget_ms"] == 40.0
+    m.close()
 
 
 def test_classifier_file_roundtrip_and_checksum(tmp_path):
@@ -249,3 +255,32 @@ def test_shipped_trained_router_is_used_by_name():
     assert "trained (routing-qwnet-taa.safetensors" in m.info.description
     assert torch.equal(m._classifier.net[0].weight, net.net[0].weight)
     m.close()
+
+
+def test_budget_mode_never_routes_more_than_commanded_and_skips_reset_frames():
+    from qwplugin.routing.budget import BudgetController
+    from qwplugin.routing.router import RoutingSettings, TileRouter
+
+    ctl = BudgetController(10.0, (1.0, 10.0), initial_heavy_ms=10.0, max_step=0.25)
+    now = [0.0]
+    def heavy(patches):  # 12 ms for all 16 tiles of 8x8
+        now[0] += 12.0 * patches.shape[0] / 16 * 1e-3
+        return patches
+
+    router = TileRouter(heavy, RoutingSettings(tile=8, halo=0, mode="budget", hysteresis=True, refine=False), ctl,
+                        clock=lambda: now[0])
+    rng = np.random.default_rng(0)
+    x = torch.zeros(1, 3, 32, 32)
+    for t in range(40):
+        # hysteresis would keep yesterday's heavy tiles: strongly anticorrelated probabilities each frame
+        p = torch.from_numpy(rng.uniform(0, 1, (1, 4, 4))).float()
+        p = p if t % 2 else 1.0 - p
+        probs = torch.cat([1.0 - p[:, None], p[:, None]], dim=1)
+        previous = ctl.report().heavy_fraction
+        _, info = router(x, probs, torch.ones(1, 3, 32, 32), reset=t in (0, 20), extra_ms=2.0)
+        assert info.heavy_tiles <= int(ctl.last_commanded * 16 + 1e-9)
+        if previous:
+            assert ctl.last_commanded <= previous[-1] + 0.25 + 1e-12
+    report = ctl.report()
+    assert len(report.ms) == 38  # the two reset frames are not measured
+    assert max(report.ms[10:]) <= 10.0 and report.mean_heavy_fraction > 0.2, report
