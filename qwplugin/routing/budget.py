@@ -7,14 +7,17 @@ b: the heavy path over the whole frame). The controller commands a heavy fractio
 
 and turns it into this frame's k by :func:`~qwplugin.routing.decision.k_for_fraction` on the frame's own
 heavy probabilities (the classifier runs before either path, so the fraction is set exactly, up to ties).
-After the pass, ``a_hat`` moves towards ``t - b_hat f_cmd`` (EMA, weight ``1 - inertia``): this is integral
-action, so the mean time converges to ``budget - margin`` even when the slope estimate is off or
-hysteresis moves the actual fraction away from the commanded one. Linearised, the commanded fraction
+After the pass, ``a_hat`` moves towards ``t - b_hat f`` with the frame's *measured* fraction f (EMA, weight
+``1 - inertia``): this is integral action, so the mean time converges to ``budget - margin`` even when the
+slope estimate is off (the fixed point is ``f = (budget - margin - a) / b`` whatever ``b_hat``). Using the
+measured rather than the commanded fraction keeps the whole-element quantisation (and any element a
+caller drops) out of the intercept, so a frame that got fewer elements than commanded does not push the
+next one over the budget. Linearised, the commanded fraction
 evolves as ``f' = const + (1 - (1 - inertia) b / b_hat) f``: stable for any ``b_hat > (1 - inertia) b / 2``,
 so a rough slope is enough. ``b_hat`` is refitted from the recent frames' frame-to-frame differences when
 the fractions move enough to identify it (see :meth:`BudgetController._refit`). ``sigma_hat`` is a robust
 scale (1.4826 x median absolute deviation) of the one-step prediction residuals
-``t - (a_hat + b_hat f_cmd)`` over the last 64 frames: once
+``t - (a_hat + b_hat f)`` over the last 64 frames: once
 settled, the prediction is the target, so these residuals are the time's deviation from it (noise,
 the integral action's own jitter, hysteresis), while the large residuals of a start-up with a wrong slope
 guess are outliers the median ignores.

@@ -40,7 +40,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from qwplugin.errors import InvalidArgument
@@ -48,7 +47,6 @@ from qwplugin.model.recurrent import warp_history_nw
 from qwplugin.ops.colour import from_network, to_network
 from qwplugin.routing.budget import BudgetController, BudgetReport
 from qwplugin.routing.classifier import RoutingClassifier
-from qwplugin.routing.decision import HEAVY, LIGHT
 from qwplugin.routing.features import frame_features
 from qwplugin.routing.router import RoutedFrameInfo, RoutingSettings, TileRouter
 from qwplugin.runtime.desc import ContextDesc
