@@ -280,7 +280,7 @@ class IntProgram:
                 bound = acc_bound(op, self.tensors[op.src].bits)
                 if bound >= ACC_EXACT_LIMIT:
                     raise bad("accumulator may exceed float32's exact integer range", f"ops[{i}]",
-                              f"max |acc + bias| < 2^24", str(bound))
+                              "max |acc + bias| < 2^24", str(bound))
                 if not bool((op.weight_scale > 0).all()):
                     raise bad("weight scales must be positive", f"ops[{i}].weight_scale", "> 0", "<= 0")
                 if isinstance(op, ConvLogits):

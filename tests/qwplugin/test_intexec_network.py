@@ -14,7 +14,7 @@ from qwplugin.intexec.export import export_network, load_program
 from qwplugin.intexec.fakequant import FakeQuantExecutor
 from qwplugin.intexec.network import IntegerQWNet, filter_from_logits
 from qwplugin.intexec.program import LOGITS, Conv, IntProgram, TensorSpec, f32
-from qwplugin.intexec.reference import ReferenceBackend, quantize_input, run_reference
+from qwplugin.intexec.reference import quantize_input, run_reference
 from qwplugin.model.input_unit import assemble_input
 from qwplugin.ops.colour import to_network
 from qwplugin.runtime.weights import SHIPPED_DIR, load_weights_file
