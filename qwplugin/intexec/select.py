@@ -31,8 +31,9 @@ PREFERENCES = ("auto", "triton", "cpu", "fakequant")
 
 
 @dataclass(frozen=True)
-class BackendInfo:
-    """Which backend runs and why.
+class IntBackendChoice:
+    """Which integer backend runs and why (the integer path's choice; the Context's whole answer is
+    :class:`qwplugin.runtime.backend.BackendInfo`).
 
     Attributes:
         name: "triton-int8", "cpu-int8-fbgemm" or "fakequant-float".
@@ -109,7 +110,7 @@ def make_extractor_backend(model, preference: str = "auto", device: str | None =
         self_test: check integer backends against the reference executor at creation.
 
     Returns:
-        ``(backend, BackendInfo)``; ``backend.features(x_codes)`` gives the float features and
+        ``(backend, IntBackendChoice)``; ``backend.features(x_codes)`` gives the float features and
         ``backend.run_codes(x_codes)`` the codes.
 
     Raises:
@@ -150,13 +151,13 @@ def make_extractor_backend(model, preference: str = "auto", device: str | None =
         reason = f"{backend.name}: fastest exact backend available"
         if skipped:
             reason += "; skipped " + "; ".join(skipped)
-        return backend, BackendInfo(backend.name, True, reason)
+        return backend, IntBackendChoice(backend.name, True, reason)
     dev = device or "cpu"
     dtype = torch.float16 if torch.device(dev).type == "cuda" else torch.float32
     backend = FakeQuantExecutor(program, device=dev, dtype=dtype)
     reason = "fake-quant float fallback (codes may differ from the integer reference by rounding)"
     reason += ("; " + "; ".join(skipped)) if skipped else "; requested explicitly"
-    return backend, BackendInfo(backend.name, False, reason)
+    return backend, IntBackendChoice(backend.name, False, reason)
 
 
 class IntegerFeatureExtractor(nn.Module):
