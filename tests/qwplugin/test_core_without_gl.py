@@ -148,9 +148,19 @@ def test_context_runs_on_arrays_with_every_gl_package_refused(tmp_path):
     from runtime_frames import SIZE, pan_frame
 
     got = np.load(out_file)
-    for precision in ("fp32", "int4"):
-        ctx = Context(ContextDesc(render_size=SIZE, model="qwnet-tiny", precision=precision, backend="cpu", seed=5))
-        want = np.stack([ctx.dispatch(pan_frame(t)) for t in range(4)])
-        ctx.close()
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the subprocess (OMP_NUM_THREADS=1): float reductions depend on the split
+    try:
+        want_by_precision = {}
+        for precision in ("fp32", "int4"):
+            ctx = Context(ContextDesc(render_size=SIZE, model="qwnet-tiny", precision=precision, backend="cpu",
+                                      seed=5))
+            want_by_precision[precision] = np.stack([ctx.dispatch(pan_frame(t)) for t in range(4)])
+            ctx.close()
+    finally:
+        torch.set_num_threads(threads)
+    for precision, want in want_by_precision.items():
         assert want.shape == (4, SIZE[1], SIZE[0], 3) and np.isfinite(want).all()
         assert np.array_equal(got[precision], want), precision
