@@ -64,6 +64,35 @@ FILTERS = ("none", "gaussian")
 """Current-frame estimates: the jittered sample itself, or the jitter-aware Gaussian over the 3x3."""
 
 
+def check_resolve_fields(config, bools: tuple[str, ...]) -> None:
+    """The range checks shared by :class:`TAAConfig` and the TAAU's config: the numeric resolve fields
+    (``alpha``, ``gamma``, ``filter_sigma_px``, ``depth_tolerance``, the feedback terms, ``sharpen``) and the
+    named bool fields.
+
+    Raises:
+        InvalidArgument: naming the first bad field (``<ClassName>.<field>`` in the message).
+    """
+    cls = type(config).__name__
+
+    def number(name, ok, expected):
+        v = getattr(config, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+            raise InvalidArgument(f"{cls}.{name} out of range", field=name, expected=expected, actual=repr(v))
+
+    number("alpha", lambda v: 0.0 < v <= 1.0, "0 < alpha <= 1")
+    number("gamma", lambda v: v > 0.0, "finite gamma > 0")
+    number("filter_sigma_px", lambda v: v > 0.0, "> 0")
+    number("depth_tolerance", lambda v: v > 0.0, "> 0")
+    number("motion_feedback", lambda v: v >= 0.0, ">= 0")
+    number("clip_feedback", lambda v: v >= 0.0, ">= 0")
+    number("feedback_max", lambda v: config.alpha <= v <= 1.0, f"alpha ({config.alpha}) <= feedback_max <= 1")
+    number("sharpen", lambda v: v >= 0.0, ">= 0")
+    for name in bools:
+        if not isinstance(getattr(config, name), bool):
+            raise InvalidArgument(f"{cls}.{name} must be a bool", field=name, expected="bool",
+                                  actual=type(getattr(config, name)).__name__)
+
+
 @dataclass(frozen=True)
 class TAAConfig:
     """Parameters of the TAA (shared by the PyTorch and GLSL implementations). The defaults are the
@@ -104,24 +133,7 @@ class TAAConfig:
     sharpen: float = 0.2
 
     def __post_init__(self):
-        def number(name, ok, expected):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
-                raise InvalidArgument(f"TAAConfig.{name} out of range", field=name, expected=expected,
-                                      actual=repr(v))
-
-        number("alpha", lambda v: 0.0 < v <= 1.0, "0 < alpha <= 1")
-        number("gamma", lambda v: v > 0.0, "finite gamma > 0")
-        number("filter_sigma_px", lambda v: v > 0.0, "> 0")
-        number("depth_tolerance", lambda v: v > 0.0, "> 0")
-        number("motion_feedback", lambda v: v >= 0.0, ">= 0")
-        number("clip_feedback", lambda v: v >= 0.0, ">= 0")
-        number("feedback_max", lambda v: self.alpha <= v <= 1.0, f"alpha ({self.alpha}) <= feedback_max <= 1")
-        number("sharpen", lambda v: v >= 0.0, ">= 0")
-        for name in ("unjitter", "dilate_motion", "depth_rejection", "perceptual_clip"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidArgument(f"TAAConfig.{name} must be a bool", field=name, expected="bool",
-                                      actual=type(getattr(self, name)).__name__)
+        check_resolve_fields(self, ("unjitter", "dilate_motion", "depth_rejection", "perceptual_clip"))
         if self.filter not in FILTERS:
             raise InvalidArgument("unknown TAA filter", field="filter", expected=", ".join(FILTERS),
                                   actual=repr(self.filter))

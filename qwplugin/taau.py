@@ -45,14 +45,13 @@ normalised per pixel (the TAA's weights are shared) and the current weight is sc
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from qwplugin.errors import InvalidArgument, InvalidOperation
-from qwplugin.taa import (_clip_by_ratio, clip_ratio, dilate_motion, history_depth_far, neighbourhood_moments,
+from qwplugin.taa import (_clip_by_ratio, check_resolve_fields, clip_ratio, dilate_motion, history_depth_far, neighbourhood_moments,
                           pixel_centres, rgb_to_ycocg, sample_catmull_rom, taa_sharpen, tonemap_ycocg,
                           untonemap_ycocg, ycocg_to_rgb)
 from qwplugin.upscale import scale_of
@@ -94,24 +93,7 @@ class TAAUConfig:
     sharpen: float = 0.35
 
     def __post_init__(self):
-        def number(name, ok, expected):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
-                raise InvalidArgument(f"TAAUConfig.{name} out of range", field=name, expected=expected,
-                                      actual=repr(v))
-
-        number("alpha", lambda v: 0.0 < v <= 1.0, "0 < alpha <= 1")
-        number("gamma", lambda v: v > 0.0, "finite gamma > 0")
-        number("filter_sigma_px", lambda v: v > 0.0, "> 0")
-        number("depth_tolerance", lambda v: v > 0.0, "> 0")
-        number("motion_feedback", lambda v: v >= 0.0, ">= 0")
-        number("clip_feedback", lambda v: v >= 0.0, ">= 0")
-        number("feedback_max", lambda v: self.alpha <= v <= 1.0, f"alpha ({self.alpha}) <= feedback_max <= 1")
-        number("sharpen", lambda v: v >= 0.0, ">= 0")
-        for name in ("dilate_motion", "depth_rejection", "perceptual_clip"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidArgument(f"TAAUConfig.{name} must be a bool", field=name, expected="bool",
-                                      actual=type(getattr(self, name)).__name__)
+        check_resolve_fields(self, ("dilate_motion", "depth_rejection", "perceptual_clip"))
 
     @property
     def uses_depth(self) -> bool:
