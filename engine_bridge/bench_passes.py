@@ -72,38 +72,42 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
+def _time_frames(renderer, passes: dict, frames: int, gl_frames: int, desc: str, progress: bool):
+    """Render ``max(frames, gl_frames) + 1`` frames (frame 0 is warm-up), timing the G-buffer and every pass
+    (network passes on the first ``frames`` frames only: they are slow). Returns (G-buffer ms per frame,
+    {mode: ms per frame}), frame 0 included."""
+    from OpenGL import GL
+    from tqdm import tqdm
+
+    times = {m: [] for m in passes}
+    gbuffer, prev = [], None
+    for i in tqdm(range(max(frames, gl_frames) + 1), desc=desc, unit="frame", disable=not progress):
+        t = i / 30.0
+        jitter = renderer.jitter_for_frame(i)
+        GL.glFinish()
+        t0 = time.perf_counter()
+        renderer.render_gbuffer(t, prev, jitter)
+        GL.glFinish()
+        gbuffer.append((time.perf_counter() - t0) * 1e3)
+        for m, p in passes.items():
+            if i <= (frames if p.info.family == "network" else gl_frames):
+                times[m].append(execute(p, renderer, jitter, reset=(i == 0), frame_index=i)[1])
+        prev = t
+    return gbuffer, times
+
+
 def bench(sizes, modes, scene_name: str, frames: int, gl_frames: int, model: str, backend: str,
           progress=True):
     """Median ms per (size, mode), plus the G-buffer render time. Returns {size: {mode|"render": ms}}."""
-    from tqdm import tqdm
-
     from engine_bridge.raster.renderer import Renderer
     from engine_bridge.scene.loader import load_scene
-
-    from OpenGL import GL
 
     scene = load_scene(scene_name)
     results, details = {}, {}
     for w, h in sizes:
         renderer = Renderer(scene, w, h)
         passes = {m: make_pass(m, w, h, model, backend) for m in modes}
-        times = {m: [] for m in modes}
-        render = []
-        n = max(frames, gl_frames) + 1  # +1: frame 0 is warm-up, not timed
-        prev = None
-        for i in tqdm(range(n), desc=f"{w}x{h}", unit="frame", disable=not progress):
-            t = i / 30.0
-            jitter = renderer.jitter_for_frame(i)
-            GL.glFinish()
-            t0 = time.perf_counter()
-            renderer.render_gbuffer(t, prev, jitter)
-            GL.glFinish()
-            render.append((time.perf_counter() - t0) * 1e3)
-            for m, p in passes.items():
-                budget = frames if p.info.family == "network" else gl_frames  # networks: fewer, slow frames
-                if i <= budget:
-                    times[m].append(execute(p, renderer, jitter, reset=(i == 0), frame_index=i)[1])
-            prev = t
+        render, times = _time_frames(renderer, passes, frames, gl_frames, f"{w}x{h}", progress)
         results[(w, h)] = {"render": statistics.median(render[1:]),
                            **{m: statistics.median(v[1:]) for m, v in times.items()}}
         details[(w, h)] = {m: _what_ran(p.info) for m, p in passes.items() if p.info.family == "network"}
@@ -117,10 +121,6 @@ def bench_upscaling(display_sizes, scales, modes, scene_name: str, frames: int, 
                     backend: str, progress=True):
     """Median ms per (display size, scale, mode) of the upscaling passes, plus the G-buffer render time at the
     render size. Returns ``{(display, scale): {"render_size": (w, h), "render": ms, mode: ms}}`` and what ran."""
-    from tqdm import tqdm
-
-    from OpenGL import GL
-
     import engine_bridge.passes.upscale_passes  # noqa: F401  (registers the GL upscalers)
     from engine_bridge.passes import make_pass as make
     from engine_bridge.raster.renderer import Renderer
@@ -136,23 +136,8 @@ def bench_upscaling(display_sizes, scales, modes, scene_name: str, frames: int, 
             renderer = Renderer(scene, *render, mip_bias=bias, phase_count=phases,
                                 display_size=None if disp == render else disp)
             passes = {m: make(m, *render, display_size=disp, model=model, backend=backend) for m in modes}
-            times = {m: [] for m in modes}
-            gbuffer = []
-            prev = None
-            n = max(frames, gl_frames) + 1  # +1: frame 0 is warm-up, not timed
-            for i in tqdm(range(n), desc=f"{disp[0]}x{disp[1]} {scale}", unit="frame", disable=not progress):
-                t = i / 30.0
-                jitter = renderer.jitter_for_frame(i)
-                GL.glFinish()
-                t0 = time.perf_counter()
-                renderer.render_gbuffer(t, prev, jitter)
-                GL.glFinish()
-                gbuffer.append((time.perf_counter() - t0) * 1e3)
-                for m, p in passes.items():
-                    budget = frames if p.info.family == "network" else gl_frames
-                    if i <= budget:
-                        times[m].append(execute(p, renderer, jitter, reset=(i == 0), frame_index=i)[1])
-                prev = t
+            gbuffer, times = _time_frames(renderer, passes, frames, gl_frames, f"{disp[0]}x{disp[1]} {scale}",
+                                          progress)
             results[(tuple(disp), scale)] = {"render_size": render, "render": statistics.median(gbuffer[1:]),
                                              **{m: statistics.median(v[1:]) for m, v in times.items()}}
             details[(tuple(disp), scale)] = {m: _what_ran(p.info) for m, p in passes.items()}
