@@ -51,6 +51,18 @@ def evaluate_pattern(x: np.ndarray, y: np.ndarray, p: dict) -> np.ndarray:
     return rgb * (1.0 - line[..., None]) + line[..., None] * (LINE_RADIANCE * l / max(l.max(), 1e-6))
 
 
+def _supersampled(x: np.ndarray, y: np.ndarray, p: dict, spp: int) -> np.ndarray:
+    """The reference of pattern ``p`` over the pixels whose top-left corners are ``(x, y)``: the mean of a
+    regular sqrt(spp) x sqrt(spp) grid of samples in each pixel, (H, W, 3) float32."""
+    n = int(round(math.sqrt(spp)))
+    offsets = (np.arange(n) + 0.5) / n
+    ref = np.zeros(x.shape + (3,))
+    for oy in offsets:
+        for ox in offsets:
+            ref += evaluate_pattern(x + ox, y + oy, p)
+    return (ref / (n * n)).astype(np.float32)
+
+
 def render_frame(p: dict, k: int, width: int, height: int, spp: int,
                  start_phase: int = 0) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Frame ``k`` of pattern ``p``: (aliased colour (H, W, 3), reference (H, W, 3), jitter_px); the jitter
@@ -59,13 +71,7 @@ def render_frame(p: dict, k: int, width: int, height: int, spp: int,
     vx, vy = p["velocity_px"]
     x, y = np.meshgrid(np.arange(width, dtype=np.float64) - k * vx, np.arange(height, dtype=np.float64) - k * vy)
     color = evaluate_pattern(x + 0.5 + jx, y + 0.5 + jy, p)
-    n = int(round(math.sqrt(spp)))
-    offsets = (np.arange(n) + 0.5) / n
-    ref = np.zeros((height, width, 3))
-    for oy in offsets:
-        for ox in offsets:
-            ref += evaluate_pattern(x + ox, y + oy, p)
-    return color.astype(np.float32), (ref / (n * n)).astype(np.float32), (jx, jy)
+    return color.astype(np.float32), _supersampled(x, y, p, spp), (jx, jy)
 
 
 def write_synthetic_dataset(root: str | os.PathLike, sequences: int, frames: int = 8, width: int = 64,
@@ -144,13 +150,7 @@ def render_upscale_frame(p: dict, k: int, width: int, height: int, scale: int, s
     color = evaluate_pattern(x, y, p)
     dw, dh = width * scale, height * scale
     xd, yd = np.meshgrid(np.arange(dw, dtype=np.float64) - k * vx, np.arange(dh, dtype=np.float64) - k * vy)
-    n = int(round(math.sqrt(spp)))
-    offsets = (np.arange(n) + 0.5) / n
-    ref = np.zeros((dh, dw, 3))
-    for oy in offsets:
-        for ox in offsets:
-            ref += evaluate_pattern(xd + ox, yd + oy, p)
-    return color.astype(np.float32), (ref / (n * n)).astype(np.float32), (jx, jy)
+    return color.astype(np.float32), _supersampled(xd, yd, p, spp), (jx, jy)
 
 
 def write_synthetic_upscale_dataset(root: str | os.PathLike, sequences: int, frames: int = 8, width: int = 32,
