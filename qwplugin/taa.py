@@ -374,20 +374,27 @@ def reconstruction_weights(jitter_px: tuple[float, float], sigma_px: float) -> n
     return (wgt / wgt.sum()).astype(np.float32)
 
 
-def reconstruct_current(color: torch.Tensor, jitter_px: tuple[float, float], sigma_px: float) -> torch.Tensor:
+def reconstruct_current(color: torch.Tensor, jitter_px, sigma_px: float) -> torch.Tensor:
     """Jitter-aware Gaussian reconstruction of the pixel-centre value from the 3x3 jittered samples
     (weights: :func:`reconstruction_weights`; edge pixels reuse the clamped texel, as GLSL's clamped
     ``texelFetch``).
 
     Args:
         color: (N,3,H,W) jittered samples, >= 0.
-        jitter_px: (x, y) this frame's jitter in render pixels (+y down).
+        jitter_px: (x, y) this frame's jitter in render pixels (+y down), or an (N, 2) tensor of one
+            jitter per batch element (training batches; each row's weights are :func:`reconstruction_weights`
+            of that row, so a row gives exactly what its tuple gives).
         sigma_px: Gaussian standard deviation in render pixels.
 
     Returns:
         (N,3,H,W) filtered current frame.
     """
-    weights = reconstruction_weights(jitter_px, sigma_px).tolist()
+    if isinstance(jitter_px, torch.Tensor):
+        rows = [reconstruction_weights(tuple(r), sigma_px) for r in jitter_px.detach().cpu().double().tolist()]
+        table = torch.from_numpy(np.stack(rows)).to(color.device)  # (N, 9) float32
+        weights = [table[:, k].view(-1, 1, 1, 1) for k in range(9)]
+    else:
+        weights = reconstruction_weights(jitter_px, sigma_px).tolist()
     total = None
     for wgt, (_, _, c) in zip(weights, _neighbours(color)):
         total = wgt * c if total is None else total + wgt * c
@@ -458,7 +465,8 @@ def taa_resolve(color: torch.Tensor, motion_px: torch.Tensor, history: torch.Ten
         motion_px: (N,2,H,W) float32, contract motion vectors (previous = current + motion, render px).
         history: (N,3,H,W) float32 previous output, or None for reset.
         config: the TAA parameters.
-        jitter_px: this frame's jitter (x, y) in render pixels.
+        jitter_px: this frame's jitter (x, y) in render pixels, or an (N, 2) tensor of one jitter per batch
+            element (see :func:`reconstruct_current`).
         depth: (N,1,H,W) float32 positive linear view depth; required when ``config.uses_depth``.
         history_depth: (N,1,H,W) the previous frame's depth, for ``depth_rejection`` (None: no test).
 
@@ -478,7 +486,7 @@ def taa_resolve(color: torch.Tensor, motion_px: torch.Tensor, history: torch.Ten
     if config.filter == "gaussian":
         current = reconstruct_current(color, jitter_px, config.filter_sigma_px)
     elif config.unjitter:
-        jitter = torch.tensor(jitter_px, dtype=torch.float32, device=color.device).view(1, 2, 1, 1)
+        jitter = torch.as_tensor(jitter_px, dtype=torch.float32, device=color.device).view(-1, 2, 1, 1)
         current = sample_bilinear(color, centres - jitter)
     else:
         current = color

@@ -68,7 +68,8 @@ def _model_outputs(model, blocks):
         for b in blocks:
             resets = b["resets"][None].clone()
             resets[:, 0] = True
-            outs.append(runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None]))
+            outs.append(runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None],
+                               jitter_px=b["jitter_px"][None] if "jitter_px" in b else None))
     return outs
 
 

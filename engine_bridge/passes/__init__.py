@@ -53,7 +53,7 @@ def _register() -> None:
     registry.register("noaa", _noaa, target="gl")
     registry.register("taa", _taa, target="gl")
     registry.register("taa-classic", functools.partial(_taa, classic=True), target="gl")
-    for model in ("unet", "qwnet"):
+    for model in ("unet", "qwnet", "qwnet-fast"):
         for precision in ("fp32", "int4"):
             registry.register(f"{model}-{precision}", functools.partial(_network, default_model=model,
                                                                         precision=precision), target="gl")

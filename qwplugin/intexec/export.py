@@ -195,7 +195,8 @@ def expected_layers(config: dict) -> dict[str, tuple[tuple[int, int, int, int], 
             layers[f"dec{d}_{i}"] = ((chans[d], chans[d], 3, 3), cfg.weight_bits)
     if cfg.kind == "qwnet":
         for d in range(cfg.levels):
-            layers[f"filter.down{d}"] = ((18 if d == 0 else 9, chans[d], 1, 1), cfg.filter_bits)
+            full = 27 if cfg.taa_candidate is not None else 18  # 3 or 2 images filtered at full resolution
+            layers[f"filter.down{d}"] = ((full if d == 0 else 9, chans[d], 1, 1), cfg.filter_bits)
         for d in range(cfg.levels - 1):
             layers[f"filter.up{d}"] = ((10, chans[d], 1, 1), cfg.filter_bits)
     return layers

@@ -25,6 +25,7 @@ from qwplugin.intexec.program import IntProgram
 from qwplugin.intexec.reference import quantize_input
 from qwplugin.model.base import ReconstructionModel
 from qwplugin.model.config import ModelConfig
+from qwplugin.model.filter_net import apply_down0
 from qwplugin.model.input_unit import assemble_input, prepare_history
 from qwplugin.ops.kernels import TAPS, _apply3x3
 from qwplugin.ops.padding import crop_to, pad_to_multiple
@@ -35,14 +36,15 @@ runtime)."""
 
 
 def filter_from_logits(config: ModelConfig, logits: list[torch.Tensor], color: torch.Tensor,
-                       history: torch.Tensor) -> torch.Tensor:
+                       history: torch.Tensor, candidate: torch.Tensor | None = None) -> torch.Tensor:
     """The float32 part of QW-Net's filter network, given the kernel logits of every stage.
 
     Args:
         config: the model configuration (``levels``, ``kernel_logit_cap``).
-        logits: ``2 * levels - 1`` tensors: ``down0`` (N, 18, H, W), ``down{d}`` (N, 9, H / 2^d, W / 2^d)
-            for d = 1..L-1, then ``up{d}`` (N, 10, H / 2^d, W / 2^d) for d = 0..L-2.
+        logits: ``2 * levels - 1`` tensors: ``down0`` (N, 18, or 27 with a TAA candidate, H, W), ``down{d}``
+            (N, 9, H / 2^d, W / 2^d) for d = 1..L-1, then ``up{d}`` (N, 10, H / 2^d, W / 2^d) for d = 0..L-2.
         color, history: (N, 3, H, W) padded aliased frame and warped history, network domain.
+        candidate: (N, 3, H, W) padded TAA candidate when ``config.taa_candidate``, else None.
 
     Returns:
         (N, 3, H, W) filtered frame, network domain.
@@ -57,7 +59,7 @@ def filter_from_logits(config: ModelConfig, logits: list[torch.Tensor], color: t
         return torch.softmax(z, dim=1)
 
     w = weights(logits[0])
-    down = [_apply3x3(color, w[:, :TAPS]) + _apply3x3(history, w[:, TAPS:])]
+    down = [apply_down0(w, color, history, candidate)]
     for d in range(1, levels):
         down.append(_apply3x3(F.avg_pool2d(down[-1], 2), weights(logits[d])))
     y = down[-1]
@@ -147,34 +149,38 @@ class IntegerQWNet(ReconstructionModel):
         if self.backend is None:
             self.use_backend("auto")
 
-    def _run(self, color_nw: torch.Tensor, history_nw: torch.Tensor, depth, want_features: bool):
-        self._check(color_nw, history_nw, depth)
+    def _run(self, color_nw: torch.Tensor, history_nw: torch.Tensor, depth, want_features: bool,
+             candidate_nw: torch.Tensor | None = None):
+        self._check(color_nw, history_nw, depth, candidate_nw)
         self._require_backend()
         h, w = color_nw.shape[-2:]
         m = self.config.size_multiple
         history_nw = prepare_history(color_nw, history_nw, self.config)  # as the float model does
         color, history = pad_to_multiple(color_nw, m), pad_to_multiple(history_nw, m)
         depth_p = pad_to_multiple(depth, m) if self.config.use_depth else None
-        net_input = assemble_input(color, history, depth_p, self.config.input_processing, self.config.use_depth)
+        candidate = pad_to_multiple(candidate_nw, m) if self.config.taa_candidate is not None else None
+        net_input = assemble_input(color, history, depth_p, self.config.input_processing, self.config.use_depth,
+                                   candidate)
         env = self.backend.run_heads(self.features(net_input))
         logits = [self.backend.values(n, env[n]).to(color.device) for n in self.program.heads]
-        out = crop_to(filter_from_logits(self.config, logits, color, history), h, w)
+        out = crop_to(filter_from_logits(self.config, logits, color, history, candidate), h, w)
         if not want_features:
             return out, None
         return out, [self.backend.values(n, env[n]).to(color.device) for n in self.program.outputs]
 
     @torch.no_grad()
     def forward_with_features(self, color_nw: torch.Tensor, history_nw: torch.Tensor,
-                              depth: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                              depth: torch.Tensor | None = None,
+                              candidate_nw: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(output (N, 3, H, W), dequantized features at the padded size, finest first).
 
         Raises:
             InvalidArgument: wrong shapes or dtypes, or missing depth.
         """
-        return self._run(color_nw, history_nw, depth, True)
+        return self._run(color_nw, history_nw, depth, True, candidate_nw)
 
     @torch.no_grad()
     def forward(self, color_nw: torch.Tensor, history_nw: torch.Tensor,
-                depth: torch.Tensor | None = None) -> torch.Tensor:
+                depth: torch.Tensor | None = None, candidate_nw: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstructed frame (N, 3, H, W), network domain (features are not dequantized)."""
-        return self._run(color_nw, history_nw, depth, False)[0]
+        return self._run(color_nw, history_nw, depth, False, candidate_nw)[0]

@@ -46,7 +46,8 @@ class BlackBoxUNet(ReconstructionModel):
         self.out = nn.Conv2d(config.encoder_channels[0] + config.in_channels, 3, kernel_size=1, bias=True)
         nn.init.zeros_(self.out.bias)
 
-    def _forward_padded(self, net_input: torch.Tensor, color: torch.Tensor, history: torch.Tensor):
+    def _forward_padded(self, net_input: torch.Tensor, color: torch.Tensor, history: torch.Tensor,
+                        candidate: torch.Tensor | None = None):
         feats, _ = self.features(net_input)
         return torch.relu(self.out(torch.cat([net_input, feats[0]], dim=1))), feats
 
@@ -66,6 +67,7 @@ class BlackBoxUNetV1(ReconstructionModel):
         self.out = QuantConv2d(config.encoder_channels[0], 3, 1, config.filter_bits, quantized=config.quantized)
         nn.init.xavier_normal_(self.out.weight)
 
-    def _forward_padded(self, net_input: torch.Tensor, color: torch.Tensor, history: torch.Tensor):
+    def _forward_padded(self, net_input: torch.Tensor, color: torch.Tensor, history: torch.Tensor,
+                        candidate: torch.Tensor | None = None):
         feats, scales = self.features(net_input)
         return torch.sigmoid(self.out(feats[0], scales[0])), feats

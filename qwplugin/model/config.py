@@ -17,6 +17,8 @@ FILTER_INITS = ("default", "taa")
 """``ModelConfig.filter_init``: ``default`` = Kaiming weights, zero biases (uniform kernels, as released);
 ``taa`` = small weights and biases that make every kernel start as a TAA blend (see
 :meth:`qwplugin.model.filter_net.FilterNetwork.init_as_taa`)."""
+TAA_CANDIDATE_CHANNELS = 3
+"""The TAA candidate's RGB, appended to the network input when ``ModelConfig.taa_candidate`` is set."""
 UNET_STRUCTURES = ("released", "v1")
 """Black-box U-Net variants (``ModelConfig.unet_structure``): ``released`` is ``model/unet.py`` of the
 released code (average pooling, bilinear upsampling, the raw input concatenated into an FP32 1x1 output
@@ -84,6 +86,13 @@ class ModelConfig:
             One model per scale (it is not conditioned on the scale).
         upscale_extractor: ``"display"`` or ``"render"`` (:data:`UPSCALE_EXTRACTORS`); only read when
             ``upscale_factor > 1``.
+        taa_candidate: None (released) or the fields of a :class:`qwplugin.taa.TAAConfig` (``"tuned"`` in a
+            config file means ``TAAConfig()``'s, written out in full so a later change of the TAA's
+            defaults cannot change a trained model). When set, every frame also gets a *TAA candidate*: the
+            TAA resolved from this model's own previous output (:mod:`qwplugin.model.taa_candidate`).
+            It is three more input channels, and the full-resolution kernel filters a third 3x3 image with
+            27 taps in all. With ``filter_init="taa"`` the network starts as that TAA. QW-Net at native
+            resolution only; the recurrence must supply the jitter and the previous depth.
         unet_structure: which black-box U-Net (``kind == "unet"`` only; see :data:`UNET_STRUCTURES`).
             The default and every preset build ``"released"``. A dict without this key given to
             :meth:`from_dict` with ``kind == "unet"`` means ``"v1"``: weights files and checkpoints
@@ -108,6 +117,7 @@ class ModelConfig:
     history_rectification: str | None = None
     rectification_gamma: float = 1.5
     filter_init: str = "default"
+    taa_candidate: dict | None = None
     unet_structure: str = "released"
     upscale_factor: float = 1.0
     upscale_extractor: str = "display"
@@ -116,6 +126,10 @@ class ModelConfig:
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)
         self.encoder_convs = tuple(int(c) for c in self.encoder_convs)
         self.decoder_convs = tuple(int(c) for c in self.decoder_convs)
+        if self.taa_candidate == "tuned":
+            from qwplugin.taa import TAAConfig
+
+            self.taa_candidate = asdict(TAAConfig())
         self.validate()
 
     @property
@@ -137,7 +151,17 @@ class ModelConfig:
     def in_channels(self) -> int:
         """Channels of the network (U-Net) input tensor."""
         extra = UPSCALE_INPUT_CHANNELS if self.upscales and self.upscale_extractor == "display" else 0
-        return RGB_CHANNELS + INPUT_UNIT_CHANNELS * self.input_processing + int(self.use_depth) + extra
+        candidate = TAA_CANDIDATE_CHANNELS if self.taa_candidate is not None else 0
+        return RGB_CHANNELS + INPUT_UNIT_CHANNELS * self.input_processing + int(self.use_depth) + extra + candidate
+
+    @property
+    def taa_candidate_config(self):
+        """The :class:`qwplugin.taa.TAAConfig` of the TAA candidate, or None when the model has none."""
+        if self.taa_candidate is None:
+            return None
+        from qwplugin.taa import TAAConfig
+
+        return TAAConfig(**self.taa_candidate)
 
     def validate(self) -> None:
         """Raise :class:`InvalidArgument` naming the first bad field."""
@@ -189,6 +213,23 @@ class ModelConfig:
             raise InvalidArgument("the render-resolution extractor needs scale 2 (features upsampled x2)",
                                   field="upscale_extractor", expected="'display' for scale != 2",
                                   actual=f"'render' at {self.upscale_factor}")
+        if self.taa_candidate is not None:
+            from qwplugin.taa import TAAConfig
+
+            if not isinstance(self.taa_candidate, dict):
+                raise InvalidArgument("taa_candidate must be null, 'tuned' or a dict of TAAConfig fields",
+                                      field="taa_candidate", expected="null, 'tuned' or {field: value}",
+                                      actual=repr(self.taa_candidate))
+            known = {f.name for f in fields(TAAConfig)}
+            unknown = sorted(set(self.taa_candidate) - known)
+            if unknown:
+                raise InvalidArgument("unknown TAA field in taa_candidate", field="taa_candidate",
+                                      expected=", ".join(sorted(known)), actual=", ".join(unknown))
+            TAAConfig(**self.taa_candidate)  # its own range checks
+            if self.kind != "qwnet" or self.upscales:
+                raise InvalidArgument("the TAA candidate is implemented for native-resolution QW-Net only",
+                                      field="taa_candidate", expected="kind 'qwnet', upscale_factor 1",
+                                      actual=f"kind {self.kind!r}, upscale_factor {self.upscale_factor}")
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
@@ -221,7 +262,7 @@ class ModelConfig:
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         # optional fields at their defaults are left out: configs written before they existed stay equal
         for name, default in (("kernel_logit_cap", None), ("history_rectification", None),
-                              ("rectification_gamma", 1.5), ("filter_init", "default"),
+                              ("rectification_gamma", 1.5), ("filter_init", "default"), ("taa_candidate", None),
                               ("upscale_factor", 1.0), ("upscale_extractor", "display")):
             if data[name] == default:
                 del data[name]

@@ -3,7 +3,9 @@
 Per level d (L levels, images in the network colour domain):
 
 - down stage 0 (full resolution): 1x1 conv ``down0`` (level-0 features -> 18 logits), softmax over the
-  18, applied jointly to 3x3 of the aliased frame and 3x3 of the warped history -> ``r0``;
+  18, applied jointly to 3x3 of the aliased frame and 3x3 of the warped history -> ``r0`` (27 logits and
+  a third 3x3 image, the TAA candidate, when ``config.taa_candidate`` is set:
+  :mod:`qwplugin.model.taa_candidate`);
 - down stage d >= 1: ``r_d = K(avg_pool_2x2(r_{d-1}))`` with 9 softmax weights from ``down{d}`` on the
   level-d features (the bottleneck at d = L - 1);
 - up stage d (from L - 2 down to 0): ``u_d = K10(bilinear_x2(u_{d+1}), r_d)`` with 10 softmax weights
@@ -36,6 +38,25 @@ stage blends 0.25 of the current frame (0.2 on the centre tap, 0.05 spread over 
 0.75 of the history's centre tap (a TAA with feedback 0.25); every up stage keeps 0.95 of its own
 level's result; coarse down stages are centre-weighted. The 1x1 convs' weights are scaled by
 ``weight_scale`` so the kernels start (nearly) independent of the features and learn away from there."""
+TAA_CANDIDATE_INIT = {"current_centre": 0.01, "current_ring": 0.01, "history_centre": 0.01,
+                      "candidate_centre": 0.96, "candidate_ring": 0.01, "down_centre": 0.9, "up_own": 0.99,
+                      "weight_scale": 0.01}
+"""Starting kernels of ``filter_init="taa"`` with a TAA candidate: 0.96 of the output is the candidate's
+centre tap (the TAA itself), 0.01 each the current frame's centre and ring, the history's centre and the
+candidate's ring, so every source starts with a gradient; the up stages keep 0.99 of their own level."""
+
+
+def apply_down0(weights: torch.Tensor, color: torch.Tensor, history: torch.Tensor,
+                candidate: torch.Tensor | None) -> torch.Tensor:
+    """The full-resolution down stage: softmax ``weights`` (N, 18 or 27, H, W) over 3x3 of ``color``,
+    ``history`` and (27 taps) ``candidate``, all (N, 3, H, W). Shared by the float and the integer model."""
+    out = _apply3x3(color, weights[:, :TAPS]) + _apply3x3(history, weights[:, TAPS:2 * TAPS])
+    if candidate is not None:
+        assert weights.shape[1] == 3 * TAPS, weights.shape
+        out = out + _apply3x3(candidate, weights[:, 2 * TAPS:])
+    else:
+        assert weights.shape[1] == 2 * TAPS, weights.shape
+    return out
 
 
 class FilterNetwork(nn.Module):
@@ -56,7 +77,8 @@ class FilterNetwork(nn.Module):
         self.down = nn.ModuleDict()
         self.up = nn.ModuleDict()
         for d in range(config.levels):
-            self.down[f"down{d}"] = QuantConv2d(chans[d], 2 * TAPS if d == 0 else TAPS, 1, bits, quantized=q)
+            sources = 3 if config.taa_candidate is not None else 2
+            self.down[f"down{d}"] = QuantConv2d(chans[d], sources * TAPS if d == 0 else TAPS, 1, bits, quantized=q)
         for d in range(config.levels - 1):
             self.up[f"up{d}"] = QuantConv2d(chans[d], TAPS + 1, 1, bits, quantized=q)
         if config.filter_init == "taa":
@@ -69,7 +91,7 @@ class FilterNetwork(nn.Module):
         With rectified history (``history_rectification``) the network then starts as a TAA with a
         variance-clipped history and feedback 0.25, a strong baseline to improve on rather than to reach.
         """
-        k = TAA_INIT
+        k = TAA_INIT if self.config.taa_candidate is None else TAA_CANDIDATE_INIT
 
         def log_weights(weights: list[float]) -> torch.Tensor:
             assert abs(sum(weights) - 1.0) < 1e-9
@@ -80,6 +102,10 @@ class FilterNetwork(nn.Module):
         hist = [1e-4 / (TAPS - 1)] * TAPS  # history ring nearly off (log of 0 is not a bias)
         hist[CENTRE_TAP] = k["history_centre"] - 1e-4
         down0 = ring + hist
+        if self.config.taa_candidate is not None:
+            cand = [k["candidate_ring"] / (TAPS - 1)] * TAPS
+            cand[CENTRE_TAP] = k["candidate_centre"]
+            down0 = down0 + cand
         coarse = [(1.0 - k["down_centre"]) / (TAPS - 1)] * TAPS
         coarse[CENTRE_TAP] = k["down_centre"]
         up = [(1.0 - k["up_own"]) / TAPS] * TAPS + [k["up_own"]]
@@ -97,12 +123,14 @@ class FilterNetwork(nn.Module):
         return torch.softmax(logits, dim=1)
 
     def forward(self, features: list[torch.Tensor], scales: list, color: torch.Tensor,
-                history: torch.Tensor, return_stages: bool = False):
-        """Filter ``color`` and ``history``; with ``return_stages`` also return the down results ``r_d``."""
+                history: torch.Tensor, return_stages: bool = False, candidate: torch.Tensor | None = None):
+        """Filter ``color``, ``history`` (and ``candidate``, the TAA candidate, when the config has one);
+        with ``return_stages`` also return the down results ``r_d``."""
         levels = self.config.levels
         assert len(features) == levels
+        assert (candidate is None) == (self.config.taa_candidate is None)
         weights = self._weights(self.down["down0"], features[0], scales[0])
-        down = [_apply3x3(color, weights[:, :TAPS]) + _apply3x3(history, weights[:, TAPS:])]
+        down = [apply_down0(weights, color, history, candidate)]
         for d in range(1, levels):
             weights = self._weights(self.down[f"down{d}"], features[d], scales[d])
             down.append(_apply3x3(F.avg_pool2d(down[-1], 2), weights))

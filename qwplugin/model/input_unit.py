@@ -1,8 +1,8 @@
 """The network input: aliased RGB + warped history RGB, optionally the input processing unit's channels
 (grayscale and gradient magnitude of both images) and normalised depth.
 
-Channel order: ``[color (3), history (3), gray(color), grad(color), gray(history), grad(history), depth]``
-(the bracketed extras only when enabled). All values lie in [0, 1] for inputs in [0, 1).
+Channel order: ``[color (3), history (3), gray(color), grad(color), gray(history), grad(history), depth,
+taa candidate (3)]`` (the extras after the first six only when enabled). All values lie in [0, 1] for inputs in [0, 1).
 """
 
 from __future__ import annotations
@@ -39,15 +39,16 @@ def normalise_depth(depth_view: torch.Tensor) -> torch.Tensor:
 
 
 def assemble_input(color: torch.Tensor, history: torch.Tensor, depth: torch.Tensor | None,
-                   input_processing: bool, use_depth: bool) -> torch.Tensor:
+                   input_processing: bool, use_depth: bool, candidate: torch.Tensor | None = None) -> torch.Tensor:
     """Concatenate the network input channels (see the module docstring).
 
     Args:
         color, history: (N, 3, H, W) network-domain colour.
         depth: (N, 1, H, W) linear view depth, used when ``use_depth``.
+        candidate: (N, 3, H, W) the TAA candidate (:mod:`qwplugin.model.taa_candidate`) or None.
 
     Returns:
-        (N, 6 + 4 * input_processing + use_depth, H, W).
+        (N, 6 + 4 * input_processing + use_depth + 3 * (candidate is not None), H, W).
     """
     parts = [color, history]
     if input_processing:
@@ -57,6 +58,8 @@ def assemble_input(color: torch.Tensor, history: torch.Tensor, depth: torch.Tens
     if use_depth:
         assert depth is not None
         parts.append(normalise_depth(depth))
+    if candidate is not None:
+        parts.append(candidate)
     return torch.cat(parts, dim=1)
 
 

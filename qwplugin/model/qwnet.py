@@ -26,6 +26,7 @@ class QWNet(ReconstructionModel):
         self.features = FeatureExtractor(config)
         self.filter = FilterNetwork(config)
 
-    def _forward_padded(self, net_input: torch.Tensor, color: torch.Tensor, history: torch.Tensor):
+    def _forward_padded(self, net_input: torch.Tensor, color: torch.Tensor, history: torch.Tensor,
+                        candidate: torch.Tensor | None = None):
         feats, scales = self.features(net_input)
-        return self.filter(feats, scales, color, history), feats
+        return self.filter(feats, scales, color, history, candidate=candidate), feats

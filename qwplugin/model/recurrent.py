@@ -40,9 +40,15 @@ def _exposure_nchw(exposure: float | torch.Tensor, n: int) -> float | torch.Tens
     return exposure
 
 
+def _candidate_config(model: nn.Module):
+    config = getattr(model, "config", None)
+    return None if config is None else getattr(config, "taa_candidate_config", None)
+
+
 def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: torch.Tensor,
                      prev_output_linear: torch.Tensor | None, exposure: float | torch.Tensor = 1.0,
-                     depth: torch.Tensor | None = None) -> torch.Tensor:
+                     depth: torch.Tensor | None = None, jitter_px: tuple[float, float] | None = None,
+                     prev_depth: torch.Tensor | None = None) -> torch.Tensor:
     """One frame: (aliased colour, motion, previous output) -> reconstructed colour, linear HDR.
 
     Args:
@@ -51,7 +57,11 @@ def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: to
         motion_px: (N, 2, H, W) motion in render pixels, previous = current + motion.
         prev_output_linear: (N, 3, H, W) previous output (linear HDR) or None (reset).
         exposure: pre-exposure, float or (N,) tensor.
-        depth: (N, 1, H, W) linear view depth (used when the model's config has ``use_depth``).
+        depth: (N, 1, H, W) linear view depth (used when the model's config has ``use_depth`` or a TAA
+            candidate that dilates or rejects by depth).
+        jitter_px: this frame's (x, y) jitter in render pixels, for a model with a TAA candidate
+            (``config.taa_candidate``); None means (0, 0). Other models ignore it.
+        prev_depth: (N, 1, H, W) the previous frame's depth, for the TAA candidate's depth rejection.
 
     Returns:
         (N, 3, H, W) linear HDR.
@@ -70,7 +80,14 @@ def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: to
         check_tensor(prev_output_linear, "prev_output_linear", 4, channels=3)
         check_same_spatial(color_linear, prev_output_linear, "color_linear", "prev_output_linear")
         history_nw = warp_history_nw(to_network(prev_output_linear, e), motion_px, color_nw)
-    return from_network(model(color_nw, history_nw, depth), e)
+    taa = _candidate_config(model)
+    if taa is None:
+        return from_network(model(color_nw, history_nw, depth), e)
+    from qwplugin.model.taa_candidate import taa_candidate_nw
+
+    prev_nw = None if prev_output_linear is None else to_network(prev_output_linear, e)
+    candidate = taa_candidate_nw(taa, color_nw, prev_nw, motion_px, jitter_px, depth, prev_depth)
+    return from_network(model(color_nw, history_nw, depth, candidate), e)
 
 
 def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tensor, resets: torch.Tensor,
@@ -81,7 +98,9 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
 
     An upscaling model (:func:`qwplugin.model.upscale.is_upscaling`) runs
     :func:`qwplugin.model.upscale.run_upscale_sequence` instead (display-resolution history, ``jitter_px``
-    (N, T, 2) required, ``display_hw`` the output size); other models ignore those two arguments.
+    (N, T, 2) required, ``display_hw`` the output size). A model with a TAA candidate
+    (``config.taa_candidate``) uses ``jitter_px`` (None: zero jitter) and ``depth`` (frame t - 1's depth
+    for the candidate's depth rejection); other models ignore ``jitter_px`` and ``display_hw``.
 
     Without ``prev_output_nw``, frame 0 of every sequence is treated as a reset whatever ``resets[:, 0]``
     says. With it (the output of the frame before frame 0, e.g. the detached last output of the previous
@@ -130,6 +149,9 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
                               expected=f"({n}, 3, {colors.shape[3]}, {colors.shape[4]})",
                               actual=f"shape {tuple(prev_output_nw.shape)}")
     e = _exposure_nchw(exposure, n)
+    taa = _candidate_config(model)
+    if taa is not None:
+        from qwplugin.model.taa_candidate import taa_candidate_nw
     outputs = []
     prev_nw = prev_output_nw
     for i in range(t):
@@ -140,6 +162,14 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
             warped = warp_history_nw(prev_nw, motions_px[:, i], color_nw)
             reset = resets[:, i].to(torch.bool).view(n, 1, 1, 1)
             history_nw = torch.where(reset, color_nw, warped)
-        prev_nw = model(color_nw, history_nw, None if depth is None else depth[:, i])
+        depth_i = None if depth is None else depth[:, i]
+        if taa is None:
+            prev_nw = model(color_nw, history_nw, depth_i)
+        else:
+            prev_depth = None if (depth is None or i == 0) else depth[:, i - 1]
+            candidate = taa_candidate_nw(taa, color_nw, prev_nw, motions_px[:, i],
+                                         None if jitter_px is None else jitter_px[:, i], depth_i, prev_depth,
+                                         resets[:, i].to(torch.bool))
+            prev_nw = model(color_nw, history_nw, depth_i, candidate)
         outputs.append(prev_nw if return_network_domain else from_network(prev_nw, e))
     return torch.stack(outputs, dim=1)

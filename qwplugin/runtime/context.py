@@ -130,9 +130,16 @@ class Context:
             else:
                 precision_detail = INT4_FAKE_QUANT
                 notes.append("caller-supplied module: runs its own fake-quant forward")
-        self._use_depth = bool(getattr(loaded.config, "use_depth", False))
-        notes.append(f"model inputs: colour, history{', depth' if self._use_depth else ''}; jitter_px is not "
-                     f"used by the model{'' if self._use_depth else ', depth is not used'}")
+        candidate = getattr(loaded.config, "taa_candidate_config", None)
+        self._uses_jitter = candidate is not None
+        self._use_depth = bool(getattr(loaded.config, "use_depth", False)) or bool(candidate and candidate.uses_depth)
+        if candidate is not None:
+            notes.append("model inputs: colour, history, jitter_px"
+                         f"{', depth (and the previous frame depth)' if self._use_depth else ''}; a TAA candidate "
+                         "resolved from the model's own history is filtered with them (ModelConfig.taa_candidate)")
+        else:
+            notes.append(f"model inputs: colour, history{', depth' if self._use_depth else ''}; jitter_px is not "
+                         f"used by the model{'' if self._use_depth else ', depth is not used'}")
         features = getattr(self._model, "features", None)
         self._extractor_timer = ModuleTimer(features, self._device) if isinstance(features, torch.nn.Module) \
             else None
@@ -142,9 +149,10 @@ class Context:
             precision_detail=precision_detail, model=loaded.name, model_kind=kind,
             weights=loaded.weights, trained=loaded.trained, notes=tuple(notes),
             fallback=FALLBACK_DESCRIPTION if desc.budget_policy == "fallback" and desc.budget_ms else "none",
-            uses_jitter=False, uses_depth=self._use_depth)
-        self._taa_config = TAAConfig().without_depth()  # the context keeps no depth history
+            uses_jitter=self._uses_jitter, uses_depth=self._use_depth)
+        self._taa_config = TAAConfig().without_depth()  # the fallback keeps no depth history
         self._history: torch.Tensor | None = None
+        self._history_depth: torch.Tensor | None = None  # the previous frame's depth (TAA-candidate models)
         self._timing = TimingStats(desc.timing_window)
         self._budget = BudgetMonitor(desc.budget_ms, desc.budget_policy)
         self._debug = DebugChecker() if desc.debug_checks else None
@@ -289,7 +297,9 @@ class Context:
             if fallback:
                 result = taa_resolve(ft.color, ft.motion_px, history, self._taa_config, ft.jitter_px)
             else:
-                result = reconstruct_step(self._model, ft.color, ft.motion_px, history, ft.exposure, ft.depth)
+                result = reconstruct_step(self._model, ft.color, ft.motion_px, history, ft.exposure, ft.depth,
+                                          jitter_px=ft.jitter_px if self._uses_jitter else None,
+                                          prev_depth=None if history is None else self._history_depth)
             # The model maps finite inputs to finite outputs; this guard keeps a numerical accident
             # (e.g. a bad caller-supplied model) from entering the history.
             result = torch.nan_to_num(result, nan=0.0, posinf=0.0, neginf=0.0)
@@ -299,6 +309,7 @@ class Context:
         if ft.reset and self._history is not None:
             self._resets += 1
         self._history = result  # commit: only a fully successful step reaches the history
+        self._history_depth = ft.depth if self._uses_jitter else None
         self._nonfinite += ft.nonfinite_color
         output = _deliver(result, out, ft.as_numpy)
         clock.lap("output_transfer")

@@ -22,6 +22,8 @@ Built-in names:
 ``taa-classic`` the textbook TAA the project started with (:meth:`~qwplugin.taa.TAAConfig.classic`)
 ``qwnet-fp32``  QW-Net through :class:`~qwplugin.runtime.Context` (the product path), FP32
 ``qwnet-int4``  the same with the 4-bit extractor on the fastest exact integer backend available
+``qwnet-fast-*`` the ``fast`` preset (~4.9k MAC/px, with the TAA candidate: ``ModelConfig.taa_candidate``),
+                ``qwnet-fast-fp32`` and ``qwnet-fast-int4``
 ``unet-fp32``   the black-box U-Net baseline (colour predicted directly), FP32
 ``unet-int4``   its 4-bit version
 ==============  ==========================================================================================
@@ -367,7 +369,7 @@ def _network(name, size, *, default_model: str, precision: str, model=None, back
 register("noaa", _noaa, label="no AA")
 register("taa", _taa, label="TAA", path_option="config")
 register("taa-classic", functools.partial(_taa, classic=True), label="TAA classic", path_option="config")
-for _model, _text in (("unet", "U-Net"), ("qwnet", "QW-Net")):
+for _model, _text in (("unet", "U-Net"), ("qwnet", "QW-Net"), ("qwnet-fast", "QW-Net fast")):
     for _precision, _ptext in (("fp32", "FP32"), ("int4", "4-bit")):
         register(f"{_model}-{_precision}",
                  functools.partial(_network, default_model=_model, precision=_precision),

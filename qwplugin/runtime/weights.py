@@ -60,6 +60,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 MODEL_NAMES = {
     "qwnet": ("qwnet", "paper"),
+    "qwnet-fast": ("qwnet", "fast"),
     "qwnet-tiny": ("qwnet", "tiny"),
     "unet": ("unet", "paper"),
     "unet-tiny": ("unet", "tiny"),

@@ -3,6 +3,7 @@
 Usage::
 
     python -m qwplugin.train.export --run runs/qwnet_small --run runs/unet_small [--out qwplugin/weights]
+    python -m qwplugin.train.export --run runs/qwnet_fast_taacand_cpu --name qwnet-fast
 
 For each run folder, every finished stage (``stage_<name>.pt``) becomes ``<kind>-<precision>.safetensors``
 (``qwnet-fp32``, ``qwnet-int4``, ``unet-fp32``, ``unet-int4``), written with
@@ -45,8 +46,11 @@ def quantization_spec(config: ModelConfig, enabled: bool) -> dict:
             "act_bits": config.act_bits, "input_bits": config.input_bits}
 
 
-def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT) -> Path:
-    """Write one stage file as ``<out_dir>/<kind>-<fp32|int4>.safetensors`` and update the manifest.
+def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None) -> Path:
+    """Write one stage file as ``<out_dir>/<name>-<fp32|int4>.safetensors`` and update the manifest.
+
+    ``name`` is the built-in model name the files ship under (``qwnet``, ``qwnet-fast``, ...; see
+    :data:`qwplugin.runtime.weights.MODEL_NAMES`); default the model's ``kind``.
 
     Returns:
         The written path.
@@ -84,12 +88,13 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT) -> P
         raise InvalidArgument(f"{stage_file} has no validation figures (no evaluation before it was written)",
                               field="stage_file", expected="a file written at or after an evaluation",
                               actual="no figures")
-    path = Path(out_dir) / f"{config.kind}-{precision}.safetensors"
+    name = config.kind if name is None else name
+    path = Path(out_dir) / f"{name}-{precision}.safetensors"
     metadata = {"quantization": quantization_spec(config, quantized), "training": training,
                 "metrics": {**figures, "measured": "by the training run on the held-out validation scenes; PSNR "
                                                    "and temporal error in the tonemapped domain, see docs/training.md"}}
     integer = quantized and config.kind == "qwnet"
-    state_path = path.with_name(f"{config.kind}-int4-qat.safetensors") if integer else path
+    state_path = path.with_name(f"{name}-int4-qat.safetensors") if integer else path
     digest = save_weights(state_path, model, precision=precision, extra_metadata=metadata)
     written = [state_path]
     if integer:
@@ -117,7 +122,7 @@ def export_integer(model, path: str | Path, extra_metadata: dict | None = None) 
     return Path(path)
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT) -> list[Path]:
+def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None) -> list[Path]:
     """Export every finished stage of a run folder.
 
     Raises:
@@ -127,7 +132,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT) -> list[P
     if not files:
         raise InvalidArgument("run folder has no finished stage", field="--run", expected="stage_*.pt files",
                               actual=str(run_dir))
-    return [export_stage(f, out_dir) for f in files]
+    return [export_stage(f, out_dir, name) for f in files]
 
 
 @command("qw-export")
@@ -139,11 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", action="append", default=[],
                         help="one stage_*.pt or checkpoint.pt to export (repeatable; for unfinished runs)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="weights folder (default: the package's)")
+    parser.add_argument("--name", default=None,
+                        help="built-in model name the files ship under, e.g. qwnet-fast (default: the model kind)")
     args = parser.parse_args(argv)
     if not args.run and not args.file:
         parser.error("give --run or --file")
-    paths = [p for run in args.run for p in export_run(run, args.out)]
-    paths += [export_stage(f, args.out) for f in args.file]
+    paths = [p for run in args.run for p in export_run(run, args.out, args.name)]
+    paths += [export_stage(f, args.out, args.name) for f in args.file]
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -25,7 +25,8 @@ class SequenceRunner(nn.Module):
         depth (N, T, 1, H, W) | None, prev_nw (N, 3, H, W) | None) -> (N, T, 3, H, W)`` in the network
         (tonemapped) domain; ``prev_nw`` is the network-domain output before frame 0 (None: frame 0 is a
         reset). An upscaling model also takes ``jitter_px`` (N, T, 2) and ``display_hw`` (its output size;
-        default from the scale) and returns (N, T, 3, H_display, W_display); native models ignore both.
+        default from the scale) and returns (N, T, 3, H_display, W_display); a model with a TAA candidate
+        (``config.taa_candidate``) takes ``jitter_px`` and the depth too; other native models ignore both.
     """
 
     def __init__(self, model: nn.Module):
@@ -35,10 +36,13 @@ class SequenceRunner(nn.Module):
     def forward(self, color: torch.Tensor, motion_px: torch.Tensor, resets: torch.Tensor,
                 depth: torch.Tensor | None = None, prev_nw: torch.Tensor | None = None,
                 jitter_px: torch.Tensor | None = None, display_hw: tuple[int, int] | None = None) -> torch.Tensor:
-        use_depth = bool(getattr(self.model.config, "use_depth", False))
+        config = self.model.config
+        candidate = getattr(config, "taa_candidate", None) is not None
+        use_depth = bool(getattr(config, "use_depth", False)) or (candidate and config.taa_candidate_config.uses_depth)
         if getattr(self.model, "upscaling", False):  # display-resolution recurrence, needs each frame's jitter
             return run_sequence(self.model, color, motion_px, resets, depth=depth if use_depth else None,
                                 return_network_domain=True, prev_output_nw=prev_nw, jitter_px=jitter_px,
                                 display_hw=display_hw)
         return run_sequence(self.model, color, motion_px, resets, depth=depth if use_depth else None,
-                            return_network_domain=True, prev_output_nw=prev_nw)
+                            return_network_domain=True, prev_output_nw=prev_nw,
+                            jitter_px=jitter_px if candidate else None)

@@ -75,3 +75,33 @@ def test_export_of_a_rolling_checkpoint_and_missing_files(exported, tmp_path):
         export_stage(tmp_path / "nope.pt", tmp_path)
     with pytest.raises(InvalidArgument):
         export_run(tmp_path, tmp_path)
+
+
+def test_a_taa_candidate_run_trains_exports_under_its_name_and_loads_by_name(tmp_path):
+    """The whole path of a TAA-candidate model (ModelConfig.taa_candidate): both training stages, the export
+    under a built-in name (``--name qwnet-fast``), the integer file with 27 full-resolution logits, and the
+    loader resolving ``qwnet-fast`` to those files; the loaded integer network runs a recurrent step."""
+    from qwplugin.model import reconstruct_step
+    from qwplugin.runtime.weights import load_model
+
+    write_synthetic_dataset(tmp_path / "data", sequences=3, frames=3, width=16, height=16, spp=4, seed=9)
+    cfg = load_config("configs/tiny_test.json")
+    cfg.data.root, cfg.data.crop, cfg.data.frames = str(tmp_path / "data"), 16, 3
+    cfg.stages[0].steps, cfg.stages[1].steps, cfg.eval_every = 2, 2, 2
+    cfg.model = {**cfg.model, "taa_candidate": "tuned", "filter_init": "taa"}
+    train(cfg, tmp_path / "run", progress=False)
+    paths = export_run(tmp_path / "run", tmp_path / "weights", name="qwnet-fast")
+    assert sorted(p.name for p in paths) == ["qwnet-fast-fp32.safetensors", "qwnet-fast-int4.safetensors"]
+    for precision in ("fp32", "int4"):
+        loaded = load_model("qwnet-fast", precision, shipped_dir=tmp_path / "weights")
+        assert loaded.trained and loaded.config.taa_candidate is not None
+        assert loaded.integer == (precision == "int4")
+        if loaded.integer:
+            assert loaded.model.program.tensors["filter.down0"].channels == 27
+            loaded.model.use_backend("auto")
+        color, motion = torch.rand(1, 3, 16, 16), torch.zeros(1, 2, 16, 16)
+        depth = torch.full((1, 1, 16, 16), 2.0)
+        with torch.no_grad():
+            first = reconstruct_step(loaded.model, color, motion, None, 1.0, depth, (0.25, -0.25))
+            second = reconstruct_step(loaded.model, color, motion, first, 1.0, depth, (-0.25, 0.25), depth)
+        assert torch.isfinite(second).all() and second.shape == color.shape
