@@ -221,7 +221,7 @@ class SpatialUpscalePass(RenderPass):
 
     def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
         source = self.inner.execute(inputs, Frame(**values.as_fields()))[self.inner.OUTPUT_COLOR]
-        (_, h), (dw, dh) = self.size, self._display_size
+        (w, h), (dw, dh) = self.size, self._display_size
         with SavedTarget():
             attach_color(self._fbo, self._output, dw, dh)
             GL.glUseProgram(self._program)
@@ -234,6 +234,8 @@ class SpatialUpscalePass(RenderPass):
             set_uniform(self._program, "u_taps", int(self._taps))
             set_uniform(self._program, "u_render_height", int(h))
             set_uniform(self._program, "u_display_height", int(dh))
+            set_uniform(self._program, "u_render_width", int(w))
+            set_uniform(self._program, "u_display_width", int(dw))
             self._triangle.draw()
             for unit, _, _ in reversed(bindings):
                 GL.glActiveTexture(GL.GL_TEXTURE0 + unit)

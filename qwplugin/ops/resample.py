@@ -15,6 +15,12 @@ Kernels (separable; the tap weights are normalised to sum to 1 per output pixel,
 
 When upscaling, the kernel is not widened (it interpolates the source), as PIL and OpenCV do for
 magnification. Downscaling (display smaller than the source) is refused: these are upscalers.
+
+**Deringing** (``dering=True``, what the upscaling methods use for bicubic and Lanczos): the negative lobes
+overshoot at edges (halos, and on HDR highlights bright rings); the output is clamped per channel to the
+min / max of the 2x2 source texels around the sample position (``floor(u)`` and ``floor(u) + 1`` per axis,
+clamp-to-edge), the anti-ringing clamp of FSR 1's EASU. It leaves smooth regions untouched and is a no-op
+for bilinear (a convex blend of those same four texels).
 """
 
 from __future__ import annotations
@@ -78,17 +84,47 @@ def resample_matrix(source_len: int, target_len: int, method: str) -> np.ndarray
     return matrix / matrix.sum(axis=1, keepdims=True)
 
 
-def upscale(image: torch.Tensor, display_size: tuple[int, int], method: str = "bicubic") -> torch.Tensor:
+def nearest_texels(source_len: int, target_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output index, the two source indices around its sample position: ``floor(u)`` and
+    ``floor(u) + 1``, clamped to the image (the deringing footprint). Two (target_len,) int64 arrays."""
+    u = (np.arange(target_len) + 0.5) * (source_len / target_len) - 0.5
+    base = np.floor(u).astype(np.int64)
+    return np.clip(base, 0, source_len - 1), np.clip(base + 1, 0, source_len - 1)
+
+
+def dering_bounds(image: torch.Tensor, display_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per display pixel and channel, the min and max of the 2x2 source texels around its sample position.
+
+    Args:
+        image: (N,C,h,w) source; display_size: ``(W, H)``.
+
+    Returns:
+        ``(lo, hi)``, each (N,C,H,W).
+    """
+    big_w, big_h = display_size
+    h, w = image.shape[-2:]
+    y0, y1 = (torch.from_numpy(a).to(image.device) for a in nearest_texels(h, big_h))
+    x0, x1 = (torch.from_numpy(a).to(image.device) for a in nearest_texels(w, big_w))
+    a, b = image.index_select(-2, y0), image.index_select(-2, y1)
+    row_lo, row_hi = torch.minimum(a, b), torch.maximum(a, b)
+    lo = torch.minimum(row_lo.index_select(-1, x0), row_lo.index_select(-1, x1))
+    hi = torch.maximum(row_hi.index_select(-1, x0), row_hi.index_select(-1, x1))
+    return lo, hi
+
+
+def upscale(image: torch.Tensor, display_size: tuple[int, int], method: str = "bicubic",
+            dering: bool = False) -> torch.Tensor:
     """Upscale a frame to the display size with a separable spatial kernel (no temporal information).
 
     Args:
         image: (N,C,h,w) floating tensor, e.g. linear HDR colour at the render size.
         display_size: ``(W, H)``, each at least the source size (and any ratio; the modes use 1 to 3).
         method: one of :data:`METHODS`.
+        dering: clamp to the 2x2 nearest source texels (:func:`dering_bounds`; see the module docstring).
 
     Returns:
-        (N,C,H,W) tensor of ``image``'s dtype. Negative lobes of bicubic / Lanczos can produce values below
-        the input range (ringing); they are not clamped here (callers clamp for display).
+        (N,C,H,W) tensor of ``image``'s dtype. Without ``dering``, negative lobes of bicubic / Lanczos can
+        produce values outside the input range (ringing); they are not clamped.
 
     Raises:
         InvalidArgument: a non-4D or non-floating image (field ``image``), a display size smaller than the
@@ -116,7 +152,11 @@ def upscale(image: torch.Tensor, display_size: tuple[int, int], method: str = "b
                               actual=repr(method))
     ry = torch.from_numpy(resample_matrix(h, big_h, method)).to(image.device, image.dtype)
     rx = torch.from_numpy(resample_matrix(w, big_w, method)).to(image.device, image.dtype)
-    return torch.einsum("Yy,ncyx,Xx->ncYX", ry, image, rx)
+    out = torch.einsum("Yy,ncyx,Xx->ncYX", ry, image, rx)
+    if dering:
+        lo, hi = dering_bounds(image, (big_w, big_h))
+        out = torch.minimum(torch.maximum(out, lo), hi)
+    return out
 
 
 def _describe(x) -> str:

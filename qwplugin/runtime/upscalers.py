@@ -236,8 +236,9 @@ class SpatialUpscale(_Sized):
     """A render-size reconstructor followed by a spatial upscaler: "reconstruct at render size, then upscale".
 
     ``dispatch`` runs ``inner.dispatch(frame)`` (its history stays at the render size) and resamples its
-    output to the display size with :func:`qwplugin.ops.resample.upscale`; negative lobes of bicubic /
-    Lanczos are clamped to 0 (the output is linear HDR radiance, >= 0).
+    output to the display size with :func:`qwplugin.ops.resample.upscale`, deringed (clamped to the 2x2
+    nearest source texels, as FSR 1's EASU: no halos from the negative lobes of bicubic / Lanczos, and the
+    output stays >= 0 like the linear HDR input).
 
     Args:
         inner: a reconstructor of ``render_size`` (e.g. ``registry.make("taa", render_size)``); owned: closed
@@ -306,7 +307,7 @@ class SpatialUpscale(_Sized):
         t = torch.from_numpy(np.ascontiguousarray(out, np.float32)) if isinstance(out, np.ndarray) else out
         t = t.to(torch.float32).permute(2, 0, 1)[None]
         if self._display != self._render:
-            t = upscale(t, self._display, self.method).clamp_min(0.0)
+            t = upscale(t, self._display, self.method, dering=True)
         return _hwc(t, as_numpy)
 
     def reset(self) -> None:

@@ -143,7 +143,7 @@ def _array_twin(env, name, frames):
     outs = []
     for i in range(len(frames)):
         low = torch.from_numpy(_read(noaa.dispatch(_tex_frame(env, i)), W, H)).permute(2, 0, 1)[None]
-        outs.append(upscale(low, (DW, DH), method).clamp_min(0.0)[0].permute(1, 2, 0).numpy())
+        outs.append(upscale(low, (DW, DH), method, dering=True)[0].permute(1, 2, 0).numpy())
     noaa.close()
     return outs
 
