@@ -169,6 +169,12 @@ class RoutedQWNet(_ArrayMethod):
         self._heavy_ctx = Context(desc, name=f"qwnet-{precision}")
         self._device = self._heavy_ctx._device
         self._net = self._heavy_ctx._model
+        if getattr(getattr(self._net, "config", None), "taa_candidate", None) is not None:
+            self._heavy_ctx.close()
+            raise InvalidArgument("routing a model with a TAA candidate (ModelConfig.taa_candidate) is not "
+                                  "implemented yet: its heavy tiles would need the candidate of the routed history",
+                                  field="model", expected="a QW-Net without taa_candidate (e.g. 'qwnet')",
+                                  actual=repr(model))
         self._net_depth = self._heavy_ctx.uses_depth
         self._desc = desc
         self._taa_config = TAAConfig()

@@ -173,3 +173,14 @@ def test_context_feeds_jitter_and_depth_to_a_candidate_model(tmp_path):
                                     tuple(jitter[0, i].tolist()), None if i == 0 else depth[:, i - 1])
             np.testing.assert_allclose(outs[i], prev[0].permute(1, 2, 0).numpy(), atol=1e-5)
     ctx.close()
+
+
+def test_routing_refuses_a_candidate_model_by_name(tmp_path):
+    from qwplugin.runtime.routed import RoutedQWNet
+    from qwplugin.runtime.weights import save_weights
+
+    path = tmp_path / "cand.safetensors"
+    save_weights(path, build_model(tiny_candidate_config()).eval(), precision="fp32")
+    with pytest.raises(InvalidArgument) as err:
+        RoutedQWNet((32, 16), precision="fp32", model=str(path), classifier="rule")
+    assert err.value.field == "model" and "TAA candidate" in str(err.value)
