@@ -86,8 +86,8 @@ class QWNetPass(RenderPass):
             self.INPUT_MOTION: Port(self.INPUT_MOTION, "motion_px: previous = current + motion, render px, "
                                     "+x right, +y down, jitter removed", "RG16F"),
             self.INPUT_DEPTH: Port(self.INPUT_DEPTH, "depth in the context's convention (linear view depth "
-                                   "R32F by default); read only when the model uses depth", "R32F",
-                                   optional=True),
+                                   "R32F by default); read only when the model uses depth (then required)",
+                                   "R32F", optional=not self.context.uses_depth),
         }
 
     def outputs(self) -> dict[str, Port]:

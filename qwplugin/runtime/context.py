@@ -309,7 +309,8 @@ class Context:
         if ft.reset and self._history is not None:
             self._resets += 1
         self._history = result  # commit: only a fully successful step reaches the history
-        self._history_depth = ft.depth if self._uses_jitter else None
+        # a copy: the frame's depth may be a view of a caller's or a transfer's reused buffer
+        self._history_depth = ft.depth.clone() if self._uses_jitter and ft.depth is not None else None
         self._nonfinite += ft.nonfinite_color
         output = _deliver(result, out, ft.as_numpy)
         clock.lap("output_transfer")
