@@ -246,8 +246,8 @@ GOLDEN_SETUP = {"scene": "mixed", "size": [64, 48], "frames": 12, "fps": 30.0, "
 """The fixed tiny evaluation of :func:`golden_scores`: the canonical ``mixed`` scene, 12 frames from t = 0,
 64x48, 16-spp reference, warm-up 4 (so 8 scored frames)."""
 
-GOLDEN_METHODS = ("taa", "taa-classic", "qwnet-fp32", "qwnet-int4")
-"""Methods whose scores are recorded: both TAAs and the shipped weights."""
+GOLDEN_METHODS = ("taa", "taa-classic", "qwnet-fp32", "qwnet-int4", "qwnet-fast-fp32", "qwnet-fast-int4")
+"""Methods whose scores are recorded: both TAAs and the shipped weights (paper and fast presets)."""
 
 
 def golden_scores(workdir: str | Path, methods=GOLDEN_METHODS, backend: str = "auto") -> dict:
