@@ -155,6 +155,12 @@ class ModelConfig:
         return RGB_CHANNELS + INPUT_UNIT_CHANNELS * self.input_processing + int(self.use_depth) + extra + candidate
 
     @property
+    def reads_depth(self) -> bool:
+        """Whether a model of this config needs each frame's depth: ``use_depth``, or a TAA candidate
+        whose TAA dilates or rejects by depth."""
+        return self.use_depth or (self.taa_candidate is not None and self.taa_candidate_config.uses_depth)
+
+    @property
     def taa_candidate_config(self):
         """The :class:`qwplugin.taa.TAAConfig` of the TAA candidate, or None when the model has none."""
         if self.taa_candidate is None:

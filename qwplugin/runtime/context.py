@@ -132,7 +132,7 @@ class Context:
                 notes.append("caller-supplied module: runs its own fake-quant forward")
         candidate = getattr(loaded.config, "taa_candidate_config", None)
         self._uses_jitter = candidate is not None
-        self._use_depth = bool(getattr(loaded.config, "use_depth", False)) or bool(candidate and candidate.uses_depth)
+        self._use_depth = bool(getattr(loaded.config, "reads_depth", getattr(loaded.config, "use_depth", False)))
         if candidate is not None:
             notes.append("model inputs: colour, history, jitter_px"
                          f"{', depth (and the previous frame depth)' if self._use_depth else ''}; a TAA candidate "

@@ -38,7 +38,7 @@ class SequenceRunner(nn.Module):
                 jitter_px: torch.Tensor | None = None, display_hw: tuple[int, int] | None = None) -> torch.Tensor:
         config = self.model.config
         candidate = getattr(config, "taa_candidate", None) is not None
-        use_depth = bool(getattr(config, "use_depth", False)) or (candidate and config.taa_candidate_config.uses_depth)
+        use_depth = bool(getattr(config, "reads_depth", getattr(config, "use_depth", False)))
         if getattr(self.model, "upscaling", False):  # display-resolution recurrence, needs each frame's jitter
             return run_sequence(self.model, color, motion_px, resets, depth=depth if use_depth else None,
                                 return_network_domain=True, prev_output_nw=prev_nw, jitter_px=jitter_px,
