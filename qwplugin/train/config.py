@@ -25,7 +25,8 @@ Recipe options, each off by default (the released setup) and documented in ``doc
   carried from one window to the next and detached between them;
 - ``kernel_logit_penalty``: a z-loss style penalty on the filter network's kernel logits (not in the
   released code);
-- ``checkpoint_minutes``: checkpoint by wall time too; ``eval_flip``: LDR-FLIP in the validation figures.
+- ``checkpoint_minutes``: checkpoint by wall time too; ``eval_flip``: LDR-FLIP in the validation figures;
+- ``init_from``: warm start from another run's weights.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ class TrainConfig:
     ema_decay: float | None = None
     checkpoint_minutes: float | None = None
     eval_flip: bool = False
+    init_from: str | None = None
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     threads: int | None = None
     description: str = ""
@@ -243,6 +245,11 @@ class TrainConfig:
             raise InvalidArgument("data.chunks must be >= 1, and > 1 only with data.frames set", field="data.chunks",
                                   expected=">= 1 (frames set when > 1)",
                                   actual=f"chunks={cfg.data.chunks}, frames={cfg.data.frames}")
+        if cfg.init_from is not None and not (isinstance(cfg.init_from, str)
+                                              and cfg.init_from.endswith((".pt", ".safetensors"))):
+            raise InvalidArgument("init_from must be null or the path of a .pt or .safetensors file",
+                                  field="init_from", expected="null | '*.pt' | '*.safetensors'",
+                                  actual=repr(cfg.init_from))
         if cfg.batch_size < 1 or cfg.checkpoint_every < 1 or cfg.eval_every < 1:
             raise InvalidArgument("batch_size, checkpoint_every and eval_every must be >= 1", field="config")
         if cfg.optimizer.name not in ("ranger", "adam"):

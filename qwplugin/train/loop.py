@@ -340,6 +340,8 @@ class Trainer:
         ckpt = load_checkpoint(self.out / CHECKPOINT_NAME)
         self.ema = None
         if ckpt is None:
+            if self.cfg.init_from is not None:
+                self._warm_start(Path(self.cfg.init_from))
             return 0, None, -1, 0.0, 0.0, {}
         if ckpt.get("model_config") != self.model_config.to_dict():
             raise InvalidArgument(f"{self.out} holds a run of a different model; use another --out",
@@ -352,6 +354,39 @@ class Trainer:
             restore_rng_states(ckpt["rng"])
         return (int(ckpt["step"]), ckpt["optimizer"], int(ckpt["stage_index"]), train_seconds,
                 float(ckpt.get("wall_seconds", train_seconds)), json.loads(ckpt.get("figures", "{}")))
+
+    def _warm_start(self, path: Path) -> None:
+        """Load ``init_from``'s weights (a ``.safetensors`` weights file, or a ``.pt`` stage file or
+        checkpoint, its EMA weights when present) into the fresh model.
+
+        Raises:
+            InvalidArgument: ``field="init_from"``: a missing or unreadable file, or one of another model
+                configuration.
+        """
+        if not path.is_file():
+            raise InvalidArgument("init_from file not found", field="init_from", expected="an existing file",
+                                  actual=str(path))
+        if path.suffix == ".safetensors":
+            from qwplugin.runtime.weights import load_weights_file  # runtime imports stay out of training
+            try:
+                loaded = load_weights_file(path)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"init_from: {exc}", field="init_from") from None
+            if loaded.integer:
+                raise InvalidArgument("init_from names an exported integer program, not trainable weights",
+                                      field="init_from", expected="a float weights file (e.g. *-fp32 or "
+                                      "*-int4-qat)", actual=str(path))
+            config, state = loaded.config.to_dict(), loaded.model.state_dict()
+        else:
+            ckpt = load_checkpoint(path)
+            config, state = ckpt.get("model_config"), ckpt.get("ema_model", ckpt.get("model"))
+            if state is None:
+                raise InvalidArgument("init_from file holds no model weights", field="init_from",
+                                      expected="a stage file or checkpoint of qwplugin.train", actual=str(path))
+        if config != self.model_config.to_dict():
+            raise InvalidArgument(f"init_from {path} holds a different model", field="init_from",
+                                  expected=str(self.model_config.to_dict()), actual=str(config))
+        self.model.load_state_dict(state)
 
     def _optimizer_step(self, runner, optimizer, batch: dict[str, torch.Tensor],
                         carry: tuple[torch.Tensor, torch.Tensor] | None):

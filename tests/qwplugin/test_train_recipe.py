@@ -190,3 +190,39 @@ def test_time_budget_stops_at_an_episode_end_with_an_exportable_checkpoint(data_
     assert export_stage(tmp_path / "run" / "checkpoint.pt", tmp_path / "weights").exists()
     with pytest.raises(InvalidArgument):
         train(cfg, tmp_path / "run", progress=False, time_budget_s=0)
+
+
+def test_init_from_warm_starts_from_a_stage_file_or_weights_file_and_refuses_another_model(data_root, tmp_path):
+    cfg = recipe_config(data_root)
+    cfg.stages = cfg.stages[:1]
+    cfg.stages[0].steps = 2
+    train(cfg, tmp_path / "source", progress=False)
+    stage = load_checkpoint(tmp_path / "source" / "stage_fp32.pt")
+    weights = export_stage(tmp_path / "source" / "stage_fp32.pt", tmp_path / "weights")
+
+    # One step at a learning rate too small to matter: the warm-started run's first loss is the loss of
+    # the source's EMA weights on that batch, not of a fresh initialisation.
+    for init in (tmp_path / "source" / "stage_fp32.pt", weights):
+        warm = TrainConfig.from_dict({**cfg.to_dict(), "init_from": str(init)})
+        warm.stages[0].steps, warm.stages[0].lr, warm.stages[0].warmup_steps = 1, 1e-12, 0
+        train(warm, tmp_path / f"warm_{init.suffix[1:]}", progress=False)
+    cold = TrainConfig.from_dict(cfg.to_dict())
+    cold.stages[0].steps, cold.stages[0].lr, cold.stages[0].warmup_steps = 1, 1e-12, 0
+    train(cold, tmp_path / "cold", progress=False)
+    loss = {d: float(_rows(tmp_path / d / "train.csv")[0]["loss"]) for d in ("warm_pt", "warm_safetensors", "cold")}
+    assert loss["warm_pt"] == loss["warm_safetensors"] != loss["cold"]
+    end = load_checkpoint(tmp_path / "warm_pt" / "checkpoint.pt")["model"]
+    assert all(torch.allclose(end[k], stage["ema_model"][k], atol=1e-6) for k in stage["ema_model"])
+
+    other = cfg.to_dict()
+    other["model"] = {**other["model"], "use_depth": not model_config_from(cfg.model).use_depth}
+    with pytest.raises(InvalidArgument) as info:
+        train(TrainConfig.from_dict({**other, "init_from": str(weights)}), tmp_path / "other", progress=False)
+    assert info.value.field == "init_from"
+    with pytest.raises(InvalidArgument) as info:
+        TrainConfig.from_dict({**cfg.to_dict(), "init_from": "weights.bin"})
+    assert info.value.field == "init_from"
+    with pytest.raises(InvalidArgument) as info:
+        train(TrainConfig.from_dict({**cfg.to_dict(), "init_from": str(tmp_path / "missing.pt")}),
+              tmp_path / "missing", progress=False)
+    assert info.value.field == "init_from"
