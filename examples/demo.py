@@ -4,7 +4,7 @@ Window (needs a display)::
 
     python examples/demo.py --scene mixed --size 960x540
 
-Keys: 1 no-AA, 2 TAA, 3 QW-Net 4-bit, 4 QW-Net FP32, 5 TAAU, S split screen (TAA | QW-Net 4-bit), U cycle the
+Keys: 1 no-AA, 2 TAA, 3 QW-Net fast 4-bit, 4 QW-Net fast FP32, 5 TAAU, S split screen (TAA | QW-Net fast 4-bit), U cycle the
 upscaling scale (native, quality 1.5x, balanced 1.7x, performance 2x, ultra performance 3x), P pause, N single
 step (while paused), R reset histories, Esc or Q quit. The overlay shows the mode, the render and display size,
 the backend that really runs (device, precision, whether the weights are trained) and per-pass milliseconds.
@@ -13,7 +13,7 @@ Temporal upscaling: ``--size`` is the display (window) size; at a scale other th
 at ``qwplugin.render_size_for(display, scale)`` with FSR 2's jitter length and mip bias
 (:func:`engine_bridge.render.upscale_settings`), and each mode runs as its upscaling method of the registry:
 TAAU upscales itself; no-AA, TAA and QW-Net run at the render size and are then upscaled spatially
-(``noaa+bilinear``, ``taa+lanczos``, ``qwnet-int4+lanczos``; no QW-Net upscaling weights exist yet).
+(``noaa+bilinear``, ``taa+lanczos``, ``qwnet-fast-int4+lanczos``; no QW-Net upscaling weights exist yet).
 
 Headless (no ``DISPLAY``, or ``--headless``): renders one sequence, runs every method on the same G-buffer
 frames and writes into ``--out``:
@@ -56,13 +56,16 @@ try:
 except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MODES = ("noaa", "taa", "qwnet-int4", "qwnet-fp32")
-KEY_MODES = {"1": "noaa", "2": "taa", "3": "qwnet-int4", "4": "qwnet-fp32", "5": "taau"}
-SPLIT = ("taa", "qwnet-int4")
+MODES = ("noaa", "taa", "qwnet-fast-int4", "qwnet-fast-fp32")
+"""The shipped default network (``qwnet-fast``, the best test-set quality); ``--modes`` can add the paper
+network (``qwnet-int4``, ``qwnet-fp32``)."""
+KEY_MODES = {"1": "noaa", "2": "taa", "3": "qwnet-fast-int4", "4": "qwnet-fast-fp32", "5": "taau"}
+SPLIT = ("taa", "qwnet-fast-int4")
 SCALES = ("native", "quality", "balanced", "performance", "ultra_performance")
 """The upscaling scales the U key cycles through (:data:`qwplugin.UPSCALING_MODES`)."""
 UPSCALED = {"noaa": "noaa+bilinear", "taa": "taa+lanczos", "qwnet-int4": "qwnet-int4+lanczos",
-            "qwnet-fp32": "qwnet-fp32+lanczos"}
+            "qwnet-fp32": "qwnet-fp32+lanczos", "qwnet-fast-int4": "qwnet-fast-int4+lanczos",
+            "qwnet-fast-fp32": "qwnet-fast-fp32+lanczos"}
 """What a render-size mode runs as when upscaling: reconstruct at the render size, then upscale."""
 COMPARE_UPSCALING = ("noaa+bilinear", "taa+lanczos", "taau")
 """The methods of ``--compare-upscaling`` (the reference is added)."""
@@ -454,7 +457,7 @@ def run_window(args) -> None:
     scene = load_scene(args.scene)
     renderer, render_size, _ = make_renderer(scene, (w, h), args.scale)
     passes, described = {}, {}
-    state = {"mode": "qwnet-int4", "split": False, "paused": False, "step": False, "reset": True,
+    state = {"mode": "qwnet-fast-int4", "split": False, "paused": False, "step": False, "reset": True,
              "scale": args.scale, "rescale": False}
 
     def get_pass(mode):

@@ -77,7 +77,8 @@ class Context:
             ``precision="int4"`` with a model that has no quantizers.
         (A ``ContextDesc`` with ``display_size != render_size`` is refused when it is built, with
         an InvalidArgument (field ``display_size``): QW-Net upscaling weights do not exist yet.)
-        name: the registry name reported by :attr:`info` (default ``"<model kind>-<precision>"``).
+        name: the registry name reported by :attr:`info` (default ``"qwnet-fast-<precision>"`` for the
+            built-in ``qwnet-fast``, else ``"<model kind>-<precision>"``).
         label: the human label reported by :attr:`info` (default: ``name``).
 
     A context implements the reconstructor protocol (:class:`~qwplugin.runtime.reconstructor.Reconstructor`:
@@ -161,7 +162,9 @@ class Context:
         self._resets = 0
         self._nonfinite = 0
         self._closed = False
-        self._name = name if name is not None else f"{kind}-{desc.precision}"
+        # The registry's name for the built-in fast model ("qwnet-fast-int4"); "<kind>-<precision>" otherwise.
+        base = desc.model if desc.model == "qwnet-fast" else kind
+        self._name = name if name is not None else f"{base}-{desc.precision}"
         self._label = label if label is not None else self._name
 
     @staticmethod

@@ -48,7 +48,10 @@ class ContextDesc:
             with an InvalidArgument (field ``display_size``): the context runs QW-Net / the U-Net, and no display-size weights exist yet. Upscaling runs through the registry instead:
             ``qwplugin.make("taau" | "qwnet-int4+lanczos" | ..., render_size, display_size=...)``.
         model: a built-in model name (see :data:`qwplugin.runtime.weights.MODEL_NAMES`) or the path of a
-            ``.safetensors`` weights file.
+            ``.safetensors`` weights file. The default ``"qwnet-fast"`` is the shipped model with the best
+            test-set quality (and 1/17 of the paper network's MACs); it reads depth and the jitter, so
+            every :class:`~qwplugin.runtime.frame.Frame` must carry ``depth`` and ``jitter_px``.
+            ``"qwnet"`` is the paper configuration (colour, motion and history only).
         precision: ``"int4"`` or ``"fp32"`` (see :data:`PRECISIONS`).
         backend: ``"auto"``, ``"cpu"`` or ``"cuda"`` (see :data:`BACKENDS`).
         int4_backend: how ``int4`` runs the extractor (see :data:`INT4_BACKENDS`); ignored for ``fp32``.
@@ -82,7 +85,7 @@ class ContextDesc:
 
     render_size: tuple[int, int]
     display_size: tuple[int, int] | None = None
-    model: str = "qwnet"
+    model: str = "qwnet-fast"
     precision: str = "fp32"
     backend: str = "auto"
     int4_backend: str = "auto"

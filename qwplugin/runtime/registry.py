@@ -381,7 +381,8 @@ del _model, _text, _precision, _ptext
 # the built-in upscalers (qwplugin.runtime.upscalers)
 
 SPATIAL_BASELINES = (("noaa", ("bilinear", "bicubic", "lanczos")), ("taa", ("bilinear", "bicubic", "lanczos")),
-                     ("qwnet-int4", ("lanczos",)), ("qwnet-fp32", ("lanczos",)))
+                     ("qwnet-int4", ("lanczos",)), ("qwnet-fp32", ("lanczos",)),
+                     ("qwnet-fast-int4", ("lanczos",)), ("qwnet-fast-fp32", ("lanczos",)))
 """``(render-size method, spatial upscalers)``: the ``METHOD+UPSCALER`` names registered for both targets."""
 
 

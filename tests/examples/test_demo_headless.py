@@ -26,14 +26,14 @@ def test_headless_run_writes_png_gif_and_timings(tmp_path):
 
     report = json.loads((out / "timings.json").read_text())
     assert report["size"] == [W, H] and report["frames"] == FRAMES
-    assert list(report["passes"]) == ["noaa", "taa", "qwnet-int4", "qwnet-fp32"]
+    assert list(report["passes"]) == ["noaa", "taa", "qwnet-fast-int4", "qwnet-fast-fp32"]
     for mode, entry in report["passes"].items():
         assert len(entry["all_ms"]) == FRAMES and entry["median_ms"] > 0
         assert 0 < entry["psnr_db_vs_reference_last_frame"]
     # honesty: what the JSON says runs is what a Context with the same description reports
     from qwplugin.runtime import Context, ContextDesc
 
-    for mode, precision in (("qwnet-int4", "int4"), ("qwnet-fp32", "fp32")):
+    for mode, precision in (("qwnet-fast-int4", "int4"), ("qwnet-fast-fp32", "fp32")):
         ctx = Context(ContextDesc(render_size=(W, H), model="qwnet-tiny", precision=precision, backend="cpu"))
         entry = report["passes"][mode]
         assert entry["backend"] == str(ctx.backend_info) and entry["trained"] == ctx.backend_info.trained

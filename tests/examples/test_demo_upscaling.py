@@ -35,8 +35,8 @@ def test_u_key_cycles_the_scales_and_modes_map_to_upscaling_methods():
     assert seen == ["quality", "balanced", "performance", "ultra_performance", "native"]
     demo.apply_key(state, "5")
     assert state["mode"] == "taau"
-    assert [demo.method_for(m, True) for m in ("noaa", "taa", "qwnet-int4", "taau")] == \
-        ["noaa+bilinear", "taa+lanczos", "qwnet-int4+lanczos", "taau"]
+    assert [demo.method_for(m, True) for m in ("noaa", "taa", "qwnet-fast-int4", "qwnet-int4", "taau")] == \
+        ["noaa+bilinear", "taa+lanczos", "qwnet-fast-int4+lanczos", "qwnet-int4+lanczos", "taau"]
     assert demo.method_for("taa", False) == "taa"
     render, display, bias, phases = demo.scale_setup((1920, 1080), "performance")
     assert render == (960, 540) and display == (1920, 1080)
