@@ -16,6 +16,7 @@ import argparse
 import torch
 
 from qwplugin.data.dataset import SequenceDataset, to_tensors
+from qwplugin.model.display import displayed_nw, output_sharpen_of
 from qwplugin.ops.colour import to_network
 from qwplugin.taa import TAAConfig, TemporalAA
 from qwplugin.train.evaluate import flip_available
@@ -68,8 +69,9 @@ def _model_outputs(model, blocks):
         for b in blocks:
             resets = b["resets"][None].clone()
             resets[:, 0] = True
-            outs.append(runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None],
-                               jitter_px=b["jitter_px"][None] if "jitter_px" in b else None))
+            out = runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None],
+                         jitter_px=b["jitter_px"][None] if "jitter_px" in b else None)
+            outs.append(displayed_nw(out, output_sharpen_of(model)))  # what is shown (ModelConfig.output_sharpen)
     return outs
 
 

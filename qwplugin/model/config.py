@@ -93,6 +93,11 @@ class ModelConfig:
             It is three more input channels, and the full-resolution kernel filters a third 3x3 image with
             27 taps in all. With ``filter_init="taa"`` the network starts as that TAA. QW-Net at native
             resolution only; the recurrence must supply the jitter and the previous depth.
+        output_sharpen: strength (>= 0; 0 = off, the released network) of the tuned TAA's output-only
+            sharpening (:func:`qwplugin.taa.taa_sharpen`, unsharp mask of the 4-neighbour cross in the
+            luma-tonemapped domain, clamped to the cross's range) applied to the *displayed* output; the
+            history the next frame reads stays unsharpened, exactly as the TAA's (:mod:`qwplugin.model.display`).
+            It changes no layer: a weights file's value can be tuned after training, on validation.
         unet_structure: which black-box U-Net (``kind == "unet"`` only; see :data:`UNET_STRUCTURES`).
             The default and every preset build ``"released"``. A dict without this key given to
             :meth:`from_dict` with ``kind == "unet"`` means ``"v1"``: weights files and checkpoints
@@ -118,6 +123,7 @@ class ModelConfig:
     rectification_gamma: float = 1.5
     filter_init: str = "default"
     taa_candidate: dict | None = None
+    output_sharpen: float = 0.0
     unet_structure: str = "released"
     upscale_factor: float = 1.0
     upscale_extractor: str = "display"
@@ -236,6 +242,15 @@ class ModelConfig:
                 raise InvalidArgument("the TAA candidate is implemented for native-resolution QW-Net only",
                                       field="taa_candidate", expected="kind 'qwnet', upscale_factor 1",
                                       actual=f"kind {self.kind!r}, upscale_factor {self.upscale_factor}")
+        sharpen = self.output_sharpen
+        if isinstance(sharpen, bool) or not isinstance(sharpen, (int, float)) or not 0.0 <= sharpen <= 2.0:
+            raise InvalidArgument("output_sharpen must be a number in [0, 2]", field="output_sharpen",
+                                  expected="0 (off) to 2", actual=repr(sharpen))
+        self.output_sharpen = float(sharpen)
+        if self.output_sharpen and self.upscales:
+            raise InvalidArgument("output sharpening is implemented at native resolution only",
+                                  field="output_sharpen", expected="0 with upscale_factor > 1",
+                                  actual=repr(sharpen))
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
@@ -269,7 +284,7 @@ class ModelConfig:
         # optional fields at their defaults are left out: configs written before they existed stay equal
         for name, default in (("kernel_logit_cap", None), ("history_rectification", None),
                               ("rectification_gamma", 1.5), ("filter_init", "default"), ("taa_candidate", None),
-                              ("upscale_factor", 1.0), ("upscale_extractor", "display")):
+                              ("output_sharpen", 0.0), ("upscale_factor", 1.0), ("upscale_extractor", "display")):
             if data[name] == default:
                 del data[name]
         if data["kind"] != "unet":  # QW-Net configs stay as they were written before the field existed

@@ -15,6 +15,7 @@ import torch
 
 from qwplugin.errors import InvalidArgument, InvalidOperation
 from qwplugin.model import ModelConfig, reconstruct_step
+from qwplugin.model.display import displayed_linear
 from qwplugin.quant import set_quantized
 from qwplugin.runtime.backend import INT4_FAKE_QUANT, BackendInfo, attach_int4_backend, select_device
 from qwplugin.runtime.budget import BudgetMonitor
@@ -132,6 +133,10 @@ class Context:
                 precision_detail = INT4_FAKE_QUANT
                 notes.append("caller-supplied module: runs its own fake-quant forward")
         candidate = getattr(loaded.config, "taa_candidate_config", None)
+        self._sharpen = float(getattr(loaded.config, "output_sharpen", 0.0) or 0.0)
+        if self._sharpen:
+            notes.append(f"displayed output sharpened (strength {self._sharpen:g}, ModelConfig.output_sharpen); "
+                         "the history stays unsharpened")
         self._uses_jitter = candidate is not None
         self._use_depth = bool(getattr(loaded.config, "reads_depth", getattr(loaded.config, "use_depth", False)))
         if candidate is not None:
@@ -315,7 +320,8 @@ class Context:
         # a copy: the frame's depth may be a view of a caller's or a transfer's reused buffer
         self._history_depth = ft.depth.clone() if self._uses_jitter and ft.depth is not None else None
         self._nonfinite += ft.nonfinite_color
-        output = _deliver(result, out, ft.as_numpy)
+        shown = result if fallback else displayed_linear(result, self._sharpen, ft.exposure)
+        output = _deliver(shown, out, ft.as_numpy)
         clock.lap("output_transfer")
         times = clock.finish()
         self._timing.add_frame(times)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from qwplugin.metrics import psnr_db, sequence_temporal_error
+from qwplugin.model.display import displayed_nw, output_sharpen_of
 from qwplugin.model.upscale_input import display_motion
 from qwplugin.ops.colour import to_network
 from qwplugin.train.loss import SPATIAL_WEIGHT, qwnet_loss
@@ -96,6 +97,7 @@ def evaluate(model: torch.nn.Module, blocks: list[dict[str, torch.Tensor]],
             resets[:, 0] = True
             out = runner(color, mv, resets, b["depth"][None], jitter_px=b["jitter_px"][None] if "jitter_px" in b
                          else None, display_hw=tuple(ref.shape[-2:]))  # both read by upscaling models only
+            out = displayed_nw(out, output_sharpen_of(model))  # what the viewer sees (ModelConfig.output_sharpen)
             ref_nw, noaa_nw = to_network(ref), to_network(color)
             if ref.shape[-2:] != color.shape[-2:]:  # upscaling: no-AA bilinearly upscaled, display-pixel motion
                 noaa_nw = to_network(F.interpolate(color[0], size=tuple(ref.shape[-2:]), mode="bilinear",

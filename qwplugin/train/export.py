@@ -46,11 +46,15 @@ def quantization_spec(config: ModelConfig, enabled: bool) -> dict:
             "act_bits": config.act_bits, "input_bits": config.input_bits}
 
 
-def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None) -> Path:
+def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None,
+                 output_sharpen: float | None = None) -> Path:
     """Write one stage file as ``<out_dir>/<name>-<fp32|int4>.safetensors`` and update the manifest.
 
     ``name`` is the built-in model name the files ship under (``qwnet``, ``qwnet-fast``, ...; see
-    :data:`qwplugin.runtime.weights.MODEL_NAMES`); default the model's ``kind``.
+    :data:`qwplugin.runtime.weights.MODEL_NAMES`); default the model's ``kind``. ``output_sharpen`` (None:
+    the training config's) sets :attr:`ModelConfig.output_sharpen` of the written file: a display-only
+    post-process that changes no weight, chosen after training on the validation split; the metadata's
+    ``display`` entry records it next to the strength the training figures were measured with.
 
     Returns:
         The written path.
@@ -66,6 +70,9 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
                               actual=str(stage_file))
     quantized = bool(stage["quantized"])
     config = ModelConfig.from_dict({**stage["model_config"], "quantized": quantized})
+    trained_sharpen = config.output_sharpen
+    if output_sharpen is not None:
+        config = ModelConfig.from_dict({**config.to_dict(), "output_sharpen": output_sharpen})
     model = build_model(config)
     use_ema = "ema_model" in stage
     model.load_state_dict(stage["ema_model"] if use_ema else stage["model"])
@@ -75,7 +82,7 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
     training = {"stage": stage["stage"], "steps": int(stage["step"]), "run": train_config.get("name"),
                 "description": train_config.get("description", ""), "train_config": train_config,
                 "weights": f"EMA of the weights (decay {stage.get('ema_decay')})" if use_ema else "raw weights",
-                "loss": "0.3 * spatial L1 + 0.7 * temporal L1 of frame differences, tonemapped x/(1+x)"}
+                "loss": _loss_text(train_config.get("spatial_weight", 0.3))}
     try:
         index = read_index(train_config["data"]["root"])
         training["dataset"] = {"generator": index.generator, "train_scenes": index.train_scenes,
@@ -91,6 +98,10 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
     name = config.kind if name is None else name
     path = Path(out_dir) / f"{name}-{precision}.safetensors"
     metadata = {"quantization": quantization_spec(config, quantized), "training": training,
+                "display": {"output_sharpen": config.output_sharpen,
+                            "output_sharpen_in_training_figures": trained_sharpen,
+                            "note": "display-only sharpening of the output (the history stays unsharpened); "
+                                    "set at export when it differs from training (chosen on validation)"},
                 "metrics": {**figures, "measured": "by the training run on the held-out validation scenes; PSNR "
                                                    "and temporal error in the tonemapped domain, see docs/training.md"}}
     integer = quantized and config.kind == "qwnet"
@@ -103,6 +114,11 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
     for file in written + [path.parent / "manifest.json"]:  # package data: readable by everyone (mkstemp: 0600)
         os.chmod(file, 0o644)
     return path
+
+
+def _loss_text(spatial_weight: float) -> str:
+    return (f"{spatial_weight:g} * spatial L1 + {1 - spatial_weight:g} * temporal L1 of frame differences, "
+            "tonemapped x/(1+x)")
 
 
 def export_integer(model, path: str | Path, extra_metadata: dict | None = None) -> Path:
@@ -122,7 +138,8 @@ def export_integer(model, path: str | Path, extra_metadata: dict | None = None) 
     return Path(path)
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None) -> list[Path]:
+def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None,
+               output_sharpen: float | None = None) -> list[Path]:
     """Export every finished stage of a run folder.
 
     Raises:
@@ -132,7 +149,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str
     if not files:
         raise InvalidArgument("run folder has no finished stage", field="--run", expected="stage_*.pt files",
                               actual=str(run_dir))
-    return [export_stage(f, out_dir, name) for f in files]
+    return [export_stage(f, out_dir, name, output_sharpen) for f in files]
 
 
 @command("qw-export")
@@ -146,11 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="weights folder (default: the package's)")
     parser.add_argument("--name", default=None,
                         help="built-in model name the files ship under, e.g. qwnet-fast (default: the model kind)")
+    parser.add_argument("--output-sharpen", type=float, default=None,
+                        help="display-only output sharpening strength written into the files' model config "
+                             "(ModelConfig.output_sharpen; default: the training config's), chosen on validation "
+                             "with scripts/val_error_breakdown.py --sharpen")
     args = parser.parse_args(argv)
     if not args.run and not args.file:
         parser.error("give --run or --file")
-    paths = [p for run in args.run for p in export_run(run, args.out, args.name)]
-    paths += [export_stage(f, args.out, args.name) for f in args.file]
+    paths = [p for run in args.run for p in export_run(run, args.out, args.name, args.output_sharpen)]
+    paths += [export_stage(f, args.out, args.name, args.output_sharpen) for f in args.file]
     for path in paths:
         print(f"wrote {path}")
     return 0

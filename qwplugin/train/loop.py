@@ -46,6 +46,7 @@ from qwplugin.data.dataset import SequenceDataset, collate, to_tensors
 from qwplugin.errors import InvalidArgument
 from qwplugin.model.build import build_model
 from qwplugin.model.config import ModelConfig
+from qwplugin.model.display import displayed_nw
 from qwplugin.model.upscale_input import display_motion
 from qwplugin.ops.colour import to_network
 from qwplugin.quant.switch import set_quantized
@@ -400,8 +401,12 @@ class Trainer:
                      display_hw=tuple(ref_nw.shape[-2:]))  # both read by upscaling models only
         self._collect_logits = False
         logit_sq, penalised_sq = self._kernel_logit_terms()
-        terms = qwnet_loss(out, ref_nw, display_motion(batch["motion_px"], ref_nw.shape[-2:]),
-                           batch["resets"], cfg.spatial_weight, *((None, None) if carry is None else carry))
+        # The loss reads the displayed output (ModelConfig.output_sharpen); the recurrence, and the carry
+        # into the next window, the unsharpened one (qwplugin.model.display).
+        sharpen = self.model_config.output_sharpen
+        prev = (None, None) if carry is None else (displayed_nw(carry[0], sharpen), carry[1])
+        terms = qwnet_loss(displayed_nw(out, sharpen), ref_nw, display_motion(batch["motion_px"], ref_nw.shape[-2:]),
+                           batch["resets"], cfg.spatial_weight, *prev)
         loss = terms.total + cfg.kernel_logit_penalty * penalised_sq if cfg.kernel_logit_penalty else terms.total
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
