@@ -214,6 +214,12 @@ def test_init_from_warm_starts_from_a_stage_file_or_weights_file_and_refuses_ano
     end = load_checkpoint(tmp_path / "warm_pt" / "checkpoint.pt")["model"]
     assert all(torch.allclose(end[k], stage["ema_model"][k], atol=1e-6) for k in stage["ema_model"])
 
+    # Display-only output sharpening changes no layer: a run with it may start from weights without it.
+    sharp = TrainConfig.from_dict({**cfg.to_dict(), "init_from": str(weights)})
+    sharp.model = {**sharp.model, "output_sharpen": 0.2}
+    sharp.stages[0].steps = 1
+    assert train(sharp, tmp_path / "sharp", progress=False)["step"] == 1
+
     other = cfg.to_dict()
     other["model"] = {**other["model"], "use_depth": not model_config_from(cfg.model).use_depth}
     with pytest.raises(InvalidArgument) as info:
