@@ -175,6 +175,11 @@ class RoutedQWNet(_ArrayMethod):
                                   "implemented yet: its heavy tiles would need the candidate of the routed history",
                                   field="model", expected="a QW-Net without taa_candidate (e.g. 'qwnet')",
                                   actual=repr(model))
+        if getattr(getattr(self._net, "config", None), "output_sharpen", 0.0):
+            self._heavy_ctx.close()
+            raise InvalidArgument("routing a model with display sharpening (ModelConfig.output_sharpen) is not "
+                                  "implemented yet: its tiles would be shown unsharpened", field="model",
+                                  expected="a model with output_sharpen 0", actual=repr(model))
         self._net_depth = self._heavy_ctx.uses_depth
         self._desc = desc
         self._taa_config = TAAConfig()
