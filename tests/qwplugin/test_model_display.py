@@ -127,3 +127,31 @@ def test_export_sets_the_strength_in_the_fp32_and_integer_files(tmp_path):
         display = json.loads(display) if isinstance(display, str) else display
         assert display["output_sharpen"] == 0.3 and display["output_sharpen_in_training_figures"] == 0.0
     assert load_weights_file(tmp_path / "w" / "qwnet-tiny-int4.safetensors").integer
+
+
+def test_training_loss_reads_the_shown_output_and_the_recurrence_the_unsharpened_one(tmp_path, monkeypatch):
+    import qwplugin.train.loop as loop
+    from qwplugin.data.synthetic import write_synthetic_dataset
+    from qwplugin.train.config import load_config
+
+    write_synthetic_dataset(tmp_path / "d", sequences=3, frames=6, width=16, height=16, spp=4, seed=6,
+                            val_sequences=1)
+    cfg = load_config("configs/tiny_test.json")
+    cfg.data.root, cfg.data.crop, cfg.data.frames, cfg.data.chunks = str(tmp_path / "d"), 16, 3, 2
+    cfg.model = {**cfg.model, "output_sharpen": 0.5}
+    cfg.stages = cfg.stages[:1]
+    cfg.stages[0].steps, cfg.eval_every, cfg.threads = 2, 100, 1
+    shown, losses = [], []
+    real_display, real_loss = loop.displayed_nw, loop.qwnet_loss
+    monkeypatch.setattr(loop, "displayed_nw", lambda x, s: shown.append((x, s, real_display(x, s))) or shown[-1][2])
+    monkeypatch.setattr(loop, "qwnet_loss", lambda out, *a: losses.append((out, a)) or real_loss(out, *a))
+    loop.train(cfg, tmp_path / "run", progress=False)
+    assert len(losses) == 2 and all(s == 0.5 for _, s, _ in shown)
+    # Window 1: the loss's output is the sharpened recurrence output. Window 2 (carried history): the
+    # previous frame given to the temporal term is the sharpened last output of window 1, while the
+    # recurrence (shown[1][0], window 1's raw output) was carried unsharpened.
+    assert losses[0][0] is shown[0][2]
+    raw_first, carried_prev = shown[0][0], shown[1][0]
+    assert torch.equal(carried_prev, raw_first[:, -1].detach())
+    assert losses[1][1][-2] is shown[1][2] and losses[1][0] is shown[2][2]
+    assert not torch.allclose(shown[0][2], raw_first)
