@@ -62,5 +62,6 @@ def _register() -> None:
 _register()
 
 import engine_bridge.passes.upscale_passes  # noqa: E402,F401  (registers taau and the +spatial upscalers, target gl)
+import engine_bridge.passes.routed_pass  # noqa: E402,F401  (registers qwnet-routed and qwnet-routed-rule, target gl)
 
 __all__ = ["NoAAPass", "PassFrame", "Port", "QWNetPass", "RenderPass", "TAAPass", "make_pass"]

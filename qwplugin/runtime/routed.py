@@ -337,7 +337,8 @@ class RoutedQWNet(_ArrayMethod):
         times["route"] = (self._clock() - t_cls) * 1e3
         times["total"] = info.ms
         self._history = result
-        self._prev_depth = ft.depth
+        # a copy: the frame's depth may be a view of a caller's or a transfer's reused buffer (the GL bridge)
+        self._prev_depth = None if ft.depth is None else ft.depth.clone()
         if self.keep_intermediates:
             self.last_intermediates = {"light": light, "features": feats, "probs": probs, "output": result}
         self._timing.append(times)
