@@ -23,7 +23,41 @@ from qwplugin.runtime.validate import FrameValues
 PROPERTY_DEFAULTS = {"model": "qwnet", "precision": "int4", "backend": "auto", "transfer": "auto"}
 
 
-class QWNetPass(RenderPass):
+class BridgedPass(RenderPass):
+    """A pass whose work is an array reconstructor behind a :class:`~engine_bridge.bridge.Bridge`: the shared
+    execute / reset / resize / close plumbing of :class:`QWNetPass` and
+    :class:`~engine_bridge.passes.routed_pass.RoutedPass`. Subclasses set ``self.bridge`` and
+    ``self._output`` (0) and say whether depth is read (:attr:`_reads_depth`)."""
+
+    @property
+    def _reads_depth(self) -> bool:
+        raise NotImplementedError
+
+    def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
+        depth = inputs.get(self.INPUT_DEPTH) if self._reads_depth else None
+        textures = Frame(color=inputs[self.INPUT_COLOR], motion_px=inputs[self.INPUT_MOTION], depth=depth,
+                         **values.as_fields())
+        self.bridge._dispatch_checked(textures, values, self._output)  # values checked once, by execute
+        return {self.OUTPUT_COLOR: self._output}
+
+    def _reset(self) -> None:
+        self.bridge.reset()
+
+    def _resize(self, width: int, height: int) -> None:
+        self.bridge.resize(width, height)
+        self._alloc(width, height)
+
+    def _alloc(self, width: int, height: int) -> None:
+        delete_textures(self._output)
+        self._output = create_texture(width, height, GL.GL_RGBA16F)
+
+    def _close(self) -> None:
+        self.bridge.close(close_context=True)
+        delete_textures(self._output)
+        self._output = 0
+
+
+class QWNetPass(BridgedPass):
     """QW-Net anti-aliasing: colour + motion (+ depth when the model uses it) in, reconstruction out.
 
     Args:
@@ -94,23 +128,9 @@ class QWNetPass(RenderPass):
         return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, "QW-Net reconstruction, linear HDR, render size",
                                         "RGBA16F")}
 
-    def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
-        depth = inputs.get(self.INPUT_DEPTH) if self.context.uses_depth else None
-        textures = Frame(color=inputs[self.INPUT_COLOR], motion_px=inputs[self.INPUT_MOTION], depth=depth,
-                         **values.as_fields())
-        self.bridge._dispatch_checked(textures, values, self._output)  # values checked once, by execute
-        return {self.OUTPUT_COLOR: self._output}
-
-    def _reset(self) -> None:
-        self.bridge.reset()
-
-    def _resize(self, width: int, height: int) -> None:
-        self.bridge.resize(width, height)
-        self._alloc(width, height)
-
-    def _alloc(self, width: int, height: int) -> None:
-        delete_textures(self._output)
-        self._output = create_texture(width, height, GL.GL_RGBA16F)
+    @property
+    def _reads_depth(self) -> bool:
+        return self.context.uses_depth
 
     def get_properties(self) -> dict:
         return dict(self._props)
@@ -127,7 +147,3 @@ class QWNetPass(RenderPass):
                                   expected="one of " + ", ".join(sorted(allowed)), actual=repr(unknown))
         return cls(width, height, **{**PROPERTY_DEFAULTS, **dict(properties)})
 
-    def _close(self) -> None:
-        self.bridge.close(close_context=True)
-        delete_textures(self._output)
-        self._output = 0

@@ -14,17 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import engine_bridge.gl  # noqa: F401  (sets PYOPENGL_PLATFORM before OpenGL is imported)
-from OpenGL import GL
-
 from engine_bridge.bridge import Bridge
-from engine_bridge.gl.textures import create_texture, delete_textures
-from engine_bridge.passes.base import Port, RenderPass
-from qwplugin.runtime.frame import Frame
+from engine_bridge.passes.base import Port
+from engine_bridge.passes.qwnet_pass import BridgedPass
 from qwplugin.runtime.reconstructor import MethodInfo
-from qwplugin.runtime.validate import FrameValues
 
 
-class RoutedPass(RenderPass):
+class RoutedPass(BridgedPass):
     """A routed array method of the registry behind a Bridge (see the module docstring).
 
     Args:
@@ -85,23 +81,9 @@ class RoutedPass(RenderPass):
         return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, "routed reconstruction, linear HDR, render size",
                                         "RGBA16F")}
 
-    def _execute(self, inputs: Mapping[str, int], frame: Frame, values: FrameValues) -> dict[str, int]:
-        depth = inputs.get(self.INPUT_DEPTH) if self.method.info.uses_depth else None
-        textures = Frame(color=inputs[self.INPUT_COLOR], motion_px=inputs[self.INPUT_MOTION], depth=depth,
-                         **values.as_fields())
-        self.bridge._dispatch_checked(textures, values, self._output)  # values checked once, by execute
-        return {self.OUTPUT_COLOR: self._output}
-
-    def _reset(self) -> None:
-        self.bridge.reset()
-
-    def _resize(self, width: int, height: int) -> None:
-        self.bridge.resize(width, height)
-        self._alloc(width, height)
-
-    def _alloc(self, width: int, height: int) -> None:
-        delete_textures(self._output)
-        self._output = create_texture(width, height, GL.GL_RGBA16F)
+    @property
+    def _reads_depth(self) -> bool:
+        return self.method.info.uses_depth
 
     def get_properties(self) -> dict:
         return dict(self._props)
@@ -109,11 +91,6 @@ class RoutedPass(RenderPass):
     @classmethod
     def from_properties(cls, properties: Mapping, width: int, height: int) -> RoutedPass:
         return cls(width, height, **dict(properties))
-
-    def _close(self) -> None:
-        self.bridge.close(close_context=True)
-        delete_textures(self._output)
-        self._output = 0
 
 
 def _routed_gl(name, size, *, transfer=None, **options):
