@@ -91,8 +91,11 @@ class ModelConfig:
             defaults cannot change a trained model). When set, every frame also gets a *TAA candidate*: the
             TAA resolved from this model's own previous output (:mod:`qwplugin.model.taa_candidate`).
             It is three more input channels, and the full-resolution kernel filters a third 3x3 image with
-            27 taps in all. With ``filter_init="taa"`` the network starts as that TAA. QW-Net at native
-            resolution only; the recurrence must supply the jitter and the previous depth.
+            27 taps in all. With ``filter_init="taa"`` the network starts as that TAA. QW-Net only; the
+            recurrence must supply the jitter and the previous depth. An upscaling model's candidate is the
+            TAAU (fields of :class:`qwplugin.taau.TAAUConfig`, ``"tuned"`` its defaults) resolved at display
+            resolution from the model's own previous display output (:func:`qwplugin.model.taa_candidate.
+            taau_candidate_nw`); the TAAU's own ``sharpen`` is not applied to it.
         output_sharpen: strength (>= 0; 0 = off, the released network) of the tuned TAA's output-only
             sharpening (:func:`qwplugin.taa.taa_sharpen`, unsharp mask of the 4-neighbour cross in the
             luma-tonemapped domain, clamped to the cross's range) applied to the *displayed* output; the
@@ -133,9 +136,7 @@ class ModelConfig:
         self.encoder_convs = tuple(int(c) for c in self.encoder_convs)
         self.decoder_convs = tuple(int(c) for c in self.decoder_convs)
         if self.taa_candidate == "tuned":
-            from qwplugin.taa import TAAConfig
-
-            self.taa_candidate = asdict(TAAConfig())
+            self.taa_candidate = asdict(self._candidate_class()())
         self.validate()
 
     @property
@@ -166,14 +167,24 @@ class ModelConfig:
         whose TAA dilates or rejects by depth."""
         return self.use_depth or (self.taa_candidate is not None and self.taa_candidate_config.uses_depth)
 
-    @property
-    def taa_candidate_config(self):
-        """The :class:`qwplugin.taa.TAAConfig` of the TAA candidate, or None when the model has none."""
-        if self.taa_candidate is None:
-            return None
+    def _candidate_class(self):
+        """The candidate's configuration class: :class:`qwplugin.taa.TAAConfig` at native resolution,
+        :class:`qwplugin.taau.TAAUConfig` for an upscaling model (``upscale_factor > 1``)."""
+        if self.upscale_factor != 1.0:
+            from qwplugin.taau import TAAUConfig
+
+            return TAAUConfig
         from qwplugin.taa import TAAConfig
 
-        return TAAConfig(**self.taa_candidate)
+        return TAAConfig
+
+    @property
+    def taa_candidate_config(self):
+        """The candidate's :class:`qwplugin.taa.TAAConfig` (native) or :class:`qwplugin.taau.TAAUConfig`
+        (upscaling), or None when the model has none."""
+        if self.taa_candidate is None:
+            return None
+        return self._candidate_class()(**self.taa_candidate)
 
     def validate(self) -> None:
         """Raise :class:`InvalidArgument` naming the first bad field."""
@@ -226,31 +237,25 @@ class ModelConfig:
                                   field="upscale_extractor", expected="'display' for scale != 2",
                                   actual=f"'render' at {self.upscale_factor}")
         if self.taa_candidate is not None:
-            from qwplugin.taa import TAAConfig
-
+            cls = self._candidate_class()
             if not isinstance(self.taa_candidate, dict):
-                raise InvalidArgument("taa_candidate must be null, 'tuned' or a dict of TAAConfig fields",
+                raise InvalidArgument(f"taa_candidate must be null, 'tuned' or a dict of {cls.__name__} fields",
                                       field="taa_candidate", expected="null, 'tuned' or {field: value}",
                                       actual=repr(self.taa_candidate))
-            known = {f.name for f in fields(TAAConfig)}
+            known = {f.name for f in fields(cls)}
             unknown = sorted(set(self.taa_candidate) - known)
             if unknown:
-                raise InvalidArgument("unknown TAA field in taa_candidate", field="taa_candidate",
+                raise InvalidArgument(f"unknown {cls.__name__} field in taa_candidate", field="taa_candidate",
                                       expected=", ".join(sorted(known)), actual=", ".join(unknown))
-            TAAConfig(**self.taa_candidate)  # its own range checks
-            if self.kind != "qwnet" or self.upscales:
-                raise InvalidArgument("the TAA candidate is implemented for native-resolution QW-Net only",
-                                      field="taa_candidate", expected="kind 'qwnet', upscale_factor 1",
-                                      actual=f"kind {self.kind!r}, upscale_factor {self.upscale_factor}")
+            cls(**self.taa_candidate)  # its own range checks
+            if self.kind != "qwnet":
+                raise InvalidArgument("the TAA candidate is implemented for QW-Net only", field="taa_candidate",
+                                      expected="kind 'qwnet'", actual=f"kind {self.kind!r}")
         sharpen = self.output_sharpen
         if isinstance(sharpen, bool) or not isinstance(sharpen, (int, float)) or not 0.0 <= sharpen <= 2.0:
             raise InvalidArgument("output_sharpen must be a number in [0, 2]", field="output_sharpen",
                                   expected="0 (off) to 2", actual=repr(sharpen))
         self.output_sharpen = float(sharpen)
-        if self.output_sharpen and self.upscales:
-            raise InvalidArgument("output sharpening is implemented at native resolution only",
-                                  field="output_sharpen", expected="0 with upscale_factor > 1",
-                                  actual=repr(sharpen))
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",

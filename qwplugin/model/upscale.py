@@ -64,12 +64,12 @@ def display_size_for(config: ModelConfig, render_hw: tuple[int, int]) -> tuple[i
     return int(round(render_hw[0] * config.upscale_factor)), int(round(render_hw[1] * config.upscale_factor))
 
 
-def check_upscale_inputs(config: ModelConfig, color_nw, history_nw, jitter_px, depth) -> None:
+def check_upscale_inputs(config: ModelConfig, color_nw, history_nw, jitter_px, depth, candidate_nw=None) -> None:
     """Boundary checks of one upscaling frame (shapes in :class:`UpscaleQWNet`).
 
     Raises:
         InvalidArgument: naming the first wrong field (``color_nw`` not at the render size of the history's
-            display size, ``history_nw``, ``jitter_px``, ``depth``).
+            display size, ``history_nw``, ``jitter_px``, ``depth``, ``candidate_nw``).
     """
     check_tensor(color_nw, "color_nw", 4, channels=3)
     check_tensor(history_nw, "history_nw", 4, channels=3)
@@ -94,18 +94,35 @@ def check_upscale_inputs(config: ModelConfig, color_nw, history_nw, jitter_px, d
         if depth.shape[0] != n or depth.shape[-2:] != (h, w):
             raise InvalidArgument("depth is at the render size", field="depth", expected=f"({n}, 1, {h}, {w})",
                                   actual=f"shape {tuple(depth.shape)}")
+    if config.taa_candidate is not None:
+        if candidate_nw is None:
+            raise InvalidArgument("this model filters a TAAU candidate (config.taa_candidate) but none was given",
+                                  field="candidate_nw", expected="(N, 3, H, W) tensor from "
+                                  "qwplugin.model.taa_candidate.taau_candidate_nw", actual="None")
+        check_tensor(candidate_nw, "candidate_nw", 4, channels=3)
+        if candidate_nw.shape != history_nw.shape:
+            raise InvalidArgument("the TAAU candidate is at the display size, like the history",
+                                  field="candidate_nw", expected=f"shape {tuple(history_nw.shape)}",
+                                  actual=f"shape {tuple(candidate_nw.shape)}")
 
 
 def prepare_upscale_inputs(config: ModelConfig, color_nw: torch.Tensor, history_nw: torch.Tensor,
-                           jitter_px: torch.Tensor, depth: torch.Tensor | None = None) -> dict:
+                           jitter_px: torch.Tensor, depth: torch.Tensor | None = None,
+                           candidate_nw: torch.Tensor | None = None) -> dict:
     """The float front end of one frame (checked by :func:`check_upscale_inputs`), shared by the float and
     the integer model.
 
+    With a TAAU candidate (``config.taa_candidate``) the candidate is three more U-Net input channels (at
+    display resolution for the display extractor, area-averaged to the render grid for the render one) and
+    the filter's third full-resolution image.
+
     Returns:
         ``net_input`` (the padded U-Net input), ``current`` and ``history`` (the padded display-resolution
-        filter inputs, network domain) and ``display_hw`` ((H, W), to crop the output to).
+        filter inputs, network domain), ``candidate`` (padded, or None) and ``display_hw`` ((H, W), to crop
+        the output to).
     """
-    check_upscale_inputs(config, color_nw, history_nw, jitter_px, depth)
+    check_upscale_inputs(config, color_nw, history_nw, jitter_px, depth, candidate_nw)
+    with_candidate = config.taa_candidate is not None
     cfg = config
     hd, wd = history_nw.shape[-2:]
     current, mask, offset = filled_current(color_nw, jitter_px, (hd, wd))
@@ -113,17 +130,22 @@ def prepare_upscale_inputs(config: ModelConfig, color_nw: torch.Tensor, history_
     if cfg.upscale_extractor == "display":
         m = cfg.size_multiple
         depth_d = nearest_to_display(depth, (hd, wd)) if cfg.use_depth else None
-        net = assemble_input(current, history_nw, depth_d, cfg.input_processing, cfg.use_depth)
+        net = assemble_input(current, history_nw, depth_d, cfg.input_processing, cfg.use_depth,
+                             candidate_nw if with_candidate else None)
         net_input = pad_to_multiple(torch.cat([net, mask, offset], dim=1), m)
         cur_p, hist_p = pad_to_multiple(current, m), pad_to_multiple(history_nw, m)
+        cand_p = pad_to_multiple(candidate_nw, m) if with_candidate else None
     else:
         m = cfg.size_multiple
         hist_r = F.avg_pool2d(history_nw, 2)  # the display history area-averaged to the render grid
         net_input = assemble_input(pad_to_multiple(color_nw, m), pad_to_multiple(hist_r, m),
                                    pad_to_multiple(depth, m) if cfg.use_depth else None,
-                                   cfg.input_processing, cfg.use_depth)
+                                   cfg.input_processing, cfg.use_depth,
+                                   pad_to_multiple(F.avg_pool2d(candidate_nw, 2), m) if with_candidate else None)
         cur_p, hist_p = pad_to_multiple(current, 2 * m), pad_to_multiple(history_nw, 2 * m)
-    return {"net_input": net_input, "current": cur_p, "history": hist_p, "display_hw": (hd, wd)}
+        cand_p = pad_to_multiple(candidate_nw, 2 * m) if with_candidate else None
+    return {"net_input": net_input, "current": cur_p, "history": hist_p, "candidate": cand_p,
+            "display_hw": (hd, wd)}
 
 
 class UpscaleQWNet(nn.Module):
@@ -161,9 +183,9 @@ class UpscaleQWNet(nn.Module):
         return filled_current(color_nw, jitter_px, display_hw)[0]
 
     def prepare(self, color_nw: torch.Tensor, history_nw: torch.Tensor, jitter_px: torch.Tensor,
-                depth: torch.Tensor | None = None) -> dict:
+                depth: torch.Tensor | None = None, candidate_nw: torch.Tensor | None = None) -> dict:
         """:func:`prepare_upscale_inputs` with this model's config."""
-        return prepare_upscale_inputs(self.config, color_nw, history_nw, jitter_px, depth)
+        return prepare_upscale_inputs(self.config, color_nw, history_nw, jitter_px, depth, candidate_nw)
 
     def filter_features(self, feats: list[torch.Tensor], scales: list) -> tuple[list[torch.Tensor], list]:
         """The U-Net's features as the filter reads them (render extractor: the finest upsampled x2 in front)."""
@@ -172,7 +194,8 @@ class UpscaleQWNet(nn.Module):
         return [F.interpolate(feats[0], scale_factor=2, mode="nearest")] + feats, [scales[0]] + scales
 
     def forward_with_features(self, color_nw: torch.Tensor, history_nw: torch.Tensor, jitter_px: torch.Tensor,
-                              depth: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                              depth: torch.Tensor | None = None,
+                              candidate_nw: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """One frame: (output (N, 3, H, W) network domain, U-Net features at the padded size, finest first).
 
         Args:
@@ -180,20 +203,22 @@ class UpscaleQWNet(nn.Module):
             history_nw: (N, 3, H, W) previous output warped to this frame (display size), network domain.
             jitter_px: (N, 2) this frame's jitter, render pixels.
             depth: (N, 1, h, w) linear view depth, when ``config.use_depth``.
+            candidate_nw: (N, 3, H, W) TAAU candidate, network domain, when ``config.taa_candidate``
+                (:func:`qwplugin.model.taa_candidate.taau_candidate_nw`).
 
         Raises:
-            InvalidArgument: a wrong shape (naming the field), missing depth or jitter.
+            InvalidArgument: a wrong shape (naming the field), missing depth, jitter or candidate.
         """
-        p = self.prepare(color_nw, history_nw, jitter_px, depth)
+        p = self.prepare(color_nw, history_nw, jitter_px, depth, candidate_nw)
         feats, scales = self.features(p["net_input"])
         ff, fs = self.filter_features(feats, scales)
-        out = self.filter(ff, fs, p["current"], p["history"])
+        out = self.filter(ff, fs, p["current"], p["history"], candidate=p["candidate"])
         return crop_to(out, *p["display_hw"]), feats
 
     def forward(self, color_nw: torch.Tensor, history_nw: torch.Tensor, jitter_px: torch.Tensor,
-                depth: torch.Tensor | None = None) -> torch.Tensor:
+                depth: torch.Tensor | None = None, candidate_nw: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstructed display frame (N, 3, H, W); see :meth:`forward_with_features`."""
-        return self.forward_with_features(color_nw, history_nw, jitter_px, depth)[0]
+        return self.forward_with_features(color_nw, history_nw, jitter_px, depth, candidate_nw)[0]
 
 
 def is_upscaling(model: nn.Module) -> bool:
@@ -252,6 +277,7 @@ def run_upscale_sequence(model: nn.Module, colors: torch.Tensor, motions_px: tor
         display_hw = display_size_for(model.config, (h, w))
     display_hw = (int(display_hw[0]), int(display_hw[1]))
     e = _exposure_nchw(exposure, n)
+    taau = getattr(model.config, "taa_candidate_config", None)
     outputs, prev_nw = [], prev_output_nw
     for i in range(t):
         color_nw = to_network(colors[:, i], e)
@@ -261,7 +287,17 @@ def run_upscale_sequence(model: nn.Module, colors: torch.Tensor, motions_px: tor
         else:
             warped = warp_history_nw(prev_nw, display_motion(motions_px[:, i], display_hw), current)
             history_nw = torch.where(resets[:, i].to(torch.bool).view(n, 1, 1, 1), current, warped)
-        prev_nw = model(color_nw, history_nw, jitter_px[:, i], None if depth is None else depth[:, i])
+        depth_i = None if depth is None else depth[:, i]
+        if taau is None:
+            prev_nw = model(color_nw, history_nw, jitter_px[:, i], depth_i)
+        else:
+            from qwplugin.model.taa_candidate import taau_candidate_nw
+
+            prev_depth = None if (depth is None or i == 0) else depth[:, i - 1]
+            candidate = taau_candidate_nw(taau, color_nw, prev_nw, motions_px[:, i], jitter_px[:, i], display_hw,
+                                          depth_i, prev_depth, resets[:, i].to(torch.bool))
+            prev_nw = model(color_nw, history_nw, jitter_px[:, i], depth_i if model.config.use_depth else None,
+                            candidate)
         outputs.append(prev_nw if return_network_domain else from_network(prev_nw, e))
     return torch.stack(outputs, dim=1)
 

@@ -132,8 +132,9 @@ class IntegerUpscaleQWNet(nn.Module):
 
     @torch.no_grad()
     def forward(self, color_nw: torch.Tensor, history_nw: torch.Tensor, jitter_px: torch.Tensor,
-                depth: torch.Tensor | None = None) -> torch.Tensor:
-        """Reconstructed display frame (N, 3, H, W), network domain.
+                depth: torch.Tensor | None = None, candidate_nw: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstructed display frame (N, 3, H, W), network domain (``candidate_nw``: the TAAU candidate
+        of a model with ``config.taa_candidate``, as the float model).
 
         Raises:
             InvalidArgument: as :func:`~qwplugin.model.upscale.check_upscale_inputs`.
@@ -141,7 +142,7 @@ class IntegerUpscaleQWNet(nn.Module):
         from qwplugin.intexec.network import filter_from_logits
         from qwplugin.intexec.reference import quantize_input
 
-        p = prepare_upscale_inputs(self.config, color_nw, history_nw, jitter_px, depth)
+        p = prepare_upscale_inputs(self.config, color_nw, history_nw, jitter_px, depth, candidate_nw)
         if self.backend is None:
             self.use_backend("auto")
         spec = self.program.input_spec
@@ -152,5 +153,5 @@ class IntegerUpscaleQWNet(nn.Module):
         if fcfg is not self.config:  # render extractor: the display-level heads ran at render resolution
             for i in (0, fcfg.levels):  # down0 and up0
                 logits[i] = F.interpolate(logits[i], scale_factor=2, mode="nearest")
-        out = filter_from_logits(fcfg, logits, p["current"], p["history"])
+        out = filter_from_logits(fcfg, logits, p["current"], p["history"], p["candidate"])
         return crop_to(out, *p["display_hw"])
