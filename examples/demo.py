@@ -111,9 +111,18 @@ def parse_args(argv=None) -> argparse.Namespace:
             args.scale = "performance"
     from qwplugin.runtime import registry
 
-    unknown = [m for m in args.modes if m not in registry.names()]
+    from qwplugin.errors import InvalidArgument
+
+    unknown = []
+    for m in args.modes:  # a name, or a spec with options (qwnet-routed:k=1)
+        try:
+            base = registry.split_spec_options(m)[0]
+        except InvalidArgument as err:
+            p.error(f"--modes {m!r}: {err}")
+        if base not in registry.names():
+            unknown.append(m)
     if unknown:
-        p.error(f"unknown modes {unknown}; choose from {', '.join(registry.names())}")
+        p.error(f"unknown modes {unknown}; choose from {', '.join(registry.names())} (options as NAME:key=value)")
     return args
 
 

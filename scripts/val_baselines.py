@@ -3,7 +3,8 @@
     python scripts/val_baselines.py --data data/train_v2 --val-sequences 8 [--checkpoint runs/X/checkpoint.pt]
 
 Prints one markdown row per method: the no-AA input, the tuned TAA (``TAAConfig()``), the classic TAA
-and, with ``--checkpoint``, that checkpoint's model (its EMA weights when it has them) and, with
+(on an upscaling dataset, whose references are larger than the renders: the bilinearly upscaled no-AA input
+and the tuned TAAU, ``TAAUConfig()`` with its sharpening, instead) and, with ``--checkpoint``, that checkpoint's model (its EMA weights when it has them) and, with
 ``--init CONFIG``, a freshly initialised model of a training config (step 0). PSNR and temporal error in
 the network domain ``x / (1 + x)`` and mean LDR-FLIP, as :func:`qwplugin.train.evaluate.evaluate` computes
 them, over the same whole sequences the trainer validates on (the first ``--val-sequences`` of the split).
@@ -34,6 +35,24 @@ def taa_sequence(config: TAAConfig, block: dict[str, torch.Tensor]) -> torch.Ten
     return torch.stack(outs, 1)
 
 
+def taau_sequence(config, block: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(1, T, 3, H, W) network-domain TAAU output (display size = the reference's) over a validation block."""
+    from qwplugin.taau import TemporalUpscaler
+
+    hd, wd = block["reference"].shape[-2:]
+    taau, outs = TemporalUpscaler((wd, hd), config), []
+    for t in range(block["color"].shape[0]):
+        jitter = tuple(float(v) for v in block["jitter_px"][t])
+        out = taau.step(block["color"][t:t + 1], block["motion_px"][t:t + 1],
+                        reset=bool(t == 0 or block["resets"][t]), jitter_px=jitter, depth=block["depth"][t:t + 1])
+        outs.append(to_network(out))
+    return torch.stack(outs, 1)
+
+
+def _upscaling(block: dict[str, torch.Tensor]) -> bool:
+    return block["reference"].shape[-2:] != block["color"].shape[-2:]
+
+
 def _frame_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-frame PSNR (peak 1) of (..., 3, H, W): as the trainer's validation (MSE floor 1e-10)."""
     return -10.0 * torch.log10(torch.clamp(torch.mean((a - b) ** 2, dim=(-3, -2, -1)), min=1e-10))
@@ -50,6 +69,10 @@ def figures(outputs: list[torch.Tensor], blocks: list[dict[str, torch.Tensor]], 
     psnr, temporal, flips = [], [], []
     for out, b in zip(outputs, blocks):
         ref_nw, mv = to_network(b["reference"])[None], b["motion_px"][None]
+        if _upscaling(b):  # the temporal error at display resolution reads display-pixel motion
+            from qwplugin.model.upscale_input import display_motion
+
+            mv = display_motion(mv, ref_nw.shape[-2:])
         resets = b["resets"][None].clone()
         resets[:, 0] = True
         psnr.append(_frame_psnr(out, ref_nw).flatten())
@@ -70,7 +93,8 @@ def _model_outputs(model, blocks):
             resets = b["resets"][None].clone()
             resets[:, 0] = True
             out = runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None],
-                         jitter_px=b["jitter_px"][None] if "jitter_px" in b else None)
+                         jitter_px=b["jitter_px"][None] if "jitter_px" in b else None,
+                         display_hw=tuple(b["reference"].shape[-2:]))
             outs.append(displayed_nw(out, output_sharpen_of(model)))  # what is shown (ModelConfig.output_sharpen)
     return outs
 
@@ -86,9 +110,21 @@ def main(argv=None) -> int:
     ds = SequenceDataset(args.data, "val", limit=args.val_sequences)
     blocks = [to_tensors(ds.block(i)) for i in range(len(ds))]
     flip = flip_available()
-    rows = {"no-AA": figures([to_network(b["color"])[None] for b in blocks], blocks, flip),
-            "TAA tuned": figures([taa_sequence(TAAConfig(), b) for b in blocks], blocks, flip),
-            "TAA classic": figures([taa_sequence(TAAConfig.classic(), b) for b in blocks], blocks, flip)}
+    if _upscaling(blocks[0]):
+        from torch.nn.functional import interpolate
+
+        from qwplugin.taau import TAAUConfig
+
+        up = [to_network(interpolate(b["color"], size=tuple(b["reference"].shape[-2:]), mode="bilinear",
+                                     align_corners=False))[None] for b in blocks]
+        rows = {"no-AA (bilinear)": figures(up, blocks, flip),
+                "TAAU tuned": figures([taau_sequence(TAAUConfig(), b) for b in blocks], blocks, flip),
+                "TAAU tuned, unsharpened": figures([taau_sequence(TAAUConfig(sharpen=0.0), b) for b in blocks],
+                                                   blocks, flip)}
+    else:
+        rows = {"no-AA": figures([to_network(b["color"])[None] for b in blocks], blocks, flip),
+                "TAA tuned": figures([taa_sequence(TAAConfig(), b) for b in blocks], blocks, flip),
+                "TAA classic": figures([taa_sequence(TAAConfig.classic(), b) for b in blocks], blocks, flip)}
     for path in args.init:
         from qwplugin.model.build import build_model
         from qwplugin.train.config import load_config
