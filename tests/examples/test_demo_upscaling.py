@@ -91,3 +91,19 @@ def test_window_starts_upscaled_and_cycles_with_u_under_xvfb(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     img = np.asarray(Image.open(shot))
     assert img.shape == (64, 96, 3)  # the display size, whatever the render size
+
+
+def test_modes_accept_specs_with_options():
+    """``--modes`` takes registry names and specs with options (``qwnet-routed:k=1``)."""
+    args = _demo().parse_args(["--headless", "--modes", "taa, qwnet-routed:k=1,noaa"])
+    assert args.modes == ["taa", "qwnet-routed:k=1", "noaa"]
+
+
+@pytest.mark.parametrize("modes, message", [("taa,no-such-mode", "unknown modes ['no-such-mode']"),
+                                            ("taa:k=1", "takes no options"),
+                                            ("qwnet-routed:nokey=1", "bad method option")])
+def test_bad_modes_are_usage_errors(modes, message, capsys):
+    """Unknown names and options are usage errors (argparse's exit status 2), before any GL work."""
+    with pytest.raises(SystemExit) as info:
+        _demo().parse_args(["--headless", "--modes", modes])
+    assert info.value.code == 2 and message in capsys.readouterr().err
