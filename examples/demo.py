@@ -13,7 +13,8 @@ Temporal upscaling: ``--size`` is the display (window) size; at a scale other th
 at ``qwplugin.render_size_for(display, scale)`` with FSR 2's jitter length and mip bias
 (:func:`engine_bridge.render.upscale_settings`), and each mode runs as its upscaling method of the registry:
 TAAU upscales itself; no-AA, TAA and QW-Net run at the render size and are then upscaled spatially
-(``noaa+bilinear``, ``taa+lanczos``, ``qwnet-fast-int4+lanczos``; no QW-Net upscaling weights exist yet).
+(``noaa+bilinear``, ``taa+lanczos``, ``qwnet-fast-int4+lanczos``), except QW-Net at 2x (performance), which
+runs the upscaling network ``qwnet-fast-up2-int4`` / ``-fp32`` (samples on the display grid, display history).
 
 Headless (no ``DISPLAY``, or ``--headless``): renders one sequence, runs every method on the same G-buffer
 frames and writes into ``--out``:
@@ -67,8 +68,11 @@ UPSCALED = {"noaa": "noaa+bilinear", "taa": "taa+lanczos", "qwnet-int4": "qwnet-
             "qwnet-fp32": "qwnet-fp32+lanczos", "qwnet-fast-int4": "qwnet-fast-int4+lanczos",
             "qwnet-fast-fp32": "qwnet-fast-fp32+lanczos"}
 """What a render-size mode runs as when upscaling: reconstruct at the render size, then upscale."""
-COMPARE_UPSCALING = ("noaa+bilinear", "taa+lanczos", "taau")
-"""The methods of ``--compare-upscaling`` (the reference is added)."""
+COMPARE_UPSCALING = ("noaa+bilinear", "taa+lanczos", "taau", "qwnet-fast-int4")
+"""The methods of ``--compare-upscaling`` (the reference is added; ``qwnet-fast-int4`` runs as
+:func:`method_for` says: the 2x network at performance, else QW-Net then Lanczos-3)."""
+UPSCALING_NETWORKS = {2.0: {"qwnet-fast-int4": "qwnet-fast-up2-int4", "qwnet-fast-fp32": "qwnet-fast-up2-fp32"}}
+"""Scale -> (render-size mode -> the upscaling QW-Net that replaces it at that scale)."""
 MIN_TILE_WIDTH = 240  # px: tiles are upscaled (nearest, integer factor) so labels stay readable
 
 
@@ -143,17 +147,23 @@ def make_pass(mode: str, width: int, height: int, args, display_size=None):
     import engine_bridge.passes.upscale_passes  # noqa: F401  (registers the GL upscalers)
     from engine_bridge.passes import make_pass as make
 
-    return make(mode, width, height, display_size=display_size, model=args.model, backend=args.backend,
+    model = None if mode in {n for m in UPSCALING_NETWORKS.values() for n in m.values()} else args.model
+    return make(mode, width, height, display_size=display_size, model=model, backend=args.backend,
                 transfer=args.transfer)
 
 
-def method_for(mode: str, upscaling: bool) -> str:
+def method_for(mode: str, upscaling: bool, scale: str | float | None = None) -> str:
     """The registry name that runs ``mode``: the mode itself at native scale or when it upscales by itself
-    (``taau``, ``taa+lanczos``), else its "reconstruct at the render size, then upscale" name (:data:`UPSCALED`)."""
+    (``taau``, ``taa+lanczos``); the upscaling QW-Net of that scale where one exists (:data:`UPSCALING_NETWORKS`,
+    ``qwnet-fast-int4`` at ``performance`` -> ``qwnet-fast-up2-int4``); else its "reconstruct at the render
+    size, then upscale" name (:data:`UPSCALED`)."""
     from qwplugin.runtime import registry
+    from qwplugin.upscale import scale_factor
 
     if not upscaling or registry.upscales(mode):
         return mode
+    if scale is not None and mode in UPSCALING_NETWORKS.get(scale_factor(scale), {}):
+        return UPSCALING_NETWORKS[scale_factor(scale)][mode]
     return UPSCALED.get(mode, f"{mode}+lanczos")
 
 
@@ -301,7 +311,7 @@ def run_headless(args) -> dict:
         scene = load_scene(args.scene)
         renderer, render_size, _ = make_renderer(scene, (w, h), args.scale)
         upscaling = render_size != (w, h)
-        args.modes = [method_for(m, upscaling) for m in args.modes]
+        args.modes = [method_for(m, upscaling, args.scale) for m in args.modes]
         passes = {m: make_pass(m, *render_size, args, display_size=(w, h)) for m in args.modes}
         described = {m: describe_pass(p) for m, p in passes.items()}
         io = ReadbackTransfer(w, h)
@@ -515,7 +525,8 @@ def run_window(args) -> None:
             renderer.render_gbuffer(t, None if reset else prev_t, jitter)
             render_ms = (time.perf_counter() - t0) * 1e3
             upscaling = render_size != (w, h)
-            active = tuple(method_for(m, upscaling) for m in (SPLIT if state["split"] else (state["mode"],)))
+            active = tuple(method_for(m, upscaling, state["scale"])
+                           for m in (SPLIT if state["split"] else (state["mode"],)))
             images, times = [], []
             for mode in active:
                 # a pass that did not run last frame has a stale history: reset it

@@ -47,6 +47,14 @@ def _network(name, size, *, default_model: str, precision: str, model=None, back
                      label=registry.label(name), **{k: v for k, v in given.items() if v is not None})
 
 
+def _network_upscaling(name, size, *, display_size=None, default_model: str, precision: str, model=None,
+                       backend=None, transfer=None, int4_backend=None, seed=None, timing_window=None, **_):
+    given = {"backend": backend, "transfer": transfer, "int4_backend": int4_backend, "seed": seed,
+             "timing_window": timing_window}
+    return QWNetPass(*size, model=model or default_model, precision=precision, display_size=display_size,
+                     name=name, label=registry.label(name), **{k: v for k, v in given.items() if v is not None})
+
+
 def _register() -> None:
     if "taa" in registry.names("gl"):  # a reload of this module
         return
@@ -57,6 +65,10 @@ def _register() -> None:
         for precision in ("fp32", "int4"):
             registry.register(f"{model}-{precision}", functools.partial(_network, default_model=model,
                                                                         precision=precision), target="gl")
+    for precision in ("fp32", "int4"):
+        registry.register(f"qwnet-fast-up2-{precision}",
+                          functools.partial(_network_upscaling, default_model="qwnet-fast-up2", precision=precision),
+                          target="gl")
 
 
 _register()

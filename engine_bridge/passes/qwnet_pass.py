@@ -14,7 +14,7 @@ from OpenGL import GL
 
 from engine_bridge.bridge import Bridge
 from engine_bridge.gl.textures import create_texture, delete_textures
-from engine_bridge.passes.base import Port, RenderPass
+from engine_bridge.passes.base import Port, RenderPass, check_size
 from qwplugin.errors import InvalidArgument
 from qwplugin.runtime.frame import Frame
 from qwplugin.runtime.reconstructor import MethodInfo
@@ -45,7 +45,7 @@ class BridgedPass(RenderPass):
 
     def _resize(self, width: int, height: int) -> None:
         self.bridge.resize(width, height)
-        self._alloc(width, height)
+        self._alloc(*self.bridge.display_size)
 
     def _alloc(self, width: int, height: int) -> None:
         delete_textures(self._output)
@@ -58,11 +58,14 @@ class BridgedPass(RenderPass):
 
 
 class QWNetPass(BridgedPass):
-    """QW-Net anti-aliasing: colour + motion (+ depth when the model uses it) in, reconstruction out.
+    """QW-Net anti-aliasing or temporal upscaling: colour + motion (+ depth when the model uses it) at the
+    render size in, reconstruction out (at the display size for an upscaling model, e.g. ``qwnet-fast-up2``).
 
     Args:
         width, height: render size in pixels.
         model: model name or weights path (``ContextDesc.model``).
+        display_size: ``(W, H)`` of the output for an upscaling model (``ContextDesc.display_size``); None:
+            the render size (an upscaling model then refuses, naming ``display_size``).
         precision: ``"int4"`` or ``"fp32"`` (``ContextDesc.precision``).
         backend: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``ContextDesc.backend``).
         transfer: ``"auto"``, ``"readback"`` or ``"cuda_interop"`` (see
@@ -80,20 +83,20 @@ class QWNetPass(BridgedPass):
     family = "network"
 
     def __init__(self, width: int, height: int, model: str = "qwnet", precision: str = "int4",
-                 backend: str = "auto", transfer: str = "auto", *, name: str | None = None,
-                 label: str | None = None, **desc_fields):
+                 backend: str = "auto", transfer: str = "auto", *, display_size: tuple[int, int] | None = None,
+                 name: str | None = None, label: str | None = None, **desc_fields):
         from qwplugin.runtime import Context, ContextDesc
 
         super().__init__(width, height, name=name, label=label)
         self._props = {"model": model, "precision": precision, "backend": backend, "transfer": transfer,
                        **desc_fields}
-        desc = ContextDesc(render_size=(width, height), model=model, precision=precision, backend=backend,
-                           **desc_fields)
+        desc = ContextDesc(render_size=(width, height), display_size=display_size, model=model,
+                           precision=precision, backend=backend, **desc_fields)
         self.context = Context(desc, name=name, label=label)
         self._output = 0
         try:
             self.bridge = Bridge(self.context, transfer=transfer)
-            self._alloc(width, height)
+            self._alloc(*self.bridge.display_size)
         except Exception:
             self.context.close()
             raise
@@ -106,7 +109,35 @@ class QWNetPass(BridgedPass):
                           uses_jitter=c.uses_jitter, family=c.family, trained=c.trained,
                           summary=f"{c.summary}, {self.bridge.transfer_name}",
                           details={**c.details, "transfer": self.bridge.transfer_name,
-                                   "transfer_reason": self.bridge.transfer_reason})
+                                   "transfer_reason": self.bridge.transfer_reason},
+                          render_size=c.render_size, display_size=c.display_size)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the output texture (the render size unless the model upscales)."""
+        return tuple(self.context.desc.display_size)
+
+    def resize(self, render_size, display_size=None) -> None:
+        """Reallocate for a new render size (and display size, for an upscaling model: None keeps its scale);
+        drops the history. An anti-aliasing model refuses a display size other than the render size.
+
+        Raises:
+            InvalidArgument: bad size (field ``render_size`` / ``display_size``).
+            InvalidOperation: the pass was closed.
+        """
+        if not self.context.upscaling or isinstance(display_size, int):
+            super().resize(render_size, display_size)
+            return
+        try:
+            width, height = render_size
+        except (TypeError, ValueError):
+            raise InvalidArgument("render_size must be (width, height)", field="render_size",
+                                  expected="(width, height)", actual=repr(render_size)) from None
+        check_size(width, height)
+        self._require_open("resize")
+        self.bridge.resize(width, height, display_size)  # the context checks the pair against its model
+        self._alloc(*self.bridge.display_size)
+        self._size = (width, height)
 
     def timings_ms(self) -> dict:
         """Median ms of the bridge's stages and of the context's stages over their recent windows."""
@@ -125,7 +156,8 @@ class QWNetPass(BridgedPass):
         }
 
     def outputs(self) -> dict[str, Port]:
-        return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, "QW-Net reconstruction, linear HDR, render size",
+        size = "display size" if self.context.upscaling else "render size"
+        return {self.OUTPUT_COLOR: Port(self.OUTPUT_COLOR, f"QW-Net reconstruction, linear HDR, {size}",
                                         "RGBA16F")}
 
     @property

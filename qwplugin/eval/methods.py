@@ -62,8 +62,8 @@ def check_upscaling_methods(specs: list[str]) -> None:
     bad = [m for m in specs if not registry.upscales(parse_method(m)[0])]
     if bad:
         names = ", ".join(n for n in registry.names("array") if registry.upscales(n))
-        raise InvalidArgument("--methods: these methods do not upscale (QW-Net has no upscaling weights yet; no-AA and TAA "
-                              "run at the render size)", field="--methods",
+        raise InvalidArgument("--methods: these methods do not upscale (the anti-aliasing QW-Net, no-AA and TAA run at "
+                              "the render size; qwnet-fast-up2-* is the 2x upscaling QW-Net)", field="--methods",
                               expected=f"upscaling methods: {names}", actual=", ".join(bad))
 
 

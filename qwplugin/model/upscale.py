@@ -256,7 +256,8 @@ def run_upscale_sequence(model: nn.Module, colors: torch.Tensor, motions_px: tor
     Raises:
         InvalidArgument: wrong shapes (naming the field), missing jitter.
     """
-    from qwplugin.model.recurrent import _exposure_nchw, warp_history_nw
+    from qwplugin.model.recurrent import _exposure_nchw
+    from qwplugin.model.upscale_step import upscale_step_nw
 
     check_tensor(colors, "colors", 5)
     check_tensor(motions_px, "motions_px", 5)
@@ -277,27 +278,12 @@ def run_upscale_sequence(model: nn.Module, colors: torch.Tensor, motions_px: tor
         display_hw = display_size_for(model.config, (h, w))
     display_hw = (int(display_hw[0]), int(display_hw[1]))
     e = _exposure_nchw(exposure, n)
-    taau = getattr(model.config, "taa_candidate_config", None)
     outputs, prev_nw = [], prev_output_nw
     for i in range(t):
-        color_nw = to_network(colors[:, i], e)
-        current = model.current_display(color_nw, jitter_px[:, i], display_hw)
-        if prev_nw is None:
-            history_nw = current
-        else:
-            warped = warp_history_nw(prev_nw, display_motion(motions_px[:, i], display_hw), current)
-            history_nw = torch.where(resets[:, i].to(torch.bool).view(n, 1, 1, 1), current, warped)
-        depth_i = None if depth is None else depth[:, i]
-        if taau is None:
-            prev_nw = model(color_nw, history_nw, jitter_px[:, i], depth_i)
-        else:
-            from qwplugin.model.taa_candidate import taau_candidate_nw
-
-            prev_depth = None if (depth is None or i == 0) else depth[:, i - 1]
-            candidate = taau_candidate_nw(taau, color_nw, prev_nw, motions_px[:, i], jitter_px[:, i], display_hw,
-                                          depth_i, prev_depth, resets[:, i].to(torch.bool))
-            prev_nw = model(color_nw, history_nw, jitter_px[:, i], depth_i if model.config.use_depth else None,
-                            candidate)
+        prev_depth = None if (depth is None or i == 0) else depth[:, i - 1]
+        prev_nw = upscale_step_nw(model, to_network(colors[:, i], e), motions_px[:, i], prev_nw, jitter_px[:, i],
+                                  display_hw, None if depth is None else depth[:, i], prev_depth,
+                                  resets[:, i].to(torch.bool))
         outputs.append(prev_nw if return_network_domain else from_network(prev_nw, e))
     return torch.stack(outputs, dim=1)
 

@@ -26,9 +26,13 @@ from qwplugin.runtime.timing import ModuleTimer, StageClock, TimingStats
 from qwplugin.runtime.reconstructor import MethodInfo
 from qwplugin.runtime.validate import FrameValues, check_arrays, check_frame, frame_to_tensors
 from qwplugin.runtime.weights import LoadedModel, load_model
+from qwplugin.model.upscale import is_upscaling
+from qwplugin.model.upscale_step import reconstruct_upscale_step
 from qwplugin.taa import TAAConfig, taa_resolve
+from qwplugin.taau import TAAUConfig, taau_resolve
 
 FALLBACK_DESCRIPTION = "TAA baseline (qwplugin.taa, PyTorch) on frames predicted over budget"
+FALLBACK_DESCRIPTION_UPSCALING = "TAAU baseline (qwplugin.taau, PyTorch) on frames predicted over budget"
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,17 @@ class Context:
     Raises:
         InvalidArgument: ``desc`` is not a ContextDesc; bad weights (see :mod:`~qwplugin.runtime.weights`);
             ``precision="int4"`` with a model that has no quantizers.
-        (A ``ContextDesc`` with ``display_size != render_size`` is refused when it is built, with
-        an InvalidArgument (field ``display_size``): QW-Net upscaling weights do not exist yet.)
+            A ``display_size`` the model does not produce (field ``display_size``): an anti-aliasing model
+            needs ``display_size == render_size``; an upscaling model (``"qwnet-fast-up2"``,
+            :mod:`qwplugin.model.upscale`) needs the render size ``floor(display / s)`` of its scale ``s``.
         name: the registry name reported by :attr:`info` (default ``"qwnet-fast-<precision>"`` for the
             built-in ``qwnet-fast``, else ``"<model kind>-<precision>"``).
         label: the human label reported by :attr:`info` (default: ``name``).
+
+    **Temporal upscaling.** With an upscaling model the inputs stay at ``render_size`` (motion in render
+    pixels, jitter in render pixels, depth at the render size) and the output and the history are at
+    ``display_size``; ``jitter_px`` is required (it places each sample on the display grid). The budget
+    fallback is then the TAAU (:mod:`qwplugin.taau`) instead of the TAA.
 
     A context implements the reconstructor protocol (:class:`~qwplugin.runtime.reconstructor.Reconstructor`:
     ``dispatch``, ``reset``, ``resize``, ``close``, ``info``); ``qwplugin.runtime.registry.make("qwnet-int4",
@@ -132,14 +142,22 @@ class Context:
             else:
                 precision_detail = INT4_FAKE_QUANT
                 notes.append("caller-supplied module: runs its own fake-quant forward")
+        config = loaded.config if loaded.config is not None else getattr(self._model, "config", None)
+        self._upscaling = is_upscaling(self._model)
+        label_name = name if name is not None else f"{desc.model}-{desc.precision}"
+        check_model_sizes(self._upscaling, config, label_name, desc.render_size, desc.display_size)
         candidate = getattr(loaded.config, "taa_candidate_config", None)
         self._sharpen = float(getattr(loaded.config, "output_sharpen", 0.0) or 0.0)
         if self._sharpen:
             notes.append(f"displayed output sharpened (strength {self._sharpen:g}, ModelConfig.output_sharpen); "
                          "the history stays unsharpened")
-        self._uses_jitter = candidate is not None
+        self._uses_jitter = candidate is not None or self._upscaling
         self._use_depth = bool(getattr(loaded.config, "reads_depth", getattr(loaded.config, "use_depth", False)))
-        if candidate is not None:
+        if self._upscaling:
+            notes.append(f"temporal upscaling {config.upscale_factor:g}x per axis: inputs at the render size, "
+                         "history and output at the display size; jitter_px places each sample on the display "
+                         "grid" + (", a TAAU candidate is filtered with them" if candidate is not None else ""))
+        elif candidate is not None:
             notes.append("model inputs: colour, history, jitter_px"
                          f"{', depth (and the previous frame depth)' if self._use_depth else ''}; a TAA candidate "
                          "resolved from the model's own history is filtered with them (ModelConfig.taa_candidate)")
@@ -154,9 +172,12 @@ class Context:
             device=self._device.type, device_reason=device_reason, precision=desc.precision,
             precision_detail=precision_detail, model=loaded.name, model_kind=kind,
             weights=loaded.weights, trained=loaded.trained, notes=tuple(notes),
-            fallback=FALLBACK_DESCRIPTION if desc.budget_policy == "fallback" and desc.budget_ms else "none",
+            fallback=((FALLBACK_DESCRIPTION_UPSCALING if self._upscaling else FALLBACK_DESCRIPTION)
+                      if desc.budget_policy == "fallback" and desc.budget_ms else "none"),
             uses_jitter=self._uses_jitter, uses_depth=self._use_depth)
         self._taa_config = TAAConfig().without_depth()  # the fallback keeps no depth history
+        self._taau_config = TAAUConfig().without_depth()  # the upscaling fallback
+        self._model_config = config
         self._history: torch.Tensor | None = None
         self._history_depth: torch.Tensor | None = None  # the previous frame's depth (TAA-candidate models)
         self._timing = TimingStats(desc.timing_window)
@@ -215,13 +236,17 @@ class Context:
         """What this context runs, in the reconstructor protocol's terms (:class:`MethodInfo`):
         ``uses_depth`` / ``uses_jitter`` say which optional inputs the model reads."""
         b = self._info
+        summary = f"{b.device}, {b.precision_detail}, {'trained' if b.trained else 'UNTRAINED weights'}"
+        details = {"device": b.device, "precision_detail": b.precision_detail, "weights": b.weights}
+        if self._upscaling:
+            from qwplugin.runtime.upscalers import size_details
+
+            (rw, rh), (dw, dh) = self._desc.render_size, self._desc.display_size
+            summary = f"{summary}, {rw}x{rh} -> {dw}x{dh}"
+            details.update(size_details(self._desc.render_size, self._desc.display_size))
         return MethodInfo(name=self._name, label=self._label, description=str(b), uses_depth=b.uses_depth,
-                          uses_jitter=b.uses_jitter, family="network", trained=b.trained,
-                          summary=(f"{b.device}, {b.precision_detail}, "
-                                   f"{'trained' if b.trained else 'UNTRAINED weights'}"),
-                          details={"device": b.device, "precision_detail": b.precision_detail,
-                                   "weights": b.weights}, render_size=self._desc.render_size,
-                          display_size=self._desc.display_size)
+                          uses_jitter=b.uses_jitter, family="network", trained=b.trained, summary=summary,
+                          details=details, render_size=self._desc.render_size, display_size=self._desc.display_size)
 
     @property
     def has_history(self) -> bool:
@@ -265,7 +290,7 @@ class Context:
             values = check_frame(frame, self._desc.render_shape, needs_depth=self._use_depth,
                                  depth_convention=self._desc.depth_convention)
             if out is not None:
-                _check_out(out, self._desc.render_shape)
+                _check_out(out, self._display_shape)
         except InvalidArgument:
             self._refused += 1
             raise
@@ -302,8 +327,15 @@ class Context:
         if self._extractor_timer is not None:
             self._extractor_timer.pop_ms()
         with torch.no_grad():
-            if fallback:
+            if fallback and self._upscaling:
+                result = taau_resolve(ft.color, ft.motion_px, history, d.display_size, self._taau_config,
+                                      _jitter_pair(ft.jitter_px))
+            elif fallback:
                 result = taa_resolve(ft.color, ft.motion_px, history, self._taa_config, ft.jitter_px)
+            elif self._upscaling:
+                result = reconstruct_upscale_step(self._model, ft.color, ft.motion_px, history, self._display_shape,
+                                                  _jitter_pair(ft.jitter_px), ft.exposure, ft.depth,
+                                                  prev_depth=None if history is None else self._history_depth)
             else:
                 result = reconstruct_step(self._model, ft.color, ft.motion_px, history, ft.exposure, ft.depth,
                                           jitter_px=ft.jitter_px if self._uses_jitter else None,
@@ -345,16 +377,25 @@ class Context:
 
         Args:
             render_size: new ``(width, height)`` of the inputs.
-            display_size: new output ``(width, height)``; None means equal to ``render_size``.
+            display_size: new output ``(width, height)``; None means the model's: ``render_size`` for an
+                anti-aliasing model, ``round(render * s)`` per axis for an upscaling model of scale ``s``.
 
         Raises:
-            InvalidArgument: bad sizes (the context is unchanged).
-                A ``display_size`` different from ``render_size``: no QW-Net upscaling weights yet (field
-                ``display_size``); the context is unchanged.
+            InvalidArgument: bad sizes, or a ``display_size`` the model does not produce (field
+                ``display_size``, see the class); the context is unchanged.
             InvalidOperation: after ``close()``.
         """
         self._require_open("resize")
-        self._desc = self._desc.with_sizes(render_size, display_size)  # refuses display != render
+        if display_size is None and self._upscaling:
+            from qwplugin.model.upscale import display_size_for
+            from qwplugin.upscale import check_size
+
+            w, h = check_size(render_size, "render_size")
+            dh, dw = display_size_for(self._model_config, (h, w))
+            display_size = (dw, dh)
+        desc = self._desc.with_sizes(render_size, display_size)
+        check_model_sizes(self._upscaling, self._model_config, self._name, desc.render_size, desc.display_size)
+        self._desc = desc
         if self._history is not None:
             self._resets += 1
         self._history = None
@@ -384,6 +425,53 @@ class Context:
     def _require_open(self, verb: str) -> None:
         if self._closed:
             raise InvalidOperation(f"Context.{verb} called after close()")
+
+    @property
+    def _display_shape(self) -> tuple[int, int]:
+        """(H, W) of the output."""
+        return self._desc.display_size[1], self._desc.display_size[0]
+
+    @property
+    def upscaling(self) -> bool:
+        """Whether the model upscales (output and history at ``desc.display_size``, inputs at ``render_size``)."""
+        return self._upscaling
+
+
+def check_model_sizes(upscaling: bool, config, name: str, render_size: tuple[int, int],
+                      display_size: tuple[int, int]) -> None:
+    """Refuse a (render, display) pair the model does not produce.
+
+    Raises:
+        InvalidArgument: ``field="display_size"``: an anti-aliasing model with a display size that is not the
+            render size (the message names the upscaling alternatives), or an upscaling model whose render
+            size for this display is not ``floor(display / s)`` (the message gives the sizes that fit).
+    """
+    render, display = tuple(render_size), tuple(display_size)
+    if not upscaling:
+        if display != render:
+            from qwplugin.runtime.upscalers import qwnet_upscaling_error
+
+            raise qwnet_upscaling_error(name, render, display)
+        return
+    from qwplugin.model.upscale import display_size_for, expected_render_size
+
+    if config is None:
+        raise InvalidArgument("an upscaling module must carry its ModelConfig as .config", field="model",
+                              expected="a module with .config (ModelConfig, upscale_factor > 1)", actual="none")
+    s = config.upscale_factor
+    eh, ew = expected_render_size(config, (display[1], display[0]))
+    if (ew, eh) != render:
+        dh, dw = display_size_for(config, (render[1], render[0]))
+        raise InvalidArgument(f"{name} upscales {s:g}x per axis: the render size must be floor(display / {s:g})",
+                              field="display_size",
+                              expected=f"display {dw}x{dh} for render {render[0]}x{render[1]} (or render "
+                                       f"{ew}x{eh} for display {display[0]}x{display[1]})",
+                              actual=f"render {render[0]}x{render[1]}, display {display[0]}x{display[1]}")
+
+
+def _jitter_pair(jitter_px) -> tuple[float, float]:
+    """``FrameTensors.jitter_px`` as a float pair."""
+    return float(jitter_px[0]), float(jitter_px[1])
 
 
 def _has_quantizers(model: torch.nn.Module) -> bool:

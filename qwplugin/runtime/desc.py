@@ -43,12 +43,14 @@ class ContextDesc:
     Attributes:
         render_size: ``(width, height)`` of the inputs in render pixels, each >= 1.
         display_size: ``(width, height)`` of the output; ``None`` means equal to ``render_size``
-            (anti-aliasing mode). A larger size (temporal upscaling, 1x to 3x per axis, see
-            :func:`qwplugin.render_size_for`) is checked (range, field ``display_size``) and then refused
-            with an InvalidArgument (field ``display_size``): the context runs QW-Net / the U-Net, and no display-size weights exist yet. Upscaling runs through the registry instead:
+            (anti-aliasing mode). A larger size is temporal upscaling (1x to 3x per axis, checked here,
+            field ``display_size``; :func:`qwplugin.render_size_for` gives the render size of a mode). It
+            needs an upscaling model of that scale (``model="qwnet-fast-up2"`` for 2x): the
+            :class:`~qwplugin.runtime.context.Context` refuses a model trained for another scale, naming
+            ``display_size``. Other upscalers run through the registry:
             ``qwplugin.make("taau" | "qwnet-int4+lanczos" | ..., render_size, display_size=...)``.
         model: a built-in model name (see :data:`qwplugin.runtime.weights.MODEL_NAMES`) or the path of a
-            ``.safetensors`` weights file. The default ``"qwnet-fast"`` is the shipped model with the best
+            ``.safetensors`` weights file (``-up2`` names upscale 2x per axis). The default ``"qwnet-fast"`` is the shipped model with the best
             test-set quality (and 1/17 of the paper network's MACs); it reads depth and the jitter, so
             every :class:`~qwplugin.runtime.frame.Frame` must carry ``depth`` and ``jitter_px``.
             ``"qwnet"`` is the paper configuration (colour, motion and history only).
@@ -66,17 +68,14 @@ class ContextDesc:
         seed: seed of the random initialisation used when no trained weights exist for ``model``.
 
     Raises:
-        InvalidArgument: on construction, naming the bad field with expected and actual values; also a
-            ``display_size`` different from ``render_size`` (no QW-Net upscaling weights yet; the message
-            names ``qwnet-int4+lanczos`` / ``qwnet-fp32+lanczos``).
+        InvalidArgument: on construction, naming the bad field with expected and actual values (a
+            ``display_size`` outside 1x to 3x the render size per axis: field ``display_size``).
 
     Examples:
         >>> ContextDesc(render_size=(64, 32)).display_size
         (64, 32)
-        >>> ContextDesc(render_size=(64, 32), display_size=(128, 64))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        qwplugin.errors.InvalidArgument: qwnet-fp32: QW-Net upscaling weights do not exist yet ...
+        >>> ContextDesc(render_size=(64, 32), display_size=(128, 64), model="qwnet-fast-up2").display_size
+        (128, 64)
         >>> ContextDesc(render_size=(64, 32), precision="int8")
         Traceback (most recent call last):
         ...
@@ -103,14 +102,11 @@ class ContextDesc:
         display = self.render_size if self.display_size is None else _check_size(self.display_size,
                                                                                    "display_size")
         if display != self.render_size:
-            from qwplugin.runtime.upscalers import qwnet_upscaling_error
             from qwplugin.upscale import scale_of
 
-            scale_of(self.render_size, display)  # 1x to 3x per axis, field display_size
-            # Every model a ContextDesc names (a built-in QW-Net / U-Net or a weights file of one) reconstructs
-            # at its input size: no display-size weights exist yet, so the description is refused here.
-            raise qwnet_upscaling_error(f"qwnet-{self.precision}" if self.precision in PRECISIONS else "qwnet-int4",
-                                        self.render_size, display)
+            # 1x to 3x per axis, field display_size; whether the model upscales at this scale is the
+            # Context's check (it knows the model)
+            scale_of(self.render_size, display)
         object.__setattr__(self, "display_size", display)
         if not isinstance(self.model, str) or not self.model:
             raise InvalidArgument("model must be a model name or a weights path", field="model",

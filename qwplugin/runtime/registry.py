@@ -41,13 +41,16 @@ Upscaling names (``make(..., display_size=(W, H))``: inputs at the render size, 
                          size, a reconstruction kernel that knows each sample's position)
 ``noaa+bilinear``        the aliased input, upscaled (also ``+bicubic``, ``+lanczos``)
 ``taa+lanczos``          the TAA at the render size, then upscaled (also ``+bilinear``, ``+bicubic``)
+``qwnet-fast-up2-int4``   QW-Net trained for 2x temporal upscaling (``model="qwnet-fast-up2"``,
+                         :mod:`qwplugin.model.upscale`): samples placed on the display grid, history at display
+                         size, a TAAU candidate; also ``qwnet-fast-up2-fp32``. Render size
+                         ``floor(display / 2)``: ``display_size`` is required (the render size is refused)
 ``qwnet-int4+lanczos``   QW-Net 4-bit at the render size, then Lanczos-3 (also ``qwnet-fp32+lanczos``): the
-                         network never sees the display grid (QW-Net upscaling weights do not exist yet)
+                         network never sees the display grid
 =======================  =================================================================================
 
 Any other name asked for ``display_size != render_size`` is refused with
-an InvalidArgument (field ``display_size``) (an InvalidArgument, field ``display_size``) naming
-the alternatives. Without ``display_size`` (or with the render size) every name runs at the render size.
+an InvalidArgument (field ``display_size``) naming the alternatives. Without ``display_size`` (or with the render size) every name runs at the render size.
 
 A method may also be given as a *spec* ``NAME=PATH`` (the evaluation's ``--methods``):
 
@@ -366,6 +369,18 @@ def _network(name, size, *, default_model: str, precision: str, model=None, back
     return Context(desc, name=name, label=label(name))
 
 
+def _network_upscaling(name, size, *, display_size=None, default_model: str, precision: str, model=None,
+                       backend=None, int4_backend=None, seed=None, timing_window=None, **_):
+    """An upscaling QW-Net Context; ``display_size`` None: the model's scale applied to ``size``."""
+    from qwplugin.runtime.context import Context
+    from qwplugin.runtime.desc import ContextDesc
+
+    given = {"backend": backend, "int4_backend": int4_backend, "seed": seed, "timing_window": timing_window}
+    desc = ContextDesc(render_size=size, display_size=display_size, model=model or default_model,
+                       precision=precision, **{k: v for k, v in given.items() if v is not None})
+    return Context(desc, name=name, label=label(name))
+
+
 register("noaa", _noaa, label="no AA")
 register("taa", _taa, label="TAA", path_option="config")
 register("taa-classic", functools.partial(_taa, classic=True), label="TAA classic", path_option="config")
@@ -374,6 +389,10 @@ for _model, _text in (("unet", "U-Net"), ("qwnet", "QW-Net"), ("qwnet-fast", "QW
         register(f"{_model}-{_precision}",
                  functools.partial(_network, default_model=_model, precision=_precision),
                  label=f"{_text} {_ptext}", path_option="model")
+for _precision, _ptext in (("fp32", "FP32"), ("int4", "4-bit")):
+    register(f"qwnet-fast-up2-{_precision}",
+             functools.partial(_network_upscaling, default_model="qwnet-fast-up2", precision=_precision),
+             label=f"QW-Net fast 2x {_ptext}", path_option="model", upscales=True)
 del _model, _text, _precision, _ptext
 
 

@@ -41,17 +41,19 @@ SPATIAL_LABELS = {"bilinear": "bilinear", "bicubic": "bicubic", "lanczos": "Lanc
 
 
 def qwnet_upscaling_error(method: str, render_size, display_size) -> InvalidArgument:
-    """The error for a QW-Net / U-Net asked to upscale (no display-size weights exist yet): an
-    :class:`~qwplugin.errors.InvalidArgument` with ``field="display_size"`` whose message names the
-    ``+lanczos`` alternative and ``taau``."""
+    """The error for an anti-aliasing QW-Net / U-Net asked to upscale (it reconstructs at its input size):
+    an :class:`~qwplugin.errors.InvalidArgument` with ``field="display_size"`` whose message names the
+    upscaling model (``qwnet-fast-up2``), the ``+lanczos`` alternative and ``taau``."""
     from qwplugin.runtime import registry
 
     alternative = f"{method}+lanczos"
     if not registry.upscales(alternative):
         alternative = "qwnet-fp32+lanczos" if method.endswith("-fp32") else "qwnet-int4+lanczos"
+    precision = "fp32" if method.endswith("-fp32") else "int4"
     return InvalidArgument(
-        f"{method}: QW-Net upscaling weights do not exist yet (the network is trained at render = display "
-        f"size); use {alternative!r} (reconstruct at the render size, then Lanczos-3 upscale) or 'taau'",
+        f"{method} is an anti-aliasing model: it reconstructs at its input size; to upscale use the upscaling "
+        f"model ('qwnet-fast-up2-{precision}', model='qwnet-fast-up2' in a ContextDesc, 2x per axis), "
+        f"{alternative!r} (reconstruct at the render size, then Lanczos-3 upscale) or 'taau'",
         field="display_size", expected=f"display_size == render_size {tuple(render_size)} for {method}",
         actual=str(tuple(display_size)))
 

@@ -59,13 +59,18 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 """Where built-in weights live inside the package (``qwplugin/weights/``)."""
 
 MODEL_NAMES = {
-    "qwnet": ("qwnet", "paper"),
-    "qwnet-fast": ("qwnet", "fast"),
-    "qwnet-tiny": ("qwnet", "tiny"),
-    "unet": ("unet", "paper"),
-    "unet-tiny": ("unet", "tiny"),
+    "qwnet": ("qwnet", "paper", {}),
+    "qwnet-fast": ("qwnet", "fast", {}),
+    "qwnet-tiny": ("qwnet", "tiny", {}),
+    "qwnet-fast-up2": ("qwnet", "fast", {"upscale_factor": 2.0, "taa_candidate": "tuned", "filter_init": "taa"}),
+    "qwnet-tiny-up2": ("qwnet", "tiny", {"upscale_factor": 2.0}),
+    "unet": ("unet", "paper", {}),
+    "unet-tiny": ("unet", "tiny", {}),
 }
-"""Built-in model names -> (``ModelConfig.kind``, ``ModelConfig.preset`` name)."""
+"""Built-in model names -> (``ModelConfig.kind``, ``ModelConfig.preset`` name, overridden fields). The
+``-up2`` names are temporal-upscaling models (display = 2 x render per axis, :mod:`qwplugin.model.upscale`);
+the overrides build the untrained random initialisation when no file is shipped (a shipped file carries
+its own config)."""
 
 _LFS_MAGIC = b"version https://git-lfs"
 INTEGER_FORMAT = "qwplugin-int4"
@@ -148,8 +153,8 @@ def load_model(model: str, precision: str = "fp32", *, seed: int = 0, shipped_di
                 loaded.notes.append(f"no {precision} weights shipped for {model!r}; "
                                     f"using the {other} weights")
             return loaded
-    kind, preset = MODEL_NAMES[model]
-    config = ModelConfig.preset(preset, kind=kind)
+    kind, preset, overrides = MODEL_NAMES[model]
+    config = ModelConfig.preset(preset, kind=kind, **overrides)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = build_model(config)
@@ -279,7 +284,12 @@ def _load_integer_file(path: Path, data: bytes, digest: str, metadata: dict, nam
     if config.kind != "qwnet":
         raise InvalidArgument(f"{path}: integer files hold QW-Net programs only", field="model",
                               expected="config kind 'qwnet'", actual=repr(config.kind))
-    net = IntegerQWNet(program, config)
+    if config.upscales:
+        from qwplugin.model.upscale_int import IntegerUpscaleQWNet
+
+        net = IntegerUpscaleQWNet(program, config)
+    else:
+        net = IntegerQWNet(program, config)
     return LoadedModel(model=net, config=config, name=name or str(path),
                        weights=f"trained: {path.name} (sha256 {digest[:12]}...)", trained=True, path=path,
                        sha256=digest, metadata=metadata, integer=True,

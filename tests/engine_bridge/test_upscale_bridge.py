@@ -13,6 +13,7 @@ from qwplugin.errors import InvalidArgument
 W, H = 12, 8
 DW, DH = 24, 16
 NET = {"model": "qwnet-tiny", "backend": "cpu"}
+NET_UP2 = {"model": "qwnet-tiny-up2", "backend": "cpu"}  # a small upscaling QW-Net (random init): sizes tested
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +55,11 @@ def _read(tex, w, h):
     return read_texture(tex, np.zeros((h, w, 3), np.float32)).copy()
 
 
-@pytest.mark.parametrize("name", ["taau", "taa+lanczos", "qwnet-int4+lanczos"])
+@pytest.mark.parametrize("name", ["taau", "taa+lanczos", "qwnet-int4+lanczos", "qwnet-fast-up2-int4"])
 def test_bridge_writes_the_display_size_output(env, name):
     from engine_bridge.bridge import Bridge
 
-    opts = NET if "qwnet" in name else {}
+    opts = NET_UP2 if "-up2" in name else NET if "qwnet" in name else {}
     bridge = Bridge(make(name, (W, H), display_size=(DW, DH), **opts), display_size=(DW, DH))
     twin = make(name, (W, H), display_size=(DW, DH), **opts)
     try:
@@ -105,7 +106,7 @@ def test_bridge_display_size_must_be_the_methods(env):
         Bridge(method, display_size=(W, H))
     assert err.value.field == "display_size"
     ctx = Context(ContextDesc(render_size=(W, H), model="qwnet-tiny", backend="cpu"))
-    with pytest.raises(InvalidArgument) as err:  # a QW-Net context has no display-size weights
+    with pytest.raises(InvalidArgument) as err:  # an anti-aliasing QW-Net context outputs the render size
         Bridge(ctx, display_size=(DW, DH))
     assert err.value.field == "display_size"
     bridge = Bridge(ctx)
@@ -196,3 +197,33 @@ def test_gl_spatial_pass_resizes_both_sizes(env):
     with pytest.raises(InvalidArgument) as err:
         make_pass("taa", W, H, display_size=(DW, DH))
     assert err.value.field == "display_size" and "taa+lanczos" in str(err.value)
+
+
+def test_gl_qwnet_upscaling_pass_outputs_the_display_size_and_matches_its_context(env):
+    from engine_bridge.gl.textures import texture_size
+    from engine_bridge.passes import make_pass
+    from qwplugin.runtime import Context, ContextDesc
+
+    p = make_pass("qwnet-fast-up2-fp32", W, H, display_size=(DW, DH), transfer="readback", **NET_UP2)
+    twin = Context(ContextDesc(render_size=(W, H), display_size=(DW, DH), **NET_UP2))
+    try:
+        assert p.info.render_size == (W, H) and p.info.display_size == (DW, DH) and p.display_size == (DW, DH)
+        assert "display size" in p.outputs()["color"].description
+        for i in range(3):
+            tex = p.dispatch(_tex_frame(env, i))
+            assert texture_size(tex)[:2] == (DW, DH)
+            want = twin.dispatch(env["frames"][i])
+            # the pass's output texture is RGBA16F (half: relative step 2^-11 ~ 4.9e-4); inputs RGBA32F, so
+            # the network sees the same values as the array twin and only the output is rounded
+            np.testing.assert_allclose(_read(tex, DW, DH), want, rtol=1e-3, atol=1e-3)
+        with pytest.raises(InvalidArgument) as err:  # inputs stay at the render size, named by port
+            p.dispatch(_tex_frame(env, 0, color=env["big"]))
+        assert err.value.field == "color"
+        p.resize((8, 6))  # None keeps the model's scale
+        assert p.size == (8, 6) and p.display_size == (16, 12)
+        with pytest.raises(InvalidArgument) as err:
+            p.resize((8, 6), (8, 6))
+        assert err.value.field == "display_size" and p.display_size == (16, 12)
+    finally:
+        p.close()
+        twin.close()

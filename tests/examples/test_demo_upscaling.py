@@ -38,6 +38,11 @@ def test_u_key_cycles_the_scales_and_modes_map_to_upscaling_methods():
     assert [demo.method_for(m, True) for m in ("noaa", "taa", "qwnet-fast-int4", "qwnet-int4", "taau")] == \
         ["noaa+bilinear", "taa+lanczos", "qwnet-fast-int4+lanczos", "qwnet-int4+lanczos", "taau"]
     assert demo.method_for("taa", False) == "taa"
+    # at 2x the shipped network's mode runs the upscaling QW-Net; at other scales QW-Net then Lanczos-3
+    assert demo.method_for("qwnet-fast-int4", True, "performance") == "qwnet-fast-up2-int4"
+    assert demo.method_for("qwnet-fast-fp32", True, 2.0) == "qwnet-fast-up2-fp32"
+    assert demo.method_for("qwnet-fast-int4", True, "quality") == "qwnet-fast-int4+lanczos"
+    assert demo.method_for("qwnet-int4", True, "performance") == "qwnet-int4+lanczos"  # no 2x paper network
     render, display, bias, phases = demo.scale_setup((1920, 1080), "performance")
     assert render == (960, 540) and display == (1920, 1080)
     assert bias == math.log2(960 / 1920) - 1 and phases == 32  # FSR 2: log2(render/display) - 1, 8 * 2^2
@@ -62,13 +67,13 @@ def test_headless_upscaling_comparison_is_display_size(tmp_path):
     assert report["scale"] == "performance" and report["render_size"] == list(render)
     assert report["display_size"] == [DW, DH] and report["size"] == [DW, DH]
     assert report["jitter_phase_count"] == 32 and report["input_mip_bias"] == -2.0
-    assert list(report["passes"]) == ["noaa+bilinear", "taa+lanczos", "taau"]
+    assert list(report["passes"]) == ["noaa+bilinear", "taa+lanczos", "taau", "qwnet-fast-up2-int4"]
     for name, entry in report["passes"].items():
         assert entry["render_size"] == list(render) and entry["display_size"] == [DW, DH], name
         assert len(entry["all_ms"]) == FRAMES and entry["psnr_db_vs_reference_last_frame"] > 0
     png = Image.open(png_path)
     scale = -(-240 // DW)  # tiles enlarged (nearest, integer) to >= 240 px wide, as comparison.png
-    assert png.size == (4 * DW * scale + 3 * 4, DH * scale + 16 + 16)  # 3 methods + reference, labels, title
+    assert png.size == (5 * DW * scale + 4 * 4, DH * scale + 16 + 16)  # 4 methods + reference, labels, title
     assert Image.open(tmp_path / "demo" / "comparison.png").size == png.size[:1] + (DH * scale + 16,)
 
 

@@ -1,6 +1,7 @@
 """Upscaling through the registry and the Context (arrays, no GL): display-size outputs, wrong-size inputs
 refused naming the field, ``taau`` = :class:`qwplugin.taau.TemporalUpscaler` exactly, the spatial baselines =
-render-size method + :func:`qwplugin.ops.resample.upscale` exactly, QW-Net refused with a display size."""
+render-size method + :func:`qwplugin.ops.resample.upscale` exactly, an anti-aliasing QW-Net refused with a
+display size."""
 
 from __future__ import annotations
 
@@ -22,7 +23,12 @@ DW, DH = 24, 16       # display size (2x, "performance")
 NET = {"model": "qwnet-tiny", "backend": "cpu"}  # small random-init network: the sizes are what is tested
 
 
+NET_UP2 = {"model": "qwnet-tiny-up2", "backend": "cpu"}  # the same for the upscaling QW-Net names
+
+
 def _options(name: str) -> dict:
+    if "-up2" in name:
+        return NET_UP2
     return NET if "qwnet" in name or "unet" in name else {}
 
 
@@ -74,9 +80,11 @@ def test_output_is_display_size(name):
         t = m.dispatch(Frame(color=torch.ones(H, W, 4), motion_px=torch.zeros(H, W, 2), depth=torch.ones(H, W),
                              jitter_px=(0.0, 0.0)))
         assert isinstance(t, torch.Tensor) and tuple(t.shape) == (DH, DW, 3)
-        m.resize((8, 6), (20, 15))  # a new render and display size
-        assert m.info.render_size == (8, 6) and m.info.display_size == (20, 15)
-        assert m.dispatch(_frames(1, (8, 6))[0]).shape == (15, 20, 3)
+        # a new render and display size (a 2x model keeps its scale: 8x6 -> 16x12, 10x7 -> 20x15 floors to 2x)
+        display = (16, 12) if "-up2" in name else (20, 15)
+        m.resize((8, 6), display)
+        assert m.info.render_size == (8, 6) and m.info.display_size == display
+        assert m.dispatch(_frames(1, (8, 6))[0]).shape == (display[1], display[0], 3)
     finally:
         m.close()
 
@@ -148,11 +156,13 @@ def test_native_display_size_is_the_render_size_method():
 
 
 @pytest.mark.parametrize("precision", ["int4", "fp32"])
-def test_context_refuses_qwnet_upscaling_naming_the_lanczos_alternative(precision):
+def test_context_refuses_an_anti_aliasing_model_asked_to_upscale_naming_the_alternatives(precision):
+    desc = ContextDesc(render_size=(W, H), display_size=(DW, DH), model="qwnet-tiny", precision=precision)
     with pytest.raises(InvalidArgument) as err:
-        ContextDesc(render_size=(W, H), display_size=(DW, DH), model="qwnet-tiny", precision=precision)
+        Context(desc)
     assert type(err.value) is InvalidArgument and err.value.field == "display_size"
-    assert "do not exist yet" in str(err.value) and f"qwnet-{precision}+lanczos" in str(err.value)
+    assert "anti-aliasing model" in str(err.value) and f"qwnet-{precision}+lanczos" in str(err.value)
+    assert f"qwnet-fast-up2-{precision}" in str(err.value)
     with pytest.raises(InvalidArgument) as err:
         make(f"qwnet-{precision}", (W, H), display_size=(DW, DH), **NET)
     assert err.value.field == "display_size" and f"qwnet-{precision}+lanczos" in str(err.value)
@@ -160,7 +170,7 @@ def test_context_refuses_qwnet_upscaling_naming_the_lanczos_alternative(precisio
     ctx.dispatch(_frames(1)[0])
     with pytest.raises(InvalidArgument) as err:
         ctx.resize((W, H), (DW, DH))
-    assert err.value.field == "display_size" and "do not exist yet" in str(err.value)
+    assert err.value.field == "display_size" and "anti-aliasing model" in str(err.value)
     assert ctx.desc.display_size == (W, H) and ctx.has_history  # refused: nothing changed
     assert ctx.info.render_size == (W, H) and ctx.info.display_size == (W, H)
     ctx.close()
