@@ -115,6 +115,10 @@ class Context:
             raise InvalidArgument("Context takes a ContextDesc", field="desc", expected="ContextDesc",
                                   actual=type(desc).__name__)
         self._desc = desc
+        self._routed = None
+        if desc.budget_policy == "route":
+            self._init_routed(desc, model, name, label)
+            return
         self._device, device_reason = select_device(desc.backend)
         loaded = self._load(desc, model)
         quantized = desc.precision == "int4"
@@ -193,6 +197,67 @@ class Context:
         self._name = name if name is not None else f"{base}-{desc.precision}"
         self._label = label if label is not None else self._name
 
+    def _init_routed(self, desc: ContextDesc, model, name: str | None, label: str | None) -> None:
+        """``budget_policy="route"``: delegate each frame to a routed QW-Net / TAA (:mod:`.context_routing`)."""
+        import dataclasses
+
+        from qwplugin.runtime.context_routing import build_routed
+
+        if model is not None:
+            raise InvalidArgument("budget_policy 'route' loads its model from desc.model", field="model",
+                                  expected="None (name the model in ContextDesc.model)", actual=type(model).__name__)
+        self._routed, source = build_routed(desc, name, label)
+        heavy = self._routed._heavy_ctx.backend_info
+        self._device = self._routed._device
+        self._info = dataclasses.replace(
+            heavy, uses_depth=True, uses_jitter=True,
+            fallback=f"routing: QW-Net on the hard tiles, the tuned TAA elsewhere; heavy fraction chosen per frame "
+                     f"for the {desc.budget_ms:g} ms budget; classifier {source}",
+            notes=tuple(heavy.notes) + ("budget_policy 'route': frames run qwplugin.runtime.routed.RoutedQWNet",))
+        self._upscaling, self._use_depth, self._uses_jitter = False, True, True
+        self._history = self._history_depth = None
+        self._timing = TimingStats(desc.timing_window)
+        self._budget = BudgetMonitor(desc.budget_ms, "warn")
+        self._debug, self._extractor_timer = None, None
+        self._frame_index = self._refused = self._resets = self._nonfinite = 0
+        self._closed = False
+        self._name = self._routed.info.name
+        self._label = label if label is not None else self._name
+
+    @property
+    def routing_stats(self):
+        """``budget_policy="route"``: the routing's :class:`~qwplugin.runtime.routed.RoutedStats` (heavy
+        fraction last / mean / worst, k, pass ms); None for the other policies."""
+        return None if self._routed is None else self._routed.stats
+
+    def _dispatch_routed(self, frame: Frame, out) -> np.ndarray | torch.Tensor:
+        import time
+
+        if out is not None:
+            try:
+                _check_out(out, self._display_shape)
+            except InvalidArgument:
+                self._refused += 1
+                raise
+        had_history = self._routed._history is not None
+        t0 = time.perf_counter()
+        try:
+            result = self._routed.dispatch(frame)
+        except InvalidArgument:
+            self._refused += 1
+            raise
+        ms = (time.perf_counter() - t0) * 1e3
+        if frame.reset and had_history:
+            self._resets += 1
+        self._timing.add_frame({"filter": ms, "total": ms})  # the routing's own stages: routing_stats
+        self._budget.observe(self._frame_index, ms, fallback=False)
+        self._frame_index += 1
+        if out is None:
+            return result
+        target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
+        target.copy_(torch.as_tensor(result))
+        return out
+
     @staticmethod
     def _load(desc: ContextDesc, model: torch.nn.Module | None) -> LoadedModel:
         if model is None:
@@ -251,6 +316,8 @@ class Context:
     @property
     def has_history(self) -> bool:
         """Whether the next frame will use a history (False after creation, reset and resize)."""
+        if self._routed is not None:
+            return self._routed._history is not None
         return self._history is not None
 
     @property
@@ -285,6 +352,8 @@ class Context:
             InvalidOperation: after ``close()``.
         """
         self._require_open("dispatch")
+        if self._routed is not None:
+            return self._dispatch_routed(frame, out)
         clock = StageClock(self._device)
         try:
             values = check_frame(frame, self._desc.render_shape, needs_depth=self._use_depth,
@@ -301,6 +370,8 @@ class Context:
         arrays only. Same results, counters and refusal semantics as :meth:`dispatch`."""
         self._require_open("dispatch")
         assert isinstance(values, FrameValues), type(values)
+        if self._routed is not None:
+            return self._dispatch_routed(frame, None)
         clock = StageClock(self._device)
         try:
             check_arrays(frame, self._desc.render_shape, needs_depth=self._use_depth,
@@ -368,6 +439,10 @@ class Context:
             InvalidOperation: after ``close()``.
         """
         self._require_open("reset")
+        if self._routed is not None:
+            self._resets += self._routed._history is not None
+            self._routed.reset()
+            return
         if self._history is not None:
             self._resets += 1
         self._history = None
@@ -386,6 +461,15 @@ class Context:
             InvalidOperation: after ``close()``.
         """
         self._require_open("resize")
+        if self._routed is not None:
+            desc = self._desc.with_sizes(render_size, display_size)
+            check_model_sizes(False, None, self._name, desc.render_size, desc.display_size)
+            self._resets += self._routed._history is not None
+            self._routed.resize(desc.render_size)
+            self._desc = desc
+            self._timing.clear()
+            self._budget.reset_measurements()
+            return
         if display_size is None and self._upscaling:
             from qwplugin.model.upscale import display_size_for
             from qwplugin.upscale import check_size
@@ -412,6 +496,8 @@ class Context:
             return
         if self._extractor_timer is not None:
             self._extractor_timer.remove()
+        if self._routed is not None:
+            self._routed.close()
         self._history = None
         self._model = None
         self._closed = True

@@ -31,9 +31,12 @@ fastest exact integer backend that passes its self-test (Triton int8 on sm_80+ C
 else the fake-quant float simulation; ``triton``/``cpu`` = that integer backend or UnsupportedHardware;
 ``fakequant`` = the quantization-aware model's fake-quant forward (4-bit values in float arithmetic)."""
 
-BUDGET_POLICIES = ("warn", "fallback")
+BUDGET_POLICIES = ("warn", "fallback", "route")
 """Over budget: ``warn`` reports it (a :class:`BudgetWarning` and the stats); ``fallback`` also runs the
-TAA baseline instead of QW-Net while QW-Net's recent median time is over budget."""
+TAA baseline instead of QW-Net while QW-Net's recent median time is over budget; ``route`` runs QW-Net on
+the hard tiles only and the tuned TAA elsewhere, the heavy fraction chosen each frame so the pass fits
+``budget_ms`` (PCSR-style routing, :mod:`qwplugin.runtime.routed`; needs ``budget_ms``, a model without a
+TAA candidate such as ``"qwnet"``, linear view depth and ``display_size == render_size``)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class ContextDesc:
         camera_near: near plane distance (> 0), needed for the ``ndc*`` depth conventions.
         camera_far: far plane distance (> camera_near; ``inf`` allowed for ``ndc_inverted``).
         budget_ms: per-frame time budget of ``dispatch`` in milliseconds (> 0), or ``None`` for none.
-        budget_policy: ``"warn"`` or ``"fallback"`` (see :data:`BUDGET_POLICIES`).
+        budget_policy: ``"warn"``, ``"fallback"`` or ``"route"`` (see :data:`BUDGET_POLICIES`).
         debug_checks: run the integration checker (:mod:`qwplugin.runtime.debug`), which warns with
             :class:`~qwplugin.runtime.debug.DebugCheckWarning` about likely host mistakes.
         timing_window: number of recent frames the timing medians are taken over (>= 1).
@@ -121,6 +124,9 @@ class ContextDesc:
                                                and self.budget_ms > 0):
             raise InvalidArgument("budget_ms must be a finite number > 0 or None", field="budget_ms",
                                   expected="finite > 0 or None", actual=repr(self.budget_ms))
+        if self.budget_policy == "route" and self.budget_ms is None:
+            raise InvalidArgument("budget_policy 'route' needs a budget", field="budget_ms",
+                                  expected="finite > 0 (ms per frame)", actual="None")
         if not isinstance(self.debug_checks, bool):
             raise InvalidArgument("debug_checks must be a bool", field="debug_checks", expected="bool",
                                   actual=type(self.debug_checks).__name__)
