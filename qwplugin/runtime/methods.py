@@ -187,12 +187,17 @@ def _nchw(a, channels: int) -> torch.Tensor:
     return t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
 
 
-def load_taa_config(path: str | Path, field: str = "--methods") -> TAAConfig:
-    """A :class:`~qwplugin.taa.TAAConfig` from a JSON file holding :meth:`~qwplugin.taa.TAAConfig.to_dict`.
+def load_taa_config(path: str | Path, field: str = "--methods", upscaling: bool = False):
+    """A :class:`~qwplugin.taa.TAAConfig` from a JSON file holding :meth:`~qwplugin.taa.TAAConfig.to_dict`
+    (with ``upscaling``, a :class:`~qwplugin.taau.TAAUConfig` from its ``to_dict``).
 
     Raises:
         InvalidArgument: the file is missing, not JSON, not an object, or has unknown keys / bad values.
     """
+    if upscaling:
+        from qwplugin.taau import TAAUConfig as config_class
+    else:
+        config_class = TAAConfig
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -206,7 +211,7 @@ def load_taa_config(path: str | Path, field: str = "--methods") -> TAAConfig:
         raise InvalidArgument("TAA configuration file must hold an object", field=field,
                               expected="a JSON object of TAAConfig fields", actual=f"{p}: {type(data).__name__}")
     try:
-        return TAAConfig.from_dict(data)
+        return config_class.from_dict(data)
     except InvalidArgument as exc:
         raise InvalidArgument(f"bad TAA configuration in {p}: {exc}", field=exc.field, expected=exc.expected,
                               actual=exc.actual) from exc

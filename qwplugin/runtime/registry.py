@@ -55,7 +55,8 @@ an InvalidArgument (field ``display_size``) naming the alternatives. Without ``d
 A method may also be given as a *spec* ``NAME=PATH`` (the evaluation's ``--methods``):
 
 - ``PATH.json``: a TAA configuration (:func:`~qwplugin.runtime.methods.load_taa_config`), e.g.
-  ``taa=runs/sweep/cfg_012.json`` or ``taa-nodilate=cfg.json``;
+  ``taa=runs/sweep/cfg_012.json`` or ``taa-nodilate=cfg.json``; for ``taau`` and names starting with
+  ``taau`` a :class:`~qwplugin.taau.TAAUConfig` (``taau-unsharpened=configs/taau_unsharpened.json``);
 - any other path: network weights (e.g. ``qwnet-fp32=runs/x/w.safetensors`` or ``ablation-nodepth=...``),
   run at the precision of the registered name, or for a name of one's own by its suffix (``-int4`` ->
   int4, otherwise fp32).
@@ -312,8 +313,9 @@ def make(spec: str, render_size: tuple[int, int], *, display_size: tuple[int, in
     if path is not None:
         kind = _path_option(name, path)
         if kind == "config":
-            options = {**options, "config": load_taa_config(path), "source": path}
-            base = name if _REGISTRY.get(name) and _REGISTRY[name].path_option == "config" else "taa"
+            base = name if _REGISTRY.get(name) and _REGISTRY[name].path_option == "config" else \
+                "taau" if name.startswith("taau") else "taa"
+            options = {**options, "config": load_taa_config(path, upscaling=base == "taau"), "source": path}
         else:
             options = {**options, "model": path}
             if name not in _REGISTRY or _REGISTRY[name].path_option != "model":
@@ -438,7 +440,7 @@ def spatial_label(inner: str, method: str) -> str:
     return f"{label(inner)} + {SPATIAL_LABELS[method]}"
 
 
-register("taau", _taau, label="TAAU", upscales=True)
+register("taau", _taau, label="TAAU", upscales=True, path_option="config")
 for _inner, _methods in SPATIAL_BASELINES:
     for _m in _methods:
         register(f"{_inner}+{_m}", spatial_factory(_inner, _m), label=spatial_label(_inner, _m), upscales=True,

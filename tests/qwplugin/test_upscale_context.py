@@ -135,6 +135,23 @@ def test_registry_taau_equals_temporal_upscaler_exactly(config):
     assert method.info.uses_depth == config.uses_depth and method.info.family == "taa"
 
 
+@pytest.mark.parametrize("spec", ["taau=configs/taau_unsharpened.json", "taau-unsharpened=configs/taau_unsharpened.json"])
+def test_a_taau_spec_with_a_json_file_runs_that_taau_config(spec, tmp_path):
+    from pathlib import Path
+
+    spec = spec.replace("configs/", str(Path(__file__).resolve().parents[2] / "configs") + "/")
+    frames = _frames(3, seed=2)
+    method = make(spec, (W, H), display_size=(DW, DH))
+    direct = make("taau", (W, H), display_size=(DW, DH), config=TAAUConfig(sharpen=0.0))
+    for f in frames:
+        np.testing.assert_array_equal(method.dispatch(f), direct.dispatch(f))
+    assert method.info.name == spec.split("=")[0] and "sharpen=0.0" in method.info.description
+    bad = tmp_path / "bad_taau.json"
+    bad.write_text('{"history_rectification": "clip"}')
+    with pytest.raises(InvalidArgument):  # a TAA (not TAAU) field is refused
+        make(f"taau={bad}", (W, H), display_size=(DW, DH))
+
+
 @pytest.mark.parametrize("inner, method", [("noaa", "bilinear"), ("noaa", "lanczos"), ("taa", "lanczos"),
                                            ("taa", "bicubic"), ("qwnet-int4", "lanczos")])
 def test_spatial_baseline_equals_render_size_method_then_upscale(inner, method):
