@@ -83,7 +83,13 @@ def figures(outputs: list[torch.Tensor], blocks: list[dict[str, torch.Tensor]], 
             "flip": sum(flips) / len(flips) if flip else float("nan")}
 
 
-def _model_outputs(model, blocks):
+def _model_outputs(model, blocks, sharpen: float | None = None):
+    """The model's shown outputs per block: sharpened by ``sharpen`` (None: its ``ModelConfig.output_sharpen``)."""
+    return [displayed_nw(out, output_sharpen_of(model) if sharpen is None else sharpen)
+            for out in _raw_outputs(model, blocks)]
+
+
+def _raw_outputs(model, blocks):
     from qwplugin.train.recurrence import SequenceRunner
 
     runner, outs = SequenceRunner(model), []
@@ -95,7 +101,7 @@ def _model_outputs(model, blocks):
             out = runner(b["color"][None], b["motion_px"][None], resets, b["depth"][None],
                          jitter_px=b["jitter_px"][None] if "jitter_px" in b else None,
                          display_hw=tuple(b["reference"].shape[-2:]))
-            outs.append(displayed_nw(out, output_sharpen_of(model)))  # what is shown (ModelConfig.output_sharpen)
+            outs.append(out)
     return outs
 
 
@@ -105,6 +111,9 @@ def main(argv=None) -> int:
     ap.add_argument("--val-sequences", type=int, default=8)
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--init", action="append", default=[], help="training config: its model at step 0")
+    ap.add_argument("--sharpen", default=None,
+                    help="comma-separated display-only sharpening strengths to try on each --checkpoint "
+                         "(default: its ModelConfig.output_sharpen), to choose output_sharpen on validation")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ds = SequenceDataset(args.data, "val", limit=args.val_sequences)
@@ -142,7 +151,13 @@ def main(argv=None) -> int:
         ck = load_checkpoint(path)
         model = build_model(ModelConfig.from_dict(ck["model_config"]))
         model.load_state_dict(ck.get("ema_model") or ck["model"])
-        rows[f"{path} (step {ck['step']})"] = figures(_model_outputs(model, blocks), blocks, flip)
+        if args.sharpen is None:
+            rows[f"{path} (step {ck['step']})"] = figures(_model_outputs(model, blocks), blocks, flip)
+            continue
+        raw = _raw_outputs(model, blocks)
+        for strength in (float(v) for v in args.sharpen.split(",")):
+            rows[f"{path} (step {ck['step']}, sharpen {strength:g})"] = figures(
+                [displayed_nw(o, strength) for o in raw], blocks, flip)
     print(f"validation: {len(blocks)} sequences of {args.data}, {sum(b['color'].shape[0] for b in blocks)} frames")
     print("| method | PSNR dB (network domain) | LDR-FLIP | temporal error |\n|---|---:|---:|---:|")
     for name, f in rows.items():

@@ -59,7 +59,8 @@ A method may also be given as a *spec* ``NAME=PATH`` (the evaluation's ``--metho
   ``taau`` a :class:`~qwplugin.taau.TAAUConfig` (``taau-unsharpened=configs/taau_unsharpened.json``);
 - any other path: network weights (e.g. ``qwnet-fp32=runs/x/w.safetensors`` or ``ablation-nodepth=...``),
   run at the precision of the registered name, or for a name of one's own by its suffix (``-int4`` ->
-  int4, otherwise fp32).
+  int4, otherwise fp32); a name of one's own containing ``-up2`` runs as the upscaling QW-Net
+  (``mine-up2-int4=runs/x/w.safetensors``).
 
 Options (keywords of :func:`make`) are shared by all methods; each factory uses those that apply to it and
 ignores the others, so a caller can pass the same options to every name:
@@ -210,8 +211,24 @@ def _parse_value(value: str) -> Any:
 def upscales(name: str) -> bool:
     """Whether a registered name (or ``NAME=PATH`` spec) can produce a display size larger than its render
     size (see the module docstring)."""
-    entry = _REGISTRY.get(name.partition("=")[0].strip())
+    spec_name, _, path = name.partition("=")
+    spec_name, path = spec_name.strip(), path.strip()
+    entry = _REGISTRY.get(_base_of(spec_name, path) if path else spec_name)
     return entry is not None and entry.upscales
+
+
+def _base_of(name: str, path: str) -> str:
+    """The registered method a ``NAME=PATH`` spec runs: ``NAME`` itself when registered for that kind of path;
+    for a JSON file ``taau`` (names starting with ``taau``) or ``taa``; for weights ``qwnet-fast-up2-<p>``
+    (names containing ``-up2``) or ``qwnet-<p>``, ``<p>`` from the name's suffix (``-int4``, else fp32)."""
+    kind = _path_option(name, path)
+    entry = _REGISTRY.get(name)
+    if entry is not None and entry.path_option == kind:
+        return name
+    precision = "int4" if name.endswith("-int4") else "fp32"
+    if kind == "config":
+        return "taau" if name.startswith("taau") else "taa"
+    return f"qwnet-fast-up2-{precision}" if "-up2" in name else f"qwnet-{precision}"
 
 
 def names(target: str | None = None) -> tuple[str, ...]:
@@ -311,15 +328,11 @@ def make(spec: str, render_size: tuple[int, int], *, display_size: tuple[int, in
         base, spec_opts = split_spec_options(name)
         options = {**options, **spec_opts}
     if path is not None:
-        kind = _path_option(name, path)
-        if kind == "config":
-            base = name if _REGISTRY.get(name) and _REGISTRY[name].path_option == "config" else \
-                "taau" if name.startswith("taau") else "taa"
+        base = _base_of(name, path)
+        if _path_option(name, path) == "config":
             options = {**options, "config": load_taa_config(path, upscaling=base == "taau"), "source": path}
         else:
             options = {**options, "model": path}
-            if name not in _REGISTRY or _REGISTRY[name].path_option != "model":
-                base = "qwnet-int4" if name.endswith("-int4") else "qwnet-fp32"
     entry = _REGISTRY[base]
     render, display = check_sizes(render_size, display_size)
     if display != render and not entry.upscales:
