@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
         costs = upscaling_costs(config, args.size, args.spatial, include_warp=not args.no_warp)
         print(format_upscaling_markdown(costs, args.config, args.spatial))
+        from qwplugin.analysis.upscaling import format_network_markdown, upscaling_network_costs
+
+        print("\n" + format_network_markdown(upscaling_network_costs(args.size), args.size))
         return 0
     if args.routing:
         from qwplugin.analysis.routing import format_routing_markdown

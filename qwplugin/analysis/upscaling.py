@@ -9,6 +9,10 @@
   (``shaders/upscale_spatial.frag.glsl``: ``taps_x * taps_y`` taps x 3 channels per display pixel, 6 x 6 for
   Lanczos-3, 4 x 4 bicubic, 2 x 2 bilinear; the PyTorch twin's dense matrix products do more arithmetic and are
   not what is counted). At native scale there is no upscaler.
+- **The upscaling QW-Net** (``qwnet-fast-up2``, :func:`upscaling_network_costs`): the network itself at the
+  display size, :func:`qwplugin.model.upscale.upscale_mac_report` (U-Net at the display size, or at the render
+  size for the render extractor; the filter at the display size), for the scales a model exists for (2x). Its
+  TAAU candidate is not counted (as the TAAU below).
 - **TAAU** is a hand-written shader (kernel weights with exponentials, a 16-tap Catmull-Rom history fetch,
   clipping, a sharpening pass): its ALU work is **not** counted in MACs here; its cost is reported in
   milliseconds by ``python -m engine_bridge.bench_passes --upscaling``.
@@ -114,4 +118,38 @@ def format_upscaling_markdown(costs: list[UpscalingCost], config_name: str, spat
               "- TAAU: not counted in MACs (a hand-written shader with exponentials, a 16-tap Catmull-Rom history "
               "fetch and clipping); its cost is measured in milliseconds: `python -m engine_bridge.bench_passes "
               "--upscaling`"]
+    return "\n".join(lines)
+
+
+UPSCALING_NETWORKS = {"qwnet-fast-up2": ("fast", 2.0, {"taa_candidate": "tuned"})}
+"""The upscaling QW-Nets the runtime names: (preset, scale, further ModelConfig fields)."""
+
+
+def upscaling_network_costs(display_size: tuple[int, int] = (1920, 1080)) -> list[tuple[str, str, tuple[int, int], int]]:
+    """MACs per output frame of the upscaling QW-Nets (:data:`UPSCALING_NETWORKS`), both extractor placements:
+    ``(name, extractor, render_size, MACs)`` rows, from :func:`qwplugin.model.upscale.upscale_mac_report`.
+
+    Raises:
+        InvalidArgument: a bad display size.
+    """
+    from qwplugin.model.upscale import expected_render_size, upscale_mac_report
+
+    rows = []
+    dw, dh = display_size
+    for name, (preset, scale, fields) in UPSCALING_NETWORKS.items():
+        for extractor in ("display", "render"):
+            config = ModelConfig.preset(preset, upscale_factor=scale, upscale_extractor=extractor, **fields)
+            h, w = expected_render_size(config, (dh, dw))
+            rows.append((name, extractor, (w, h), upscale_mac_report(config, dh, dw).total))
+    return rows
+
+
+def format_network_markdown(rows, display_size: tuple[int, int]) -> str:
+    """:func:`upscaling_network_costs` as a markdown table."""
+    dw, dh = display_size
+    lines = [f"The upscaling QW-Net per {dw}x{dh} output frame (the network at the display size; TAAU candidate "
+             "not counted):", "", "| network | extractor at | render size | GMAC / frame | MAC / display px |",
+             "|---|---|---|---:|---:|"]
+    for name, extractor, (rw, rh), macs in rows:
+        lines.append(f"| {name} | {extractor} resolution | {rw}x{rh} | {macs / 1e9:.2f} | {macs / (dw * dh):,.0f} |")
     return "\n".join(lines)

@@ -71,3 +71,21 @@ def test_markdown_and_cli(capsys):
     assert main(["--config", "nope"]) == 2
     with pytest.raises(InvalidArgument):
         mac_report(ModelConfig.preset("tiny"), 0, 16)
+
+
+def test_upscaling_report_has_the_upscaling_network_rows(capsys):
+    from qwplugin.analysis.__main__ import main
+    from qwplugin.analysis.upscaling import upscaling_network_costs
+    from qwplugin.model import ModelConfig
+    from qwplugin.model.upscale import upscale_mac_report
+
+    rows = upscaling_network_costs((1920, 1080))
+    by_extractor = {extractor: macs for _, extractor, _, macs in rows}
+    want = upscale_mac_report(ModelConfig.preset("fast", upscale_factor=2.0, taa_candidate="tuned"), 1080, 1920)
+    assert by_extractor["display"] == want.total
+    # the render extractor runs the U-Net on 1/4 of the pixels: cheaper, but the filter stays at display size
+    assert by_extractor["render"] < by_extractor["display"] < 4 * by_extractor["render"]
+    assert all(render == (960, 540) for _, _, render, _ in rows)
+    main(["--upscaling"])
+    out = capsys.readouterr().out
+    assert f"| qwnet-fast-up2 | display resolution | 960x540 | {want.total / 1e9:.2f} |" in out
