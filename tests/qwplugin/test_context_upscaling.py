@@ -163,3 +163,24 @@ def test_registry_names_of_the_upscaling_model():
     with pytest.raises(InvalidArgument) as err:  # no display size: the render size, which a 2x model refuses
         make("qwnet-fast-up2-fp32", (W, H), model="qwnet-tiny-up2", backend="cpu")
     assert err.value.field == "display_size"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "int4"])
+def test_cuda_upscaling_context_matches_cpu(precision):
+    # cuDNN may use TF32 (10-bit mantissa) on Ampere+: ~1e-3 relative per conv, so outputs of magnitude ~4
+    # agree with the CPU to 3e-2 absolute (as the anti-aliasing test's 2e-2 at magnitude ~2). The int4 path runs
+    # the integer extractor on each device's own exact backend: the integer codes agree, the float tail to TF32.
+    frames = _frames(3)
+    desc = dict(render_size=(W, H), display_size=(DW, DH), model="qwnet-tiny-up2", precision=precision)
+    cpu = Context(ContextDesc(**desc, backend="cpu"))
+    want = [cpu.dispatch(f) for f in frames]
+    ctx = Context(ContextDesc(**desc, backend="cuda"))
+    assert ctx.backend_info.device == "cuda" and ctx.upscaling
+    for f, w in zip(frames, want):
+        got = ctx.dispatch(Frame(color=torch.from_numpy(f.color).cuda(), motion_px=torch.from_numpy(f.motion_px).cuda(),
+                                 depth=torch.from_numpy(f.depth).cuda(), jitter_px=f.jitter_px, reset=f.reset))
+        assert got.is_cuda and got.shape == (DH, DW, 3)
+        np.testing.assert_allclose(got.cpu().numpy(), w, atol=3e-2)
+    cpu.close()
+    ctx.close()
