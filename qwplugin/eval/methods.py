@@ -59,7 +59,7 @@ def check_upscaling_methods(specs: list[str]) -> None:
     Raises:
         InvalidArgument: field ``--methods``, naming the registry's upscaling names.
     """
-    bad = [m for m in specs if not registry.upscales(parse_method(m)[0])]
+    bad = [m for m in specs if not registry.upscales(m.strip())]  # the whole spec: NAME=PATH resolves its base
     if bad:
         names = ", ".join(n for n in registry.names("array") if registry.upscales(n))
         raise InvalidArgument("--methods: these methods do not upscale (the anti-aliasing QW-Net, no-AA and TAA run at "

@@ -71,3 +71,8 @@ def test_a_method_that_does_not_upscale_is_refused():
         check_upscaling_methods(["taau", "qwnet-int4", "taa+lanczos"])
     assert err.value.field == "--methods" and err.value.actual == "qwnet-int4"
     check_upscaling_methods(["taau", "noaa+lanczos", "qwnet-fp32+lanczos=whatever.safetensors".split("=")[0]])
+    # specs resolve their base as make() does: a TAAU config file, the upscaling QW-Net with a weights file
+    check_upscaling_methods(["taau-unsharpened=x.json", "mine-up2-int4=w.safetensors", "qwnet-fast-up2-fp32"])
+    with pytest.raises(InvalidArgument) as err:
+        check_upscaling_methods(["taa-tuned=x.json", "mine-int4=w.safetensors"])
+    assert err.value.actual == "taa-tuned=x.json, mine-int4=w.safetensors"
