@@ -2,13 +2,17 @@
 
 ``python -m qwplugin.sr.train --data data/train_v2 --out runs/asconvsr_x2``
 
-Setup (until display-resolution datasets exist): the high-resolution target is the 64-spp reference of
-a training frame; the low-resolution input is that reference **area-downsampled** by the scale (the mean
-of each ``s x s`` block, in linear HDR), both then mapped to the network domain ``x / (1 + x)``
-(:mod:`qwplugin.ops.colour`). This is the standard bicubic/area-degradation SR setup (DIV2K, NTIRE):
-the input is a clean, band-limited image. It differs from upscaling an aliased, jittered render (the
-temporal-upscaling task), whose inputs come with the display-size data; a model trained here is a
-spatial baseline, not yet the product's upscaler.
+Two setups (``--degradation``):
+
+- ``area`` (the default, any dataset): the high-resolution target is the 64-spp reference of a training
+  frame; the low-resolution input is that reference **area-downsampled** by the scale (the mean of each
+  ``s x s`` block, in linear HDR), both then mapped to the network domain ``x / (1 + x)``
+  (:mod:`qwplugin.ops.colour`). The standard bicubic/area-degradation SR setup (DIV2K, NTIRE): a clean,
+  band-limited input.
+- ``render`` (an upscaling dataset, e.g. ``data/train_up2`` rendered with ``--scale performance``): the
+  input is the frame's own **aliased, jittered render** at the render size (1 sample per pixel, the mip bias
+  of upscaling), the target its reference at the display size: the task of "no-AA, then a spatial
+  upscaler" in the product. ``--crop`` is the display crop; the scale must be the dataset's.
 
 Per step: ``batch`` reference crops of ``crop`` pixels (random sequence, frame, crop and flips, all drawn
 from ``default_rng([seed, step])``, so a resumed run sees the same batches), L1 loss (or MSE), Adam, cosine
@@ -47,6 +51,8 @@ from qwplugin.train.csvlog import CsvLog
 WEIGHTS_FORMAT = "qwplugin-asconvsr"
 WEIGHTS_VERSION = "1"
 LOSSES = ("l1", "mse")
+DEGRADATIONS = ("area", "render")
+"""How the low-resolution input is made (module docstring)."""
 RESUMABLE_FIELDS = ("steps", "val_every", "checkpoint_every")
 """Config fields a resumed run may change; every other field must match the checkpoint's."""
 
@@ -90,6 +96,7 @@ class SrTrainConfig:
     val_frames: int = 4
     train_limit: int | None = None
     loss: str = "l1"
+    degradation: str = "area"
 
     def validate(self) -> None:
         """Raises InvalidArgument on an out-of-range value."""
@@ -102,6 +109,9 @@ class SrTrainConfig:
         if not self.lr > 0 or not 0 < self.final_lr_ratio <= 1:
             raise InvalidArgument("lr must be > 0 and final_lr_ratio in (0, 1]", field="lr",
                                   expected="lr > 0, 0 < ratio <= 1", actual=f"{self.lr}, {self.final_lr_ratio}")
+        if self.degradation not in DEGRADATIONS:
+            raise InvalidArgument("unknown degradation", field="degradation", expected=" / ".join(DEGRADATIONS),
+                                  actual=repr(self.degradation))
         if self.loss not in LOSSES:
             raise InvalidArgument("unknown loss", field="loss", expected=" / ".join(LOSSES), actual=repr(self.loss))
         if self.val_every < 0:
@@ -136,14 +146,40 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _batch(ds: SequenceDataset, cfg: SrTrainConfig, step: int) -> torch.Tensor:
+def _batch(ds: SequenceDataset, cfg: SrTrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(low-resolution input, target) of one step, network domain (:func:`degrade` for ``area``; the render
+    and its reference for ``render``)."""
     rng = np.random.default_rng([cfg.seed, step])
-    return torch.stack([ds.sample(rng)["reference"][0] for _ in range(cfg.batch)])
+    samples = [ds.sample(rng) for _ in range(cfg.batch)]
+    if cfg.degradation == "area":
+        return degrade(torch.stack([s["reference"][0] for s in samples]), cfg.scale)
+    return (to_network(torch.stack([s["color"][0] for s in samples])),
+            to_network(torch.stack([s["reference"][0] for s in samples])))
+
+
+def check_render_scale(ds: SequenceDataset, scale: int) -> None:
+    """``degradation="render"`` needs an upscaling dataset of exactly ``scale``.
+
+    Raises:
+        InvalidArgument: field ``scale`` (or ``data`` for a dataset whose references are the render size).
+    """
+    block = ds.block(0)
+    (h, w), (hd, wd) = block["color"].shape[1:3], block["reference"].shape[1:3]
+    if (hd, wd) == (h, w):
+        raise InvalidArgument("degradation 'render' needs an upscaling dataset (references at the display size)",
+                              field="data", expected="a dataset rendered with --scale / --display-size",
+                              actual=f"render = reference size {w}x{h}")
+    if (hd, wd) != (h * scale, w * scale):
+        raise InvalidArgument("the dataset's scale is not --scale", field="scale",
+                              expected=f"display {w * scale}x{h * scale} for render {w}x{h}",
+                              actual=f"display {wd}x{hd}")
 
 
 @torch.no_grad()
-def validate(net: AsConvSR, ds: SequenceDataset, scale: int, frames: int, sequences: int | None = None) -> dict:
-    """Mean PSNR (network domain) over validation frames of the model, bicubic and nearest upsampling.
+def validate(net: AsConvSR, ds: SequenceDataset, scale: int, frames: int, sequences: int | None = None,
+             degradation: str = "area") -> dict:
+    """Mean PSNR (network domain) over validation frames of the model, bicubic and nearest upsampling, on the
+    inputs of ``degradation`` (area-downsampled references, or the renders of an upscaling dataset).
 
     Returns:
         {"psnr", "bicubic_psnr", "nearest_psnr", "frames"}.
@@ -153,11 +189,17 @@ def validate(net: AsConvSR, ds: SequenceDataset, scale: int, frames: int, sequen
     count = 0
     m = UNSHUFFLE * scale
     for i in range(len(ds) if sequences is None else min(sequences, len(ds))):
-        ref_all = ds.block(i)["reference"]  # (T, H, W, 3)
+        block = ds.block(i)
+        ref_all = block["reference"]  # (T, H, W, 3)
         idx = np.unique(np.linspace(0, len(ref_all) - 1, frames).round().astype(int))
         ref = torch.from_numpy(np.ascontiguousarray(ref_all[idx], dtype=np.float32)).permute(0, 3, 1, 2)
-        ref = ref[:, :, :ref.shape[2] // m * m, :ref.shape[3] // m * m]
-        lr_img, hr = degrade(ref, scale)
+        if degradation == "render":
+            low = torch.from_numpy(np.ascontiguousarray(block["color"][idx], dtype=np.float32)).permute(0, 3, 1, 2)
+            hl, wl = low.shape[2] // UNSHUFFLE * UNSHUFFLE, low.shape[3] // UNSHUFFLE * UNSHUFFLE
+            lr_img, hr = to_network(low[:, :, :hl, :wl]), to_network(ref[:, :, :hl * scale, :wl * scale])
+        else:
+            ref = ref[:, :, :ref.shape[2] // m * m, :ref.shape[3] // m * m]
+            lr_img, hr = degrade(ref, scale)
         outs = {"psnr": net(lr_img).clamp(0, 1),
                 "bicubic_psnr": F.interpolate(lr_img, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1),
                 "nearest_psnr": lr_img.repeat_interleave(scale, 2).repeat_interleave(scale, 3)}
@@ -173,7 +215,9 @@ def _weights_metadata(cfg: SrTrainConfig, step: int, val: dict | None) -> dict[s
     return {"format": WEIGHTS_FORMAT, "version": WEIGHTS_VERSION, "model": "asconvsr",
             "config": json.dumps(cfg.model_config().to_dict()), "train": json.dumps(asdict(cfg)),
             "steps": str(step), "validation": json.dumps(val or {}),
-            "degradation": "area downsampling of the 64-spp reference; network domain x/(1+x)"}
+            "degradation": ("area downsampling of the 64-spp reference" if cfg.degradation == "area" else
+                            "the dataset's aliased jittered render (1 spp) against its display-size reference")
+                           + "; network domain x/(1+x)"}
 
 
 def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = True,
@@ -195,9 +239,12 @@ def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = 
     cfg.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train_ds = SequenceDataset(cfg.data, "train", crop=cfg.crop, frames=1, flips=True, seed=cfg.seed,
-                               limit=cfg.train_limit)
+    render = cfg.degradation == "render"
+    train_ds = SequenceDataset(cfg.data, "train", crop=cfg.crop // cfg.scale if render else cfg.crop, frames=1,
+                               flips=True, seed=cfg.seed, limit=cfg.train_limit)
     val_ds = SequenceDataset(cfg.data, "val", limit=cfg.val_sequences)
+    if render:
+        check_render_scale(train_ds, cfg.scale)
     torch.manual_seed(cfg.seed)
     net = AsConvSR(cfg.model_config())
     optim = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -207,7 +254,7 @@ def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = 
     if state is not None:
         saved = state["config"]
         mine = asdict(cfg)
-        diff = {k for k in mine if k not in RESUMABLE_FIELDS and saved.get(k) != mine[k]}
+        diff = {k for k in mine if k not in RESUMABLE_FIELDS and saved.get(k, getattr(SrTrainConfig(), k)) != mine[k]}
         if diff:
             raise InvalidArgument("the run folder holds a checkpoint of other arguments", field=sorted(diff)[0],
                                   expected=str({k: saved.get(k) for k in sorted(diff)}),
@@ -229,7 +276,7 @@ def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = 
         lr_now = cfg.lr_at(step)
         for group in optim.param_groups:
             group["lr"] = lr_now
-        lr_img, hr = degrade(_batch(train_ds, cfg, step), cfg.scale)
+        lr_img, hr = _batch(train_ds, cfg, step)
         err = net(lr_img) - hr
         loss = err.abs().mean() if cfg.loss == "l1" else err.square().mean()
         optim.zero_grad(set_to_none=True)
@@ -239,7 +286,7 @@ def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = 
         row = {"step": step, "loss": loss_value, "lr": lr_now}
         step += 1
         if (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps:
-            val = validate(net, val_ds, cfg.scale, cfg.val_frames)
+            val = validate(net, val_ds, cfg.scale, cfg.val_frames, degradation=cfg.degradation)
             val_history.append({"step": step, **val})
             row.update(val_psnr=val["psnr"], bicubic_psnr=val["bicubic_psnr"], nearest_psnr=val["nearest_psnr"])
             bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val['psnr']:.2f}", bicubic=f"{val['bicubic_psnr']:.2f}")
