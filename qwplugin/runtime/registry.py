@@ -460,6 +460,13 @@ for _inner, _methods in SPATIAL_BASELINES:
                  path_option=_REGISTRY[_inner].path_option)
 del _inner, _methods, _m
 
+NETWORK_SPATIAL = ("noaa", "taa", "qwnet-fast-int4", "qwnet-fast-fp32")
+"""The render-size methods registered with ``+asconvsr`` (the shipped AsConvSR x2; array target only)."""
+for _inner in NETWORK_SPATIAL:
+    register(f"{_inner}+asconvsr", spatial_factory(_inner, "asconvsr"), label=spatial_label(_inner, "asconvsr"),
+             upscales=True, path_option=_REGISTRY[_inner].path_option)
+del _inner
+
 
 # ----------------------------------------------------------------------------------------------------------
 # routed QW-Net / TAA (qwplugin.runtime.routed)

@@ -36,7 +36,7 @@ from qwplugin.runtime.frame import Frame
 from qwplugin.runtime.reconstructor import MethodInfo
 from qwplugin.runtime.validate import FrameValues, check_arrays, check_frame
 
-SPATIAL_LABELS = {"bilinear": "bilinear", "bicubic": "bicubic", "lanczos": "Lanczos-3"}
+SPATIAL_LABELS = {"bilinear": "bilinear", "bicubic": "bicubic", "lanczos": "Lanczos-3", "asconvsr": "AsConvSR x2"}
 """Labels of the spatial upscalers of :mod:`qwplugin.ops.resample`."""
 
 
@@ -245,21 +245,28 @@ class SpatialUpscale(_Sized):
     Args:
         inner: a reconstructor of ``render_size`` (e.g. ``registry.make("taa", render_size)``); owned: closed
             by :meth:`close`.
-        method: ``"bilinear"``, ``"bicubic"`` or ``"lanczos"`` (:data:`qwplugin.ops.resample.METHODS`).
+        method: ``"bilinear"``, ``"bicubic"`` or ``"lanczos"`` (:data:`qwplugin.ops.resample.METHODS`), or
+            ``"asconvsr"``: the shipped AsConvSR x2 network (:mod:`qwplugin.sr.shipped`; display exactly twice
+            the render size; control coefficients smoothed from frame to frame, reset with the frame's
+            ``reset``), on the inner output in the network domain ``x / (1 + x)``.
         display_size: ``(W, H)``, 1x to 3x the render size per axis.
         name, label: what :attr:`info` reports.
 
     Raises:
-        InvalidArgument: bad method or sizes.
+        InvalidArgument: bad method or sizes (``asconvsr``: a display size that is not twice the render size,
+            field ``display_size``; no shipped weights, field ``method``).
     """
 
     def __init__(self, inner, method: str, display_size, *, name: str, label: str):
         from qwplugin.ops.resample import METHODS
 
-        if method not in METHODS:
-            raise InvalidArgument("unknown spatial upscaler", field="method", expected=", ".join(METHODS),
+        if method not in METHODS + ("asconvsr",):
+            raise InvalidArgument("unknown spatial upscaler", field="method", expected=", ".join(METHODS + ("asconvsr",)),
                                   actual=repr(method))
         super().__init__(_inner_size(inner), display_size)
+        self._network = None
+        if method == "asconvsr":
+            self._network = _asconvsr_upscaler(self._render, self._display)
         self.inner = inner
         self.method = method
         self._name, self._label = name, label
@@ -294,28 +301,38 @@ class SpatialUpscale(_Sized):
             InvalidOperation: after ``close()``.
         """
         self._require_open("dispatch")
-        return self._upscale(self.inner.dispatch(frame), isinstance(frame.color, np.ndarray))
+        return self._upscale(self.inner.dispatch(frame), isinstance(frame.color, np.ndarray), bool(frame.reset))
 
     def _dispatch_checked(self, frame: Frame, values: FrameValues):
         """``dispatch`` for a caller that checked the values already (the GL bridge)."""
         self._require_open("dispatch")
         checked = getattr(self.inner, "_dispatch_checked", None)
         out = checked(frame, values) if checked is not None else self.inner.dispatch(frame)
-        return self._upscale(out, isinstance(frame.color, np.ndarray))
+        return self._upscale(out, isinstance(frame.color, np.ndarray), bool(values.reset))
 
-    def _upscale(self, out, as_numpy: bool):
+    def _upscale(self, out, as_numpy: bool, reset: bool = False):
         from qwplugin.ops.resample import upscale
 
         t = torch.from_numpy(np.ascontiguousarray(out, np.float32)) if isinstance(out, np.ndarray) else out
         t = t.to(torch.float32).permute(2, 0, 1)[None]
-        if self._display != self._render:
+        if self._network is not None:
+            from qwplugin.ops.colour import from_network, to_network
+
+            net = self._network.net
+            if next(net.parameters()).device != t.device:
+                net.to(t.device)
+            # the network's output is clamped below 1 (x / (1 + x) < 1) so the linear value stays finite
+            t = from_network(self._network(to_network(t), reset=reset).clamp(0.0, 1.0 - 1e-4))
+        elif self._display != self._render:
             t = upscale(t, self._display, self.method, dering=True)
         return _hwc(t, as_numpy)
 
     def reset(self) -> None:
-        """Drop the inner method's history."""
+        """Drop the inner method's history (and the AsConvSR coefficient smoothing)."""
         self._require_open("reset")
         self.inner.reset()
+        if self._network is not None:
+            self._network.reset()
 
     def resize(self, render_size, display_size=None) -> None:
         """New sizes (display None: the render size); the inner method is resized to the render size.
@@ -326,14 +343,33 @@ class SpatialUpscale(_Sized):
         """
         self._require_open("resize")
         render, display = check_sizes(render_size, display_size)
+        if self._network is not None:
+            _check_twice(render, display)
         self.inner.resize(render)
         self._render, self._display = render, display
+        if self._network is not None:
+            self._network.reset()
 
     def close(self) -> None:
         """Close the inner method. Idempotent."""
         if not self._closed:
             self.inner.close()
         self._closed = True
+
+
+def _check_twice(render, display) -> None:
+    if tuple(display) != (2 * render[0], 2 * render[1]):
+        raise InvalidArgument("AsConvSR x2 needs the display exactly twice the render size", field="display_size",
+                              expected=f"{2 * render[0]}x{2 * render[1]}", actual=f"{display[0]}x{display[1]}")
+
+
+def _asconvsr_upscaler(render, display):
+    """The shipped AsConvSR x2 behind :class:`~qwplugin.sr.asconvsr.AsConvSRUpscaler` (coefficient smoothing)."""
+    from qwplugin.sr.asconvsr import AsConvSRUpscaler
+    from qwplugin.sr.shipped import load_shipped_asconvsr
+
+    _check_twice(render, display)
+    return AsConvSRUpscaler(load_shipped_asconvsr())
 
 
 def _inner_size(inner) -> tuple[int, int]:
