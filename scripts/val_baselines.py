@@ -65,8 +65,21 @@ def _mean_flip(out_nw: torch.Tensor, ref_nw: torch.Tensor) -> list[float]:
     return [flip_ldr(r[t], o[t]) for t in range(o.shape[0])]
 
 
+def _flicker(out: torch.Tensor, ref_nw: torch.Tensor, mv: torch.Tensor, resets: torch.Tensor) -> list[float]:
+    """Per frame pair (no pair ending at a reset): :func:`qwplugin.metrics.temporal_error_and_flicker`'s flicker."""
+    from qwplugin.metrics import temporal_error_and_flicker
+
+    values = []
+    for t in range(1, out.shape[1]):
+        if bool(resets[0, t]):
+            continue
+        _, f = temporal_error_and_flicker(out[:, t], out[:, t - 1], ref_nw[:, t], ref_nw[:, t - 1], mv[:, t])
+        values += [float(v) for v in f if v == v]
+    return values
+
+
 def figures(outputs: list[torch.Tensor], blocks: list[dict[str, torch.Tensor]], flip: bool) -> dict[str, float]:
-    psnr, temporal, flips = [], [], []
+    psnr, temporal, flips, flicker = [], [], [], []
     for out, b in zip(outputs, blocks):
         ref_nw, mv = to_network(b["reference"])[None], b["motion_px"][None]
         if _upscaling(b):  # the temporal error at display resolution reads display-pixel motion
@@ -77,10 +90,26 @@ def figures(outputs: list[torch.Tensor], blocks: list[dict[str, torch.Tensor]], 
         resets[:, 0] = True
         psnr.append(_frame_psnr(out, ref_nw).flatten())
         temporal.append(float(qwnet_loss(out, ref_nw, mv, resets, spatial_weight=0.0).temporal))
+        flicker += _flicker(out, ref_nw, mv, resets)
         if flip:
             flips += _mean_flip(out, ref_nw)
     return {"psnr_db": float(torch.cat(psnr).mean()), "temporal": sum(temporal) / len(temporal),
-            "flip": sum(flips) / len(flips) if flip else float("nan")}
+            "flip": sum(flips) / len(flips) if flip else float("nan"),
+            "flicker": sum(flicker) / len(flicker) if flicker else float("nan")}
+
+
+def asconvsr_outputs(path: str, blocks, decay: float) -> list[torch.Tensor]:
+    """No-AA + AsConvSR on each block (network domain), control coefficients smoothed with ``decay``."""
+    from qwplugin.sr.asconvsr import AsConvSRUpscaler
+    from qwplugin.sr.train import load_asconvsr
+
+    up = AsConvSRUpscaler(load_asconvsr(path), decay=decay)
+    outs = []
+    for b in blocks:
+        frames = [up(to_network(b["color"][t:t + 1]), reset=t == 0 or bool(b["resets"][t])).clamp(0, 1)
+                  for t in range(b["color"].shape[0])]
+        outs.append(torch.cat(frames)[None])
+    return outs
 
 
 def _model_outputs(model, blocks, sharpen: float | None = None):
@@ -111,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--val-sequences", type=int, default=8)
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--init", action="append", default=[], help="training config: its model at step 0")
+    ap.add_argument("--asconvsr", default=None, help="an AsConvSR weights file: no-AA + AsConvSR rows with and "
+                    "without the frame-to-frame smoothing of its control coefficients (upscaling datasets)")
     ap.add_argument("--sharpen", default=None,
                     help="comma-separated display-only sharpening strengths to try on each --checkpoint "
                          "(default: its ModelConfig.output_sharpen), to choose output_sharpen on validation")
@@ -130,6 +161,12 @@ def main(argv=None) -> int:
                 "TAAU tuned": figures([taau_sequence(TAAUConfig(), b) for b in blocks], blocks, flip),
                 "TAAU tuned, unsharpened": figures([taau_sequence(TAAUConfig(sharpen=0.0), b) for b in blocks],
                                                    blocks, flip)}
+        if args.asconvsr:
+            from qwplugin.sr.asconvsr import DEFAULT_COEFFICIENT_DECAY
+
+            for decay in (0.0, DEFAULT_COEFFICIENT_DECAY):
+                rows[f"no-AA + AsConvSR (coefficient smoothing {decay:g})"] = figures(
+                    asconvsr_outputs(args.asconvsr, blocks, decay), blocks, flip)
     else:
         rows = {"no-AA": figures([to_network(b["color"])[None] for b in blocks], blocks, flip),
                 "TAA tuned": figures([taa_sequence(TAAConfig(), b) for b in blocks], blocks, flip),
@@ -159,9 +196,9 @@ def main(argv=None) -> int:
             rows[f"{path} (step {ck['step']}, sharpen {strength:g})"] = figures(
                 [displayed_nw(o, strength) for o in raw], blocks, flip)
     print(f"validation: {len(blocks)} sequences of {args.data}, {sum(b['color'].shape[0] for b in blocks)} frames")
-    print("| method | PSNR dB (network domain) | LDR-FLIP | temporal error |\n|---|---:|---:|---:|")
+    print("| method | PSNR dB (network domain) | LDR-FLIP | temporal error | flicker |\n|---|---:|---:|---:|---:|")
     for name, f in rows.items():
-        print(f"| {name} | {f['psnr_db']:.2f} | {f['flip']:.4f} | {f['temporal']:.5f} |")
+        print(f"| {name} | {f['psnr_db']:.2f} | {f['flip']:.4f} | {f['temporal']:.5f} | {f['flicker']:.5f} |")
     return 0
 
 
