@@ -140,6 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--val-sequences", type=int, default=8)
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--init", action="append", default=[], help="training config: its model at step 0")
+    ap.add_argument("--no-baselines", action="store_true", help="only the --init / --checkpoint rows")
     ap.add_argument("--asconvsr", default=None, help="an AsConvSR weights file: no-AA + AsConvSR rows with and "
                     "without the frame-to-frame smoothing of its control coefficients (upscaling datasets)")
     ap.add_argument("--sharpen", default=None,
@@ -150,7 +151,9 @@ def main(argv=None) -> int:
     ds = SequenceDataset(args.data, "val", limit=args.val_sequences)
     blocks = [to_tensors(ds.block(i)) for i in range(len(ds))]
     flip = flip_available()
-    if _upscaling(blocks[0]):
+    if args.no_baselines:
+        rows = {}
+    elif _upscaling(blocks[0]):
         from torch.nn.functional import interpolate
 
         from qwplugin.taau import TAAUConfig
@@ -188,6 +191,10 @@ def main(argv=None) -> int:
         ck = load_checkpoint(path)
         model = build_model(ModelConfig.from_dict(ck["model_config"]))
         model.load_state_dict(ck.get("ema_model") or ck["model"])
+        if ck.get("quantized"):  # a QAT stage runs in 4-bit fake-quant, as training validated and export ships it
+            from qwplugin.quant.switch import set_quantized
+
+            set_quantized(model, True)
         if args.sharpen is None:
             rows[f"{path} (step {ck['step']})"] = figures(_model_outputs(model, blocks), blocks, flip)
             continue
