@@ -34,6 +34,17 @@ TOLERANCE = {"psnr_db": 0.01, "psnr_srgb_db": 0.01, "ssim": 2e-4, "flip": 2e-4, 
              "temporal": 5e-5, "flicker": 2e-5}
 """Absolute tolerance per metric (see the module docstring)."""
 
+INT4_TOLERANCE = {"psnr_db": 0.06, "psnr_srgb_db": 0.06, "ssim": 3e-3, "flip": 8e-4, "hdr_flip": 8e-4,
+                  "temporal": 1e-4, "flicker": 5e-5}
+"""Absolute tolerance per metric for the 4-bit methods (``*-int4``). Their integer arithmetic is exact, but the
+float steps before each rounding to a code (the input quantization, requantization scales, the float filter
+tail feeding the next frame's history) differ by an ulp across CPUs (oneDNN and llvmpipe pick SIMD widths by
+CPU), and an ulp at a rounding boundary flips a 4-bit code, a step of 1/15 of the range, which then recurs
+through the history. Measured with the same software on an AMD EPYC with AVX-512 VNNI against the recording
+machine: qwnet-int4 moved 0.036 dB PSNR-sRGB, 1.5e-3 SSIM, 3.6e-4 FLIP, 4.5e-4 HDR-FLIP, 2.2e-5 flicker (the
+integer backend equals the reference executor bit for bit on both). These tolerances sit above that; new weights
+or a changed quantizer move these scores by far more (the 2x and native training runs moved PSNR by 0.1-2 dB)."""
+
 REGENERATE = ("If the change is intentional (renderer, a TAA, the shipped weights or a metric), run "
               "`python scripts/update_golden.py` and commit tests/data/golden_scores.json with the change.")
 
@@ -46,11 +57,12 @@ def test_shipped_weights_and_taa_reproduce_the_recorded_scores(tmp_path):
     bad = []
     for method, scores in recorded["scores"].items():
         assert set(scores) == set(TOLERANCE), f"golden file has other metrics. {REGENERATE}"
+        tolerance = INT4_TOLERANCE if method.endswith("-int4") else TOLERANCE
         for metric, value in scores.items():
             got = now["scores"][method][metric]
-            if not abs(got - value) <= TOLERANCE[metric]:
+            if not abs(got - value) <= tolerance[metric]:
                 bad.append(f"  {method} {metric}: recorded {value:.6f}, now {got:.6f} "
-                           f"(diff {got - value:+.6f}, tolerance {TOLERANCE[metric]:g})")
+                           f"(diff {got - value:+.6f}, tolerance {tolerance[metric]:g})")
     assert not bad, ("scores moved away from tests/data/golden_scores.json:\n" + "\n".join(bad) +
                      f"\nrecorded environment: {recorded['environment']}\ncurrent environment:  {now['environment']}"
                      f"\n{REGENERATE}")
