@@ -101,7 +101,7 @@ def figures(outputs: list[torch.Tensor], blocks: list[dict[str, torch.Tensor]], 
 def asconvsr_outputs(path: str, blocks, decay: float) -> list[torch.Tensor]:
     """No-AA + AsConvSR on each block (network domain), control coefficients smoothed with ``decay``."""
     from qwplugin.sr.asconvsr import AsConvSRUpscaler
-    from qwplugin.sr.train import load_asconvsr
+    from qwplugin.sr.shipped import load_asconvsr
 
     up = AsConvSRUpscaler(load_asconvsr(path), decay=decay)
     outs = []

@@ -8,12 +8,43 @@ reconstruction, then a spatial upscaler"). Copied into the package with :func:`s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 from qwplugin.errors import InvalidArgument
+from qwplugin.sr.asconvsr import AsConvSR, AsConvSRConfig
 
 SHIPPED_ASCONVSR = Path(__file__).resolve().parent.parent / "weights" / "asconvsr-x2.safetensors"
+WEIGHTS_FORMAT = "qwplugin-asconvsr"
+"""``format`` metadata of AsConvSR weights files (written by :mod:`qwplugin.sr.train`)."""
+WEIGHTS_VERSION = "1"
+
+
+def load_asconvsr(path: str | os.PathLike):
+    """An AsConvSR from a ``.safetensors`` file written by :func:`qwplugin.sr.train.train_asconvsr`.
+
+    Raises:
+        InvalidArgument: the file is missing, a Git LFS pointer, or not an AsConvSR weights file.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgument("weights file not found", field="path", expected="an existing file", actual=str(path))
+    with path.open("rb") as f:
+        if f.read(40).startswith(b"version https://git-lfs"):
+            raise InvalidArgument("weights file is a Git LFS pointer (run git lfs pull)", field="path",
+                                  expected="safetensors", actual="Git LFS pointer")
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != WEIGHTS_FORMAT:
+        raise InvalidArgument("not an AsConvSR weights file", field="path", expected=WEIGHTS_FORMAT,
+                              actual=repr(meta.get("format")))
+    net = AsConvSR(AsConvSRConfig(**json.loads(meta["config"])))
+    net.load_state_dict(load_file(str(path)))
+    return net.eval()
 
 
 def load_shipped_asconvsr(path: Path = SHIPPED_ASCONVSR):
@@ -24,8 +55,6 @@ def load_shipped_asconvsr(path: Path = SHIPPED_ASCONVSR):
             not match the manifest, or not an AsConvSR file.
     """
     from qwplugin.runtime.weights import _verify_manifest
-    from qwplugin.sr.train import load_asconvsr
-
     path = Path(path)
     if not path.is_file():
         raise InvalidArgument("no trained AsConvSR weights are shipped", field="method",
@@ -43,7 +72,6 @@ def ship_asconvsr(source: str | os.PathLike, path: Path = SHIPPED_ASCONVSR) -> P
         InvalidArgument: ``source`` is not an AsConvSR weights file.
     """
     from qwplugin.runtime.weights import record_in_manifest, write_atomic
-    from qwplugin.sr.train import load_asconvsr
 
     net = load_asconvsr(source)  # refuses anything else
     if net.config.scale != 2:

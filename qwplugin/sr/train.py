@@ -48,8 +48,7 @@ from qwplugin.sr.asconvsr import UNSHUFFLE, AsConvSR, AsConvSRConfig
 from qwplugin.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from qwplugin.train.csvlog import CsvLog
 
-WEIGHTS_FORMAT = "qwplugin-asconvsr"
-WEIGHTS_VERSION = "1"
+from qwplugin.sr.shipped import WEIGHTS_FORMAT, WEIGHTS_VERSION, load_asconvsr  # noqa: F401  (re-exported)
 LOSSES = ("l1", "mse")
 DEGRADATIONS = ("area", "render")
 """How the low-resolution input is made (module docstring)."""
@@ -304,32 +303,6 @@ def train_asconvsr(cfg: SrTrainConfig, out: str | os.PathLike, progress: bool = 
         save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()},
                   str(out / f"asconvsr_x{cfg.scale}.safetensors"), metadata=_weights_metadata(cfg, step, val))
     return {"step": step, "loss": loss_value, "val": val}
-
-
-def load_asconvsr(path: str | os.PathLike) -> AsConvSR:
-    """An AsConvSR from a ``.safetensors`` file written by :func:`train_asconvsr`.
-
-    Raises:
-        InvalidArgument: the file is missing, a Git LFS pointer, or not an AsConvSR weights file.
-    """
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidArgument("weights file not found", field="path", expected="an existing file", actual=str(path))
-    with path.open("rb") as f:
-        if f.read(40).startswith(b"version https://git-lfs"):
-            raise InvalidArgument("weights file is a Git LFS pointer (run git lfs pull)", field="path",
-                                  expected="safetensors", actual="Git LFS pointer")
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("format") != WEIGHTS_FORMAT:
-        raise InvalidArgument("not an AsConvSR weights file", field="path", expected=WEIGHTS_FORMAT,
-                              actual=repr(meta.get("format")))
-    net = AsConvSR(AsConvSRConfig(**json.loads(meta["config"])))
-    net.load_state_dict(load_file(str(path)))
-    return net.eval()
 
 
 @command("qw-train-sr")
