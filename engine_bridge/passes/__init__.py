@@ -39,16 +39,8 @@ def _taa(name, size, *, classic: bool = False, config=None, history_format=None,
     return TAAPass(*size, config, history_format or "RGBA16F", name=name, label=registry.label(name))
 
 
-def _network(name, size, *, default_model: str, precision: str, model=None, backend=None, transfer=None,
-             int4_backend=None, seed=None, timing_window=None, **_):
-    given = {"backend": backend, "transfer": transfer, "int4_backend": int4_backend, "seed": seed,
-             "timing_window": timing_window}
-    return QWNetPass(*size, model=model or default_model, precision=precision, name=name,
-                     label=registry.label(name), **{k: v for k, v in given.items() if v is not None})
-
-
-def _network_upscaling(name, size, *, display_size=None, default_model: str, precision: str, model=None,
-                       backend=None, transfer=None, int4_backend=None, seed=None, timing_window=None, **_):
+def _network(name, size, *, default_model: str, precision: str, display_size=None, model=None, backend=None,
+             transfer=None, int4_backend=None, seed=None, timing_window=None, **_):
     given = {"backend": backend, "transfer": transfer, "int4_backend": int4_backend, "seed": seed,
              "timing_window": timing_window}
     return QWNetPass(*size, model=model or default_model, precision=precision, display_size=display_size,
@@ -67,7 +59,7 @@ def _register() -> None:
                                                                         precision=precision), target="gl")
     for precision in ("fp32", "int4"):
         registry.register(f"qwnet-fast-up2-{precision}",
-                          functools.partial(_network_upscaling, default_model="qwnet-fast-up2", precision=precision),
+                          functools.partial(_network, default_model="qwnet-fast-up2", precision=precision),
                           target="gl")
 
 

@@ -47,14 +47,14 @@ def upscale_step_nw(model: nn.Module, color_nw: torch.Tensor, motion_px: torch.T
         history_nw = current
     else:
         warped = warp_history_nw(prev_output_nw, display_motion(motion_px, display_hw), current)
-        history_nw = warped if reset is None else torch.where(reset.to(torch.bool).view(n, 1, 1, 1), current, warped)
+        history_nw = warped if reset is None else torch.where(reset.view(n, 1, 1, 1), current, warped)
     taau = getattr(model.config, "taa_candidate_config", None)
     if taau is None:
         return model(color_nw, history_nw, jitter_px, depth)
     from qwplugin.model.taa_candidate import taau_candidate_nw
 
     candidate = taau_candidate_nw(taau, color_nw, prev_output_nw, motion_px, jitter_px, display_hw, depth,
-                                  prev_depth, None if reset is None else reset.to(torch.bool))
+                                  prev_depth, reset)
     return model(color_nw, history_nw, jitter_px, depth if model.config.use_depth else None, candidate)
 
 

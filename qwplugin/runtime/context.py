@@ -148,8 +148,12 @@ class Context:
                 notes.append("caller-supplied module: runs its own fake-quant forward")
         config = loaded.config if loaded.config is not None else getattr(self._model, "config", None)
         self._upscaling = is_upscaling(self._model)
-        label_name = name if name is not None else f"{desc.model}-{desc.precision}"
-        check_model_sizes(self._upscaling, config, label_name, desc.render_size, desc.display_size)
+        kind = getattr(loaded.config, "kind", type(self._model).__name__)
+        # The registry's name for the built-in fast models ("qwnet-fast-int4"); "<kind>-<precision>" otherwise.
+        base = desc.model if desc.model in ("qwnet-fast", "qwnet-fast-up2") else kind
+        self._name = name if name is not None else f"{base}-{desc.precision}"
+        self._label = label if label is not None else self._name
+        check_model_sizes(self._upscaling, config, self._name, desc.render_size, desc.display_size)
         candidate = getattr(loaded.config, "taa_candidate_config", None)
         self._sharpen = float(getattr(loaded.config, "output_sharpen", 0.0) or 0.0)
         if self._sharpen:
@@ -171,7 +175,6 @@ class Context:
         features = getattr(self._model, "features", None)
         self._extractor_timer = ModuleTimer(features, self._device) if isinstance(features, torch.nn.Module) \
             else None
-        kind = getattr(loaded.config, "kind", type(self._model).__name__)
         self._info = BackendInfo(
             device=self._device.type, device_reason=device_reason, precision=desc.precision,
             precision_detail=precision_detail, model=loaded.name, model_kind=kind,
@@ -182,20 +185,20 @@ class Context:
         self._taa_config = TAAConfig().without_depth()  # the fallback keeps no depth history
         self._taau_config = TAAUConfig().without_depth()  # the upscaling fallback
         self._model_config = config
+        self._init_state(desc, desc.budget_policy, DebugChecker() if desc.debug_checks else None)
+
+    def _init_state(self, desc: ContextDesc, budget_policy: str, debug: DebugChecker | None) -> None:
+        """The per-context state both kinds of context start with: history, timing, budget, counters."""
         self._history: torch.Tensor | None = None
         self._history_depth: torch.Tensor | None = None  # the previous frame's depth (TAA-candidate models)
         self._timing = TimingStats(desc.timing_window)
-        self._budget = BudgetMonitor(desc.budget_ms, desc.budget_policy)
-        self._debug = DebugChecker() if desc.debug_checks else None
+        self._budget = BudgetMonitor(desc.budget_ms, budget_policy)
+        self._debug = debug
         self._frame_index = 0
         self._refused = 0
         self._resets = 0
         self._nonfinite = 0
         self._closed = False
-        # The registry's name for the built-in fast model ("qwnet-fast-int4"); "<kind>-<precision>" otherwise.
-        base = desc.model if desc.model == "qwnet-fast" else kind
-        self._name = name if name is not None else f"{base}-{desc.precision}"
-        self._label = label if label is not None else self._name
 
     def _init_routed(self, desc: ContextDesc, model, name: str | None, label: str | None) -> None:
         """``budget_policy="route"``: delegate each frame to a routed QW-Net / TAA (:mod:`.context_routing`)."""
@@ -215,12 +218,8 @@ class Context:
                      f"for the {desc.budget_ms:g} ms budget; classifier {source}",
             notes=tuple(heavy.notes) + ("budget_policy 'route': frames run qwplugin.runtime.routed.RoutedQWNet",))
         self._upscaling, self._use_depth, self._uses_jitter = False, True, True
-        self._history = self._history_depth = None
-        self._timing = TimingStats(desc.timing_window)
-        self._budget = BudgetMonitor(desc.budget_ms, "warn")
-        self._debug, self._extractor_timer = None, None
-        self._frame_index = self._refused = self._resets = self._nonfinite = 0
-        self._closed = False
+        self._extractor_timer = None
+        self._init_state(desc, "warn", None)  # the router keeps the budget itself; the monitor counts
         self._name = self._routed.info.name
         self._label = label if label is not None else self._name
 
@@ -252,11 +251,7 @@ class Context:
         self._timing.add_frame({"filter": ms, "total": ms})  # the routing's own stages: routing_stats
         self._budget.observe(self._frame_index, ms, fallback=False)
         self._frame_index += 1
-        if out is None:
-            return result
-        target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
-        target.copy_(torch.as_tensor(result))
-        return out
+        return result if out is None else _copy_into(torch.as_tensor(result), out)
 
     @staticmethod
     def _load(desc: ContextDesc, model: torch.nn.Module | None) -> LoadedModel:
@@ -400,12 +395,12 @@ class Context:
         with torch.no_grad():
             if fallback and self._upscaling:
                 result = taau_resolve(ft.color, ft.motion_px, history, d.display_size, self._taau_config,
-                                      _jitter_pair(ft.jitter_px))
+                                      ft.jitter_px)
             elif fallback:
                 result = taa_resolve(ft.color, ft.motion_px, history, self._taa_config, ft.jitter_px)
             elif self._upscaling:
                 result = reconstruct_upscale_step(self._model, ft.color, ft.motion_px, history, self._display_shape,
-                                                  _jitter_pair(ft.jitter_px), ft.exposure, ft.depth,
+                                                  ft.jitter_px, ft.exposure, ft.depth,
                                                   prev_depth=None if history is None else self._history_depth)
             else:
                 result = reconstruct_step(self._model, ft.color, ft.motion_px, history, ft.exposure, ft.depth,
@@ -555,10 +550,6 @@ def check_model_sizes(upscaling: bool, config, name: str, render_size: tuple[int
                               actual=f"render {render[0]}x{render[1]}, display {display[0]}x{display[1]}")
 
 
-def _jitter_pair(jitter_px) -> tuple[float, float]:
-    """``FrameTensors.jitter_px`` as a float pair."""
-    return float(jitter_px[0]), float(jitter_px[1])
-
 
 def _has_quantizers(model: torch.nn.Module) -> bool:
     from qwplugin.quant import QuantConv2d, QuantModule
@@ -589,6 +580,11 @@ def _deliver(result: torch.Tensor, out, as_numpy: bool):
             out = np.empty(tuple(hwc.shape), np.float32)
         else:
             return hwc.clone(memory_format=torch.contiguous_format)
+    return _copy_into(hwc, out)
+
+
+def _copy_into(hwc: torch.Tensor, out):
+    """Copy (H, W, 3) ``hwc`` into the caller's checked ``out`` (numpy or torch); returns ``out``."""
     target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
     target.copy_(hwc)
     return out

@@ -373,20 +373,9 @@ def _taa(name, size, *, classic: bool = False, config=None, source=None, **_):
     return TAA(size, config, name=name, label=label(name), source=source or "caller-supplied TAAConfig")
 
 
-def _network(name, size, *, default_model: str, precision: str, model=None, backend=None, int4_backend=None,
-             seed=None, timing_window=None, **_):
-    from qwplugin.runtime.context import Context
-    from qwplugin.runtime.desc import ContextDesc
-
-    given = {"backend": backend, "int4_backend": int4_backend, "seed": seed, "timing_window": timing_window}
-    desc = ContextDesc(render_size=size, model=model or default_model, precision=precision,
-                       **{k: v for k, v in given.items() if v is not None})
-    return Context(desc, name=name, label=label(name))
-
-
-def _network_upscaling(name, size, *, display_size=None, default_model: str, precision: str, model=None,
-                       backend=None, int4_backend=None, seed=None, timing_window=None, **_):
-    """An upscaling QW-Net Context; ``display_size`` None: the model's scale applied to ``size``."""
+def _network(name, size, *, default_model: str, precision: str, display_size=None, model=None, backend=None,
+             int4_backend=None, seed=None, timing_window=None, **_):
+    """A QW-Net / U-Net Context; ``display_size`` (upscaling names only) is the output size."""
     from qwplugin.runtime.context import Context
     from qwplugin.runtime.desc import ContextDesc
 
@@ -406,7 +395,7 @@ for _model, _text in (("unet", "U-Net"), ("qwnet", "QW-Net"), ("qwnet-fast", "QW
                  label=f"{_text} {_ptext}", path_option="model")
 for _precision, _ptext in (("fp32", "FP32"), ("int4", "4-bit")):
     register(f"qwnet-fast-up2-{_precision}",
-             functools.partial(_network_upscaling, default_model="qwnet-fast-up2", precision=_precision),
+             functools.partial(_network, default_model="qwnet-fast-up2", precision=_precision),
              label=f"QW-Net fast 2x {_ptext}", path_option="model", upscales=True)
 del _model, _text, _precision, _ptext
 
