@@ -11,6 +11,13 @@ frame, and reset on a cut):
 ``tau`` is the frame's threshold from any knob (:func:`~qwplugin.routing.decision.heavy_threshold` of k,
 :func:`~qwplugin.routing.decision.kmeans_threshold`, the budget controller), so hysteresis composes with
 all of them. The first frame and the frame after a reset use the plain threshold.
+
+Under a budget the count of heavy elements is fixed by the controller, not by a threshold:
+:meth:`DecisionHysteresis.select` takes the ``count`` elements of highest hysteresis score, ``logit(s) +
+margin`` for an element heavy last frame and ``logit(s) - margin`` otherwise, which is the same dead band
+(an element keeps its state unless another beats it by more than ``2 margin``) with the count exact. A
+threshold with a dead band cannot promise a count: where the probabilities are bunched within the band, no
+light element crosses it and a budget loop that feeds back the measured fraction stalls at 0.
 """
 
 from __future__ import annotations
@@ -86,5 +93,40 @@ class DecisionHysteresis:
             smoothed = self.smoothing * self._smoothed + (1.0 - self.smoothing) * p
             z = _logit(smoothed)
             heavy = torch.where(self._heavy, z > z_tau - self.margin, z > z_tau + self.margin)
+        self._smoothed, self._heavy = smoothed, heavy
+        return heavy
+
+    def select(self, p_heavy: torch.Tensor, count: int, reset: bool = False) -> torch.Tensor:
+        """This frame's decision with exactly ``count`` heavy elements (over all images of the batch).
+
+        Args:
+            p_heavy: (N, h, w) heavy probabilities.
+            count: heavy elements wanted, in [0, N h w].
+            reset: drop the history first.
+        Returns:
+            (N, h, w) bool, True = heavy, ``count`` of them: the highest hysteresis scores (module docstring);
+            the highest smoothed probabilities on a first frame.
+        Raises:
+            InvalidArgument: p_heavy not 3-D, count out of range.
+        """
+        if p_heavy.dim() != 3:
+            raise InvalidArgument("p_heavy must be (N, h, w)", field="p_heavy", expected="3 dimensions",
+                                  actual=str(tuple(p_heavy.shape)))
+        if not 0 <= int(count) <= p_heavy.numel():
+            raise InvalidArgument("count must be in [0, elements]", field="count",
+                                  expected=f"[0, {p_heavy.numel()}]", actual=repr(count))
+        if reset or (self._smoothed is not None and self._smoothed.shape != p_heavy.shape):
+            self.reset()
+        p = p_heavy.detach()
+        if self._smoothed is None:
+            smoothed = p
+            score = _logit(smoothed)
+        else:
+            smoothed = self.smoothing * self._smoothed + (1.0 - self.smoothing) * p
+            score = _logit(smoothed) + torch.where(self._heavy, self.margin, -self.margin)
+        heavy = torch.zeros(p.numel(), dtype=torch.bool, device=p.device)
+        if int(count) > 0:
+            heavy[score.flatten().topk(int(count)).indices] = True
+        heavy = heavy.view(p.shape)
         self._smoothed, self._heavy = smoothed, heavy
         return heavy

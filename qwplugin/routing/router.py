@@ -150,18 +150,22 @@ class TileRouter:
             k = self.controller.choose_k(p_heavy) if s.mode == "budget" else s.k
             tau = heavy_threshold(k, s.costs)
             tau_t = torch.full((n,), tau, dtype=p_heavy.dtype, device=p_heavy.device)
-        if self.hysteresis is not None:
+        allowed = int(self.controller.last_commanded * p_heavy.numel() + 1e-9) if s.mode == "budget" else 0
+        if s.mode == "budget" and self.hysteresis is not None:
+            # the budget sets how many tiles are heavy, the hysteresis which: a dead band on a threshold
+            # could leave fewer than commanded (none where the probabilities bunch within it) and stall the
+            # controller, which feeds back the measured fraction
+            mask = self.hysteresis.select(p_heavy, allowed)
+        elif self.hysteresis is not None:
             mask = self.hysteresis.step(p_heavy, tau_t)
         else:
             mask = p_heavy > tau_t.view(-1, 1, 1)
-        if s.mode == "budget":
-            # the budget wins over the hysteresis: never more heavy tiles than commanded (the lowest p dropped)
-            allowed = int(self.controller.last_commanded * mask.numel() + 1e-9)
-            if int(mask.sum()) > allowed:
-                keep = torch.where(mask, p_heavy, -1.0).flatten().topk(allowed).indices
-                mask = torch.zeros(mask.numel(), dtype=torch.bool, device=mask.device)
-                mask[keep] = True
-                mask = mask.view(p_heavy.shape)
+        if s.mode == "budget" and int(mask.sum()) > allowed:
+            # never more heavy tiles than commanded (ties at the threshold; the lowest p dropped)
+            keep = torch.where(mask, p_heavy, -1.0).flatten().topk(allowed).indices
+            mask = torch.zeros(mask.numel(), dtype=torch.bool, device=mask.device)
+            mask[keep] = True
+            mask = mask.view(p_heavy.shape)
         # A threshold at the probability clamp means "everything heavy" / "nothing heavy" (k = -25 / +25):
         # exact, whatever the probabilities and the hysteresis state.
         mask = torch.where(tau_t.view(-1, 1, 1) <= PROB_EPS, True, mask)

@@ -284,3 +284,50 @@ def test_budget_mode_never_routes_more_than_commanded_and_skips_reset_frames():
     report = ctl.report()
     assert len(report.ms) == 38  # the two reset frames are not measured
     assert max(report.ms[10:]) <= 10.0 and report.mean_heavy_fraction > 0.2, report
+
+
+def test_budget_mode_with_hysteresis_does_not_stall_where_probabilities_bunch_within_the_dead_band():
+    """Tile probabilities all within 0.5 +- 0.01 (inside the Schmitt trigger's +-0.5 logit band): a threshold
+    with a dead band turns no light tile heavy, the controller measures fraction 0 every frame and the budget
+    is never used. With the count set by the budget and the hysteresis choosing which tiles, the loop uses
+    the budget: at 2 + 12 f ms per frame and a 10 ms budget the optimum is f = 2/3."""
+    from qwplugin.routing.budget import BudgetController
+    from qwplugin.routing.router import RoutingSettings, TileRouter
+
+    ctl = BudgetController(10.0, (1.0, 10.0), initial_heavy_ms=10.0, max_step=0.25)
+    now = [0.0]
+
+    def heavy(patches):  # 12 ms for all 16 tiles of 8x8
+        now[0] += 12.0 * patches.shape[0] / 16 * 1e-3
+        return patches
+
+    router = TileRouter(heavy, RoutingSettings(tile=8, halo=0, mode="budget", hysteresis=True, refine=False), ctl,
+                        clock=lambda: now[0])
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(1, 3, 32, 32)
+    for t in range(60):
+        p = 0.5 + 0.01 * (2 * torch.rand(1, 4, 4, generator=g) - 1)
+        probs = torch.cat([1.0 - p[:, None], p[:, None]], dim=1)
+        _, info = router(x, probs, torch.ones(1, 3, 32, 32), reset=t == 0, extra_ms=2.0)
+        assert info.heavy_tiles == int(ctl.last_commanded * 16 + 1e-9)  # exactly the commanded count
+    report = ctl.report()
+    settled = np.array(report.heavy_fraction[20:])
+    assert max(report.ms[20:]) <= 10.0 + 1e-9
+    assert settled.mean() >= 0.5, report.heavy_fraction  # 8 / 16 tiles or more of the 10.7 that fit
+
+
+def test_hysteresis_select_gives_the_count_and_keeps_heavy_tiles_inside_the_dead_band():
+    from qwplugin.routing.hysteresis import DecisionHysteresis
+
+    h = DecisionHysteresis(smoothing=0.0, margin=0.5)
+    first = h.select(torch.tensor([[[0.9, 0.8, 0.2, 0.1]]]), 2)
+    assert first.tolist() == [[[True, True, False, False]]]  # first frame: the highest probabilities
+    # tile 2 now beats tile 1 by 0.4 logits (< 2 margin): tiles 0 and 1 stay heavy
+    p = torch.tensor([[[0.9, 0.5, float(torch.sigmoid(torch.tensor(0.4))), 0.1]]])
+    assert h.select(p, 2).tolist() == [[[True, True, False, False]]]
+    # by 1.2 logits (> 2 margin): tile 2 takes tile 1's place; the count stays exact at 3 and 0
+    p = torch.tensor([[[0.9, 0.5, float(torch.sigmoid(torch.tensor(1.2))), 0.1]]])
+    assert h.select(p, 2).tolist() == [[[True, False, True, False]]]
+    assert int(h.select(p, 3).sum()) == 3 and int(h.select(p, 0).sum()) == 0
+    with pytest.raises(InvalidArgument):
+        h.select(p, 5)
