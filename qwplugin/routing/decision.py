@@ -119,6 +119,15 @@ def k_for_fraction(p_heavy: torch.Tensor, fraction: float, costs) -> float:
     return k_for_threshold(tau, costs)
 
 
+def top_count_mask(score: torch.Tensor, count: int) -> torch.Tensor:
+    """Bool mask of ``score``'s shape with exactly ``count`` True: its ``count`` largest elements (over the
+    whole tensor; ``count`` in [0, numel], checked by the caller)."""
+    mask = torch.zeros(score.numel(), dtype=torch.bool, device=score.device)
+    if count > 0:
+        mask[score.flatten().topk(count).indices] = True
+    return mask.view(score.shape)
+
+
 def kmeans_threshold(p_heavy: torch.Tensor, iterations: int = KMEANS_ITERATIONS) -> torch.Tensor:
     """PCSR's automatic per-image threshold (ADM): min-max normalise ``p_heavy``, 1-D k-means with two
     clusters (initialised at 0 and 1), hard = the cluster of the larger centroid.

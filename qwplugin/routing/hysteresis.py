@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from qwplugin.errors import InvalidArgument
-from qwplugin.routing.decision import PROB_EPS
+from qwplugin.routing.decision import PROB_EPS, top_count_mask
 
 DEFAULT_SMOOTHING = 0.5
 """Weight of the previous frame's smoothed probability (time constant ~1.4 frames)."""
@@ -77,21 +77,13 @@ class DecisionHysteresis:
         Raises:
             InvalidArgument: p_heavy not 3-D.
         """
-        if p_heavy.dim() != 3:
-            raise InvalidArgument("p_heavy must be (N, h, w)", field="p_heavy", expected="3 dimensions",
-                                  actual=str(tuple(p_heavy.shape)))
-        if reset or (self._smoothed is not None and self._smoothed.shape != p_heavy.shape):
-            self.reset()
-        p = p_heavy.detach()
-        tau_t = torch.as_tensor(tau, dtype=p.dtype, device=p.device)
+        smoothed, z = self._smooth(p_heavy, reset)
+        tau_t = torch.as_tensor(tau, dtype=smoothed.dtype, device=smoothed.device)
         tau_t = tau_t.view(-1, 1, 1) if tau_t.dim() == 1 else tau_t
         z_tau = _logit(tau_t)
-        if self._smoothed is None:
-            smoothed = p
-            heavy = _logit(smoothed) > z_tau
+        if self._heavy is None:
+            heavy = z > z_tau
         else:
-            smoothed = self.smoothing * self._smoothed + (1.0 - self.smoothing) * p
-            z = _logit(smoothed)
             heavy = torch.where(self._heavy, z > z_tau - self.margin, z > z_tau + self.margin)
         self._smoothed, self._heavy = smoothed, heavy
         return heavy
@@ -109,24 +101,23 @@ class DecisionHysteresis:
         Raises:
             InvalidArgument: p_heavy not 3-D, count out of range.
         """
-        if p_heavy.dim() != 3:
-            raise InvalidArgument("p_heavy must be (N, h, w)", field="p_heavy", expected="3 dimensions",
-                                  actual=str(tuple(p_heavy.shape)))
         if not 0 <= int(count) <= p_heavy.numel():
             raise InvalidArgument("count must be in [0, elements]", field="count",
                                   expected=f"[0, {p_heavy.numel()}]", actual=repr(count))
+        smoothed, z = self._smooth(p_heavy, reset)
+        score = z if self._heavy is None else z + torch.where(self._heavy, self.margin, -self.margin)
+        heavy = top_count_mask(score, int(count))
+        self._smoothed, self._heavy = smoothed, heavy
+        return heavy
+
+    def _smooth(self, p_heavy: torch.Tensor, reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check ``p_heavy``, drop the history on a reset or a new shape, and return this frame's smoothed
+        probabilities and their logits (the plain probabilities on a first frame)."""
+        if p_heavy.dim() != 3:
+            raise InvalidArgument("p_heavy must be (N, h, w)", field="p_heavy", expected="3 dimensions",
+                                  actual=str(tuple(p_heavy.shape)))
         if reset or (self._smoothed is not None and self._smoothed.shape != p_heavy.shape):
             self.reset()
         p = p_heavy.detach()
-        if self._smoothed is None:
-            smoothed = p
-            score = _logit(smoothed)
-        else:
-            smoothed = self.smoothing * self._smoothed + (1.0 - self.smoothing) * p
-            score = _logit(smoothed) + torch.where(self._heavy, self.margin, -self.margin)
-        heavy = torch.zeros(p.numel(), dtype=torch.bool, device=p.device)
-        if int(count) > 0:
-            heavy[score.flatten().topk(int(count)).indices] = True
-        heavy = heavy.view(p.shape)
-        self._smoothed, self._heavy = smoothed, heavy
-        return heavy
+        smoothed = p if self._smoothed is None else self.smoothing * self._smoothed + (1.0 - self.smoothing) * p
+        return smoothed, _logit(smoothed)

@@ -16,7 +16,7 @@ import torch
 from qwplugin.errors import InvalidArgument
 from qwplugin.routing.budget import BudgetController
 from qwplugin.routing.decision import (HEAVY, PROB_EPS, expand_mask, heavy_threshold, k_for_threshold,
-                                       kmeans_threshold, refine_boundary)
+                                       kmeans_threshold, refine_boundary, top_count_mask)
 from qwplugin.routing.hysteresis import DecisionHysteresis
 from qwplugin.routing.tiles import route_tiles, tile_grid
 
@@ -162,10 +162,7 @@ class TileRouter:
             mask = p_heavy > tau_t.view(-1, 1, 1)
         if s.mode == "budget" and int(mask.sum()) > allowed:
             # never more heavy tiles than commanded (ties at the threshold; the lowest p dropped)
-            keep = torch.where(mask, p_heavy, -1.0).flatten().topk(allowed).indices
-            mask = torch.zeros(mask.numel(), dtype=torch.bool, device=mask.device)
-            mask[keep] = True
-            mask = mask.view(p_heavy.shape)
+            mask = top_count_mask(torch.where(mask, p_heavy, -1.0), allowed)
         # A threshold at the probability clamp means "everything heavy" / "nothing heavy" (k = -25 / +25):
         # exact, whatever the probabilities and the hysteresis state.
         mask = torch.where(tau_t.view(-1, 1, 1) <= PROB_EPS, True, mask)

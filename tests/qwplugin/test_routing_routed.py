@@ -257,18 +257,26 @@ def test_shipped_trained_router_is_used_by_name():
     m.close()
 
 
-def test_budget_mode_never_routes_more_than_commanded_and_skips_reset_frames():
+def _budget_router_on_a_simulated_clock():
+    """A budget-mode TileRouter with hysteresis over 4x4 tiles of 8x8 whose heavy path costs 12 ms for all
+    16 tiles on a simulated clock, and its controller (10 ms budget, max_step 0.25)."""
     from qwplugin.routing.budget import BudgetController
     from qwplugin.routing.router import RoutingSettings, TileRouter
 
     ctl = BudgetController(10.0, (1.0, 10.0), initial_heavy_ms=10.0, max_step=0.25)
     now = [0.0]
-    def heavy(patches):  # 12 ms for all 16 tiles of 8x8
+
+    def heavy(patches):
         now[0] += 12.0 * patches.shape[0] / 16 * 1e-3
         return patches
 
     router = TileRouter(heavy, RoutingSettings(tile=8, halo=0, mode="budget", hysteresis=True, refine=False), ctl,
                         clock=lambda: now[0])
+    return router, ctl
+
+
+def test_budget_mode_never_routes_more_than_commanded_and_skips_reset_frames():
+    router, ctl = _budget_router_on_a_simulated_clock()
     rng = np.random.default_rng(0)
     x = torch.zeros(1, 3, 32, 32)
     for t in range(40):
@@ -291,18 +299,7 @@ def test_budget_mode_with_hysteresis_does_not_stall_where_probabilities_bunch_wi
     with a dead band turns no light tile heavy, the controller measures fraction 0 every frame and the budget
     is never used. With the count set by the budget and the hysteresis choosing which tiles, the loop uses
     the budget: at 2 + 12 f ms per frame and a 10 ms budget the optimum is f = 2/3."""
-    from qwplugin.routing.budget import BudgetController
-    from qwplugin.routing.router import RoutingSettings, TileRouter
-
-    ctl = BudgetController(10.0, (1.0, 10.0), initial_heavy_ms=10.0, max_step=0.25)
-    now = [0.0]
-
-    def heavy(patches):  # 12 ms for all 16 tiles of 8x8
-        now[0] += 12.0 * patches.shape[0] / 16 * 1e-3
-        return patches
-
-    router = TileRouter(heavy, RoutingSettings(tile=8, halo=0, mode="budget", hysteresis=True, refine=False), ctl,
-                        clock=lambda: now[0])
+    router, ctl = _budget_router_on_a_simulated_clock()
     g = torch.Generator().manual_seed(0)
     x = torch.zeros(1, 3, 32, 32)
     for t in range(60):
