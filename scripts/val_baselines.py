@@ -5,7 +5,9 @@
 Prints one markdown row per method: the no-AA input, the tuned TAA (``TAAConfig()``), the classic TAA
 (on an upscaling dataset, whose references are larger than the renders: the bilinearly upscaled no-AA input
 and the tuned TAAU, ``TAAUConfig()`` with its sharpening, instead) and, with ``--checkpoint``, that checkpoint's model (its EMA weights when it has them) and, with
-``--init CONFIG``, a freshly initialised model of a training config (step 0). PSNR and temporal error in
+``--init CONFIG``, a freshly initialised model of a training config (step 0); ``--weights FILE`` runs an FP32
+weights file, and ``--history-warp`` overrides the history warp of every loaded model (the warp alone,
+without retraining). PSNR and temporal error in
 the network domain ``x / (1 + x)`` and mean LDR-FLIP, as :func:`qwplugin.train.evaluate.evaluate` computes
 them, over the same whole sequences the trainer validates on (the first ``--val-sequences`` of the split).
 """
@@ -134,12 +136,50 @@ def _raw_outputs(model, blocks):
     return outs
 
 
+def _load(path: str, history_warp: str | None):
+    """A model from a training checkpoint (its EMA weights; a QAT stage in 4-bit fake-quant, as training
+    validated and export ships it) or an FP32 weights file, with ``history_warp`` overriding its config's;
+    and its row label ``"PATH (step S[, warp W])"``."""
+    import dataclasses
+
+    from qwplugin.model.build import build_model
+    from qwplugin.model.config import ModelConfig
+
+    if path.endswith(".safetensors"):
+        from pathlib import Path
+
+        from qwplugin.runtime.weights import load_weights_file
+
+        loaded = load_weights_file(Path(path))
+        config, state, quantized, step = loaded.config, loaded.model.state_dict(), False, "file"
+    else:
+        from qwplugin.train.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(path)
+        config, state = ModelConfig.from_dict(ck["model_config"]), ck.get("ema_model") or ck["model"]
+        quantized, step = bool(ck.get("quantized")), f"step {ck['step']}"
+    if history_warp is not None:
+        config = dataclasses.replace(config, history_warp=history_warp)
+    model = build_model(config)
+    model.load_state_dict(state)
+    if quantized:
+        from qwplugin.quant.switch import set_quantized
+
+        set_quantized(model, True)
+    return model, f"{path} ({step}{'' if history_warp is None else f', warp {history_warp}'})"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/train_v2")
     ap.add_argument("--val-sequences", type=int, default=8)
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--init", action="append", default=[], help="training config: its model at step 0")
+    ap.add_argument("--weights", action="append", default=[],
+                    help="an FP32 .safetensors weights file (e.g. a shipped one), run in FP32")
+    ap.add_argument("--history-warp", default=None, choices=("bilinear", "catmull_rom"),
+                    help="run every --checkpoint / --weights model with this ModelConfig.history_warp instead of "
+                         "its own (to measure the warp alone, without retraining)")
     ap.add_argument("--no-baselines", action="store_true", help="only the --init / --checkpoint rows")
     ap.add_argument("--asconvsr", default=None, help="an AsConvSR weights file: no-AA + AsConvSR rows with and "
                     "without the frame-to-frame smoothing of its control coefficients (upscaling datasets)")
@@ -183,25 +223,14 @@ def main(argv=None) -> int:
         torch.manual_seed(cfg.seed)
         rows[f"{cfg.name} step 0"] = figures(_model_outputs(build_model(model_config_from(cfg.model)), blocks),
                                              blocks, flip)
-    for path in args.checkpoint:
-        from qwplugin.model.build import build_model
-        from qwplugin.model.config import ModelConfig
-        from qwplugin.train.checkpoint import load_checkpoint
-
-        ck = load_checkpoint(path)
-        model = build_model(ModelConfig.from_dict(ck["model_config"]))
-        model.load_state_dict(ck.get("ema_model") or ck["model"])
-        if ck.get("quantized"):  # a QAT stage runs in 4-bit fake-quant, as training validated and export ships it
-            from qwplugin.quant.switch import set_quantized
-
-            set_quantized(model, True)
+    for path in args.checkpoint + args.weights:
+        model, label = _load(path, args.history_warp)
         if args.sharpen is None:
-            rows[f"{path} (step {ck['step']})"] = figures(_model_outputs(model, blocks), blocks, flip)
+            rows[label] = figures(_model_outputs(model, blocks), blocks, flip)
             continue
         raw = _raw_outputs(model, blocks)
         for strength in (float(v) for v in args.sharpen.split(",")):
-            rows[f"{path} (step {ck['step']}, sharpen {strength:g})"] = figures(
-                [displayed_nw(o, strength) for o in raw], blocks, flip)
+            rows[f"{label[:-1]}, sharpen {strength:g})"] = figures([displayed_nw(o, strength) for o in raw], blocks, flip)
     print(f"validation: {len(blocks)} sequences of {args.data}, {sum(b['color'].shape[0] for b in blocks)} frames")
     print("| method | PSNR dB (network domain) | LDR-FLIP | temporal error | flicker |\n|---|---:|---:|---:|---:|")
     for name, f in rows.items():

@@ -13,6 +13,11 @@ HISTORY_RECTIFICATIONS = (None, "variance_clip")
 is); ``"variance_clip"`` = the history is first clamped per channel to the aliased frame's 3x3
 neighbourhood box ``[max(min, mean - gamma * std), min(max, mean + gamma * std)]`` (network domain), the
 rectification of a TAA (:func:`qwplugin.model.input_unit.rectify_history`)."""
+HISTORY_WARPS = ("bilinear", "catmull_rom")
+"""``ModelConfig.history_warp``: how the previous output is resampled at ``current + motion`` before the
+network sees it. ``bilinear`` = the released network's warp (:func:`qwplugin.ops.warp.warp_backward`);
+``catmull_rom`` = the 16-tap Catmull-Rom of the TAA and TAAU (:func:`qwplugin.taa.sample_catmull_rom`),
+which blurs less at every fractional step, clamped to the network domain. Changes no layer."""
 FILTER_INITS = ("default", "taa")
 """``ModelConfig.filter_init``: ``default`` = Kaiming weights, zero biases (uniform kernels, as released);
 ``taa`` = small weights and biases that make every kernel start as a TAA blend (see
@@ -101,6 +106,9 @@ class ModelConfig:
             luma-tonemapped domain, clamped to the cross's range) applied to the *displayed* output; the
             history the next frame reads stays unsharpened, exactly as the TAA's (:mod:`qwplugin.model.display`).
             It changes no layer: a weights file's value can be tuned after training, on validation.
+        history_warp: resampling of the warped history (:data:`HISTORY_WARPS`); ``"bilinear"`` (released)
+            or ``"catmull_rom"``. Like ``output_sharpen`` it changes no layer, but a network is trained with
+            one and should run with it.
         unet_structure: which black-box U-Net (``kind == "unet"`` only; see :data:`UNET_STRUCTURES`).
             The default and every preset build ``"released"``. A dict without this key given to
             :meth:`from_dict` with ``kind == "unet"`` means ``"v1"``: weights files and checkpoints
@@ -127,6 +135,7 @@ class ModelConfig:
     filter_init: str = "default"
     taa_candidate: dict | None = None
     output_sharpen: float = 0.0
+    history_warp: str = "bilinear"
     unet_structure: str = "released"
     upscale_factor: float = 1.0
     upscale_extractor: str = "display"
@@ -256,6 +265,9 @@ class ModelConfig:
             raise InvalidArgument("output_sharpen must be a number in [0, 2]", field="output_sharpen",
                                   expected="0 (off) to 2", actual=repr(sharpen))
         self.output_sharpen = float(sharpen)
+        if self.history_warp not in HISTORY_WARPS:
+            raise InvalidArgument("unknown history warp", field="history_warp", expected=" or ".join(HISTORY_WARPS),
+                                  actual=repr(self.history_warp))
         for name in ("act_max_init", "input_max_init"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument("clipping max must be > 0", field=name, expected="> 0",
@@ -289,7 +301,8 @@ class ModelConfig:
         # optional fields at their defaults are left out: configs written before they existed stay equal
         for name, default in (("kernel_logit_cap", None), ("history_rectification", None),
                               ("rectification_gamma", 1.5), ("filter_init", "default"), ("taa_candidate", None),
-                              ("output_sharpen", 0.0), ("upscale_factor", 1.0), ("upscale_extractor", "display")):
+                              ("output_sharpen", 0.0), ("history_warp", "bilinear"), ("upscale_factor", 1.0),
+                              ("upscale_extractor", "display")):
             if data[name] == default:
                 del data[name]
         if data["kind"] != "unet":  # QW-Net configs stay as they were written before the field existed

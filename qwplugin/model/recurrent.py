@@ -20,13 +20,29 @@ from torch import nn
 from qwplugin.errors import InvalidArgument
 from qwplugin.ops._checks import check_same_spatial, check_tensor
 from qwplugin.ops.colour import from_network, to_network
-from qwplugin.ops.warp import warp_backward
+from qwplugin.ops.warp import warp_backward, warp_backward_catmull_rom
 
 
-def warp_history_nw(prev_output_nw: torch.Tensor, motion_px: torch.Tensor, color_nw: torch.Tensor) -> torch.Tensor:
-    """Warped previous output with out-of-frame pixels replaced by ``color_nw`` (all (N, C, H, W))."""
-    warped, valid = warp_backward(prev_output_nw, motion_px)
+def warp_history_nw(prev_output_nw: torch.Tensor, motion_px: torch.Tensor, color_nw: torch.Tensor,
+                    method: str = "bilinear") -> torch.Tensor:
+    """Warped previous output with out-of-frame pixels replaced by ``color_nw`` (all (N, C, H, W)).
+
+    ``method``: ``"bilinear"`` (:func:`~qwplugin.ops.warp.warp_backward`, the released warp) or
+    ``"catmull_rom"`` (:func:`~qwplugin.ops.warp.warp_backward_catmull_rom`, deringed);
+    a model's choice is ``ModelConfig.history_warp``.
+    """
+    if method == "catmull_rom":
+        warped, valid = warp_backward_catmull_rom(prev_output_nw, motion_px)
+    else:
+        assert method == "bilinear", method
+        warped, valid = warp_backward(prev_output_nw, motion_px)
     return torch.where(valid > 0, warped, color_nw)
+
+
+def history_warp_of(model: nn.Module) -> str:
+    """The model's ``ModelConfig.history_warp`` (``"bilinear"`` for a model without a config)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "history_warp", "bilinear")
 
 
 def _exposure_nchw(exposure: float | torch.Tensor, n: int) -> float | torch.Tensor:
@@ -79,7 +95,7 @@ def reconstruct_step(model: nn.Module, color_linear: torch.Tensor, motion_px: to
     else:
         check_tensor(prev_output_linear, "prev_output_linear", 4, channels=3)
         check_same_spatial(color_linear, prev_output_linear, "color_linear", "prev_output_linear")
-        history_nw = warp_history_nw(to_network(prev_output_linear, e), motion_px, color_nw)
+        history_nw = warp_history_nw(to_network(prev_output_linear, e), motion_px, color_nw, history_warp_of(model))
     taa = _candidate_config(model)
     if taa is None:
         return from_network(model(color_nw, history_nw, depth), e)
@@ -159,7 +175,7 @@ def run_sequence(model: nn.Module, colors: torch.Tensor, motions_px: torch.Tenso
         if prev_nw is None:
             history_nw = color_nw
         else:
-            warped = warp_history_nw(prev_nw, motions_px[:, i], color_nw)
+            warped = warp_history_nw(prev_nw, motions_px[:, i], color_nw, history_warp_of(model))
             reset = resets[:, i].to(torch.bool).view(n, 1, 1, 1)
             history_nw = torch.where(reset, color_nw, warped)
         depth_i = None if depth is None else depth[:, i]

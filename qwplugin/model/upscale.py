@@ -1,6 +1,10 @@
 """QW-Net for temporal upscaling: render-resolution jittered frames in, display-resolution frames out.
 
-Per frame (``s`` = ``config.upscale_factor``, one model per scale; display ``H x W``, render ``h x w``):
+Per frame (``s`` = display / render per axis; display ``H x W``, render ``h x w``). ``config.upscale_factor``
+is the scale a model was trained at and gives its default sizes; the display extractor runs at any scale
+in [1, 3] (:func:`check_scale`: nothing in the network depends on ``s`` except through the sizes and the
+jitter, so a scale it was not trained at is a shift of its input distribution, not an error), the render
+extractor at 2x only:
 
 1. **Current frame on the display grid** (:func:`qwplugin.model.upscale_input.filled_current`): each render
    sample written into the display pixel containing its jittered position (NSRR zero-upsampling), the
@@ -59,6 +63,45 @@ def expected_render_size(config: ModelConfig, display_hw: tuple[int, int]) -> tu
     return h, w
 
 
+def check_scale(config: ModelConfig, render_hw: tuple[int, int], display_hw: tuple[int, int],
+                field: str = "color_nw") -> tuple[float, float]:
+    """Whether an upscaling model of ``config`` runs on a (h, w) render for a (H, W) display.
+
+    The display extractor takes any pair whose per-axis scale is in [1, 3]
+    (:func:`qwplugin.upscale.scale_of`) except 1x on both axes (colour at the display size is a caller's
+    mistake far more often than a wish; the anti-aliasing models serve 1x); the render extractor only
+    ``(2h, 2w)``.
+
+    Returns:
+        ``(sx, sy)``, the effective scale.
+
+    Raises:
+        InvalidArgument: ``field`` (default ``color_nw``), naming the sizes that fit.
+    """
+    from qwplugin.upscale import scale_of
+
+    (h, w), (hd, wd) = render_hw, display_hw
+    if config.upscale_extractor == "render":
+        if (hd, wd) != (2 * h, 2 * w):
+            raise InvalidArgument("the render-resolution extractor needs the display exactly twice the render "
+                                  "size", field=field, expected=f"render {wd // 2}x{hd // 2} for display {wd}x{hd}",
+                                  actual=f"render {w}x{h}, display {wd}x{hd}")
+        return 2.0, 2.0
+    try:
+        scale = scale_of((w, h), (wd, hd))
+        if scale == (1.0, 1.0):
+            raise InvalidArgument("an upscaling model needs a display larger than the render size (at 1x, "
+                                  "the anti-aliasing models)", field=field)
+        return scale
+    except InvalidArgument as err:
+        eh, ew = expected_render_size(config, (hd, wd))
+        raise InvalidArgument("an upscaling model takes the colour at a render size 1 to 3 times smaller than "
+                              "the display on each axis", field=field,
+                              expected=f"e.g. render {ew}x{eh} for display {wd}x{hd} ({config.upscale_factor:g}x, "
+                                       "the scale it was trained at)",
+                              actual=f"render {w}x{h}, display {wd}x{hd}") from err
+
+
 def display_size_for(config: ModelConfig, render_hw: tuple[int, int]) -> tuple[int, int]:
     """The default (H, W) display of a render: ``round(render * s)`` per axis (exact at integer scales)."""
     return int(round(render_hw[0] * config.upscale_factor)), int(round(render_hw[1] * config.upscale_factor))
@@ -75,16 +118,10 @@ def check_upscale_inputs(config: ModelConfig, color_nw, history_nw, jitter_px, d
     check_tensor(history_nw, "history_nw", 4, channels=3)
     n, _, h, w = color_nw.shape
     hd, wd = history_nw.shape[-2:]
-    if history_nw.shape[0] != n or (h, w) != expected_render_size(config, (hd, wd)):
-        eh, ew = expected_render_size(config, (hd, wd))
-        raise InvalidArgument(f"an upscaling model at {config.upscale_factor}x takes the colour at the render "
-                              "size of the history's display size", field="color_nw",
-                              expected=f"({history_nw.shape[0]}, 3, {eh}, {ew}) for a {wd}x{hd} display history",
-                              actual=f"shape {tuple(color_nw.shape)}")
-    if config.upscale_extractor == "render" and (hd, wd) != (2 * h, 2 * w):
-        raise InvalidArgument("the render extractor needs the display exactly twice the render size",
-                              field="history_nw", expected=f"(N, 3, {2 * h}, {2 * w})",
-                              actual=f"shape {tuple(history_nw.shape)}")
+    if history_nw.shape[0] != n:
+        raise InvalidArgument("the history has one display frame per colour frame", field="history_nw",
+                              expected=f"({n}, 3, H, W)", actual=f"shape {tuple(history_nw.shape)}")
+    check_scale(config, (h, w), (hd, wd), "color_nw")
     check_jitter(jitter_px, n)
     if config.use_depth:
         if depth is None:
@@ -156,7 +193,8 @@ class UpscaleQWNet(nn.Module):
 
     Shape:
         ``forward(color_nw (N, 3, h, w), history_nw (N, 3, H, W), jitter_px (N, 2), depth (N, 1, h, w) | None)
-        -> (N, 3, H, W)``, network domain; ``(h, w)`` must be :func:`expected_render_size` of ``(H, W)``.
+        -> (N, 3, H, W)``, network domain; ``(h, w)`` at any scale of ``(H, W)`` :func:`check_scale` accepts
+        (``config.upscale_factor``, the trained scale, is :func:`expected_render_size`).
 
     Attributes:
         config; ``features`` (the U-Net) and ``filter`` (the filter network), named as in :class:`QWNet`

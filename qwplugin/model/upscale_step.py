@@ -39,14 +39,15 @@ def upscale_step_nw(model: nn.Module, color_nw: torch.Tensor, motion_px: torch.T
     Returns:
         (N, 3, H, W) output, network domain.
     """
-    from qwplugin.model.recurrent import warp_history_nw
+    from qwplugin.model.recurrent import history_warp_of, warp_history_nw
 
     n = color_nw.shape[0]
     current = model.current_display(color_nw, jitter_px, display_hw)
     if prev_output_nw is None:
         history_nw = current
     else:
-        warped = warp_history_nw(prev_output_nw, display_motion(motion_px, display_hw), current)
+        warped = warp_history_nw(prev_output_nw, display_motion(motion_px, display_hw), current,
+                                 history_warp_of(model))
         history_nw = warped if reset is None else torch.where(reset.view(n, 1, 1, 1), current, warped)
     taau = getattr(model.config, "taa_candidate_config", None)
     if taau is None:

@@ -162,6 +162,9 @@ class Context:
         self._uses_jitter = candidate is not None or self._upscaling
         self._use_depth = bool(getattr(loaded.config, "reads_depth", getattr(loaded.config, "use_depth", False)))
         if self._upscaling:
+            off_scale = scale_note(config, desc.render_size, desc.display_size)
+            if off_scale is not None:
+                notes.append(off_scale)
             notes.append(f"temporal upscaling {config.upscale_factor:g}x per axis: inputs at the render size, "
                          "history and output at the display size; jitter_px places each sample on the display "
                          "grid" + (", a TAAU candidate is filtered with them" if candidate is not None else ""))
@@ -298,13 +301,17 @@ class Context:
         b = self._info
         summary = f"{b.device}, {b.precision_detail}, {'trained' if b.trained else 'UNTRAINED weights'}"
         details = {"device": b.device, "precision_detail": b.precision_detail, "weights": b.weights}
+        description = str(b)
         if self._upscaling:
             from qwplugin.runtime.upscalers import size_details
 
             (rw, rh), (dw, dh) = self._desc.render_size, self._desc.display_size
             summary = f"{summary}, {rw}x{rh} -> {dw}x{dh}"
             details.update(size_details(self._desc.render_size, self._desc.display_size))
-        return MethodInfo(name=self._name, label=self._label, description=str(b), uses_depth=b.uses_depth,
+            off_scale = scale_note(self._model_config, self._desc.render_size, self._desc.display_size)
+            if off_scale is not None:
+                description, details["scale_note"] = f"{description}; {off_scale}", off_scale
+        return MethodInfo(name=self._name, label=self._label, description=description, uses_depth=b.uses_depth,
                           uses_jitter=b.uses_jitter, family="network", trained=b.trained, summary=summary,
                           details=details, render_size=self._desc.render_size, display_size=self._desc.display_size)
 
@@ -524,8 +531,10 @@ def check_model_sizes(upscaling: bool, config, name: str, render_size: tuple[int
 
     Raises:
         InvalidArgument: ``field="display_size"``: an anti-aliasing model with a display size that is not the
-            render size (the message names the upscaling alternatives), or an upscaling model whose render
-            size for this display is not ``floor(display / s)`` (the message gives the sizes that fit).
+            render size (the message names the upscaling alternatives), or an upscaling model at a scale it
+            cannot run (:func:`qwplugin.model.upscale.check_scale`: outside [1, 3], or not 2x for the render
+            extractor; the message gives the sizes of its trained scale). A display-extractor model at a scale
+            it was not trained at runs, with :func:`scale_note` among the context's notes.
     """
     render, display = tuple(render_size), tuple(display_size)
     if not upscaling:
@@ -534,21 +543,24 @@ def check_model_sizes(upscaling: bool, config, name: str, render_size: tuple[int
 
             raise qwnet_upscaling_error(name, render, display)
         return
-    from qwplugin.model.upscale import display_size_for, expected_render_size
+    from qwplugin.model.upscale import check_scale
 
     if config is None:
         raise InvalidArgument("an upscaling module must carry its ModelConfig as .config", field="model",
                               expected="a module with .config (ModelConfig, upscale_factor > 1)", actual="none")
-    s = config.upscale_factor
-    eh, ew = expected_render_size(config, (display[1], display[0]))
-    if (ew, eh) != render:
-        dh, dw = display_size_for(config, (render[1], render[0]))
-        raise InvalidArgument(f"{name} upscales {s:g}x per axis: the render size must be floor(display / {s:g})",
-                              field="display_size",
-                              expected=f"display {dw}x{dh} for render {render[0]}x{render[1]} (or render "
-                                       f"{ew}x{eh} for display {display[0]}x{display[1]})",
-                              actual=f"render {render[0]}x{render[1]}, display {display[0]}x{display[1]}")
+    check_scale(config, (render[1], render[0]), (display[1], display[0]), field="display_size")
 
+
+def scale_note(config, render_size: tuple[int, int], display_size: tuple[int, int]) -> str | None:
+    """A note for a model run at a scale other than the one it was trained at (None when it is that one)."""
+    from qwplugin.model.upscale import expected_render_size
+
+    eh, ew = expected_render_size(config, (display_size[1], display_size[0]))
+    if (ew, eh) == tuple(render_size):
+        return None
+    sx, sy = display_size[0] / render_size[0], display_size[1] / render_size[1]
+    return (f"trained at {config.upscale_factor:g}x, running at {sx:.3g}x{sy:.3g}: a scale outside its training "
+            "distribution (the network is not conditioned on the scale; quality there is measured, not trained)")
 
 
 def _has_quantizers(model: torch.nn.Module) -> bool:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import torch
 
 from qwplugin.errors import InvalidArgument
-from qwplugin.model.recurrent import warp_history_nw
+from qwplugin.model.recurrent import history_warp_of, warp_history_nw
 from qwplugin.ops.colour import from_network, to_network
 from qwplugin.routing.budget import BudgetController, BudgetReport
 from qwplugin.routing.classifier import RoutingClassifier
@@ -326,8 +326,11 @@ class RoutedQWNet(_ArrayMethod):
 
         def heavy_input() -> torch.Tensor:
             color_nw = to_network(ft.color, ft.exposure)
-            history_nw = color_nw if not has_history else warp_history_nw(to_network(previous, ft.exposure),
-                                                                          motion, color_nw)
+            if not has_history:
+                history_nw = color_nw
+            else:
+                history_nw = warp_history_nw(to_network(previous, ft.exposure), motion, color_nw,
+                                             history_warp_of(self._net))
             return torch.cat([color_nw, history_nw] + ([ft.depth] if self._net_depth else []), dim=1)
 
         x = heavy_input

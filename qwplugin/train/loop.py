@@ -359,8 +359,9 @@ class Trainer:
     def _warm_start(self, path: Path) -> None:
         """Load ``init_from``'s weights (a ``.safetensors`` weights file, or a ``.pt`` stage file or
         checkpoint, its EMA weights when present) into the fresh model. The model configurations must
-        match except for ``output_sharpen`` (display only) and ``quantized`` (a QAT file can start an FP32
-        stage and the reverse: the state dicts are the same).
+        match except for ``output_sharpen`` (display only), ``history_warp`` (the warp of the history, no layer:
+        a network trained with one warp can be fine-tuned with the other) and ``quantized`` (a QAT file can
+        start an FP32 stage and the reverse: the state dicts are the same).
 
         Raises:
             InvalidArgument: ``field="init_from"``: a missing or unreadable file, or one of another model
@@ -386,8 +387,9 @@ class Trainer:
             if state is None:
                 raise InvalidArgument("init_from file holds no model weights", field="init_from",
                                       expected="a stage file or checkpoint of qwplugin.train", actual=str(path))
-        def layers(cfg: dict | None) -> dict | None:  # output_sharpen is display only: it changes no layer
-            return None if cfg is None else {k: v for k, v in cfg.items() if k not in ("output_sharpen", "quantized")}
+        def layers(cfg: dict | None) -> dict | None:  # fields that change no layer
+            skip = ("output_sharpen", "history_warp", "quantized")
+            return None if cfg is None else {k: v for k, v in cfg.items() if k not in skip}
 
         if layers(config) != layers(self.model_config.to_dict()):
             raise InvalidArgument(f"init_from {path} holds a different model", field="init_from",

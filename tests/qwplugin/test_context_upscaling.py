@@ -47,22 +47,29 @@ def _stack(frames: list[Frame]):
     return colors, motions, resets, jitter, depth
 
 
-@pytest.mark.parametrize("fields", [{}, {"taa_candidate": "tuned", "filter_init": "taa"}],
-                         ids=["plain", "taau-candidate"])
-def test_context_equals_the_training_recurrence_frame_by_frame(fields):
+@pytest.mark.parametrize("fields,display", [({}, (DW, DH)), ({"taa_candidate": "tuned", "filter_init": "taa"}, (DW, DH)),
+                                            ({"history_warp": "catmull_rom"}, (DW, DH)),
+                                            ({"taa_candidate": "tuned", "filter_init": "taa"}, (18, 12))],
+                         ids=["plain", "taau-candidate", "catmull-rom-warp", "2x-model-at-1.5x"])
+def test_context_equals_the_training_recurrence_frame_by_frame(fields, display):
     # A mid-sequence reset, per-frame jitter and (for the candidate model) depth and the previous depth: the
-    # Context's per-frame step and history must give what the training recurrence gives. Tolerance 2e-5:
-    # the same float ops in a different grouping (batch of 1 per frame, numpy round trip).
+    # Context's per-frame step and history must give what the training recurrence gives, also for a model run
+    # at a scale it was not built for. Tolerance 2e-5: the same float ops in a different grouping (batch of 1
+    # per frame, numpy round trip).
     net = _model(**fields)
     frames = _frames(5, reset_at=3)
     colors, motions, resets, jitter, depth = _stack(frames)
+    dw, dh = display
     with torch.no_grad():
-        want = run_upscale_sequence(net, colors, motions, resets, jitter, depth=depth, display_hw=(DH, DW))
-    ctx = Context(ContextDesc(render_size=(W, H), display_size=(DW, DH), backend="cpu"), model=net)
+        want = run_upscale_sequence(net, colors, motions, resets, jitter, depth=depth, display_hw=(dh, dw))
+    ctx = Context(ContextDesc(render_size=(W, H), display_size=display, backend="cpu"), model=net)
     assert ctx.upscaling and ctx.uses_jitter
+    off_scale = display != (DW, DH)
+    assert any("trained at 2x, running at 1.5x1.5" in n for n in ctx.backend_info.notes) == off_scale
+    assert ("trained at 2x, running at 1.5x1.5" in ctx.info.description) == off_scale
     for i, f in enumerate(frames):
         got = ctx.dispatch(f)
-        assert got.shape == (DH, DW, 3) and got.dtype == np.float32
+        assert got.shape == (dh, dw, 3) and got.dtype == np.float32
         np.testing.assert_allclose(got, want[0, i].permute(1, 2, 0).numpy(), atol=2e-5, rtol=0)
     assert ctx.stats.resets == 1
     ctx.close()
@@ -85,10 +92,10 @@ def test_out_must_be_the_display_size():
 
 
 def test_sizes_the_model_does_not_produce_are_refused_naming_display_size():
-    for display in ((W, H), (DW + 2, DH), (3 * W, 3 * H)):  # 1x, not floor(display / 2), 3x
+    for display in ((W, H), (3 * W + 1, H), (W, 3 * H + 2)):  # 1x, beyond 3x on one axis
         with pytest.raises(InvalidArgument) as err:
             Context(ContextDesc(render_size=(W, H), display_size=display, model="qwnet-tiny-up2", backend="cpu"))
-        assert err.value.field == "display_size" and "upscales 2x" in str(err.value)
+        assert err.value.field == "display_size", err.value
     # the FSR 2 rounding: an odd display takes floor(display / 2) as the render size
     ctx = Context(ContextDesc(render_size=(W, H), display_size=(DW + 1, DH + 1), model="qwnet-tiny-up2",
                               backend="cpu"))

@@ -123,7 +123,8 @@ def test_wrong_sizes_and_missing_inputs_are_refused_naming_the_field():
     model(c, hist, jit, depth)
     cases = [((torch.rand(1, 3, 16, 16), hist, jit, depth), "color_nw"),  # colour at the display size
              ((c, torch.rand(1, 3, 8, 8), jit, depth), "color_nw"),  # history at the render size
-             ((c, torch.rand(1, 3, 24, 24), jit, depth), "color_nw"),  # a 3x display for a 2x model
+             ((c, torch.rand(1, 3, 26, 26), jit, depth), "color_nw"),  # 3.25x: beyond any mode
+             ((c, torch.rand(2, 3, 16, 16), jit, depth), "history_nw"),  # one history per colour frame
              ((c, hist, torch.zeros(2), depth), "jitter_px"),
              ((c, hist, None, depth), "jitter_px"),
              ((c, hist, jit, torch.rand(1, 1, 16, 16)), "depth"),  # depth at the display size
@@ -135,7 +136,7 @@ def test_wrong_sizes_and_missing_inputs_are_refused_naming_the_field():
     render = build_model(ModelConfig.preset("tiny", upscale_factor=2.0, upscale_extractor="render"))
     with pytest.raises(InvalidArgument) as err:
         render(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 17, 16), torch.zeros(1, 2))  # floor(17 / 2) = 8 but not 2x
-    assert err.value.field == "history_nw"
+    assert err.value.field == "color_nw" and "render 8x8 for display 16x17" in str(err.value)
     with pytest.raises(InvalidArgument) as err:
         run_sequence(model, torch.rand(1, 2, 3, 8, 8), torch.zeros(1, 2, 2, 8, 8), torch.zeros(1, 2, dtype=torch.bool),
                      depth=torch.rand(1, 2, 1, 8, 8))

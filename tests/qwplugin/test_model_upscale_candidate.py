@@ -50,10 +50,14 @@ def test_config_resolves_the_tuned_taau_and_refuses_taa_only_fields():
     assert info.value.field == "taa_candidate"
 
 
+@pytest.mark.parametrize("display_hw", [(20, 24), (15, 18)], ids=["2x", "1.5x"])
 @torch.no_grad()
-def test_a_network_that_selects_the_candidate_is_the_taau():
+def test_a_network_that_selects_the_candidate_is_the_taau(display_hw):
     """Kernels forced onto the candidate's centre tap (all 1x1 weights 0, that logit 60): the recurrence must
-    equal the stand-alone :class:`TemporalUpscaler` run element by element with its own jitter and resets."""
+    equal the stand-alone :class:`TemporalUpscaler` run element by element with its own jitter and resets, at
+    the scale the model was built for (2x) and at 1.5x, a scale the display extractor runs but was not trained
+    at: the candidate, the display motion and the history warp must follow the sizes, not
+    ``config.upscale_factor``."""
     torch.manual_seed(0)
     model = build_model(ModelConfig.preset("tiny", upscale_factor=2.0, taa_candidate="tuned"))
     for name, conv in list(model.filter.down.items()) + list(model.filter.up.items()):
@@ -61,12 +65,13 @@ def test_a_network_that_selects_the_candidate_is_the_taau():
         conv.bias.zero_()
         conv.bias[2 * TAPS + CENTRE_TAP if name == "down0" else TAPS if name.startswith("up") else CENTRE_TAP] = 60.0
     color, motion, resets, depth, jitter = _inputs()
-    out = run_sequence(model, color, motion, resets, depth=depth, jitter_px=jitter)
+    out = run_sequence(model, color, motion, resets, depth=depth, jitter_px=jitter, display_hw=display_hw)
     n, t, _, h, w = color.shape
-    assert out.shape == (n, t, 3, 2 * h, 2 * w)
+    dh, dw = display_hw
+    assert out.shape == (n, t, 3, dh, dw)
     cfg = TAAUConfig(sharpen=0.0)
     for k in range(n):
-        taau = TemporalUpscaler((2 * w, 2 * h), cfg)
+        taau = TemporalUpscaler((dw, dh), cfg)
         for i in range(t):
             ref = taau.step(color[k:k + 1, i], motion[k:k + 1, i], reset=bool(i == 0 or resets[k, i]),
                             jitter_px=tuple(jitter[k, i].tolist()), depth=depth[k:k + 1, i])

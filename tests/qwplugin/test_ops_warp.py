@@ -90,3 +90,92 @@ def test_rejects_bad_shapes():
         warp_backward(torch.rand(1, 3, 4, 4), torch.rand(1, 2, 4, 5))
     with pytest.raises(InvalidArgument):
         warp_backward(torch.rand(3, 4, 4), torch.rand(1, 2, 4, 4))
+
+
+# --- Catmull-Rom warp (ModelConfig.history_warp = "catmull_rom") -----------------------------------------
+
+
+def test_catmull_rom_integer_shift_is_exact_and_masks_like_bilinear():
+    from qwplugin.ops.warp import warp_backward_catmull_rom
+
+    torch.manual_seed(0)
+    img = torch.rand(2, 3, 7, 9, dtype=torch.float64)
+    mv = torch.zeros(2, 2, 7, 9, dtype=torch.float64)
+    mv[:, 0], mv[:, 1] = 2.0, -1.0
+    mv[1, 0, 0, 0] = float("nan")
+    out, valid = warp_backward_catmull_rom(img, mv)
+    ref, ref_valid = warp_backward(img, mv)
+    assert torch.equal(valid, ref_valid)
+    assert valid[1, 0, 0, 0] == 0  # NaN motion is invalid, as for the bilinear warp
+    inside = (ref_valid > 0).expand_as(out)
+    assert torch.equal(out[inside], ref[inside])  # fraction 0: weights (0, 1, 0, 0), a copy
+
+
+def test_catmull_rom_reproduces_a_quadratic_that_bilinear_blurs():
+    """Keys' cubic (a = -0.5) is exact on quadratics; the bilinear warp is off by f''/8 at half a pixel. The 2x2
+    clamp does not bite on a monotonic quadratic (the value lies between the two middle taps)."""
+    from qwplugin.ops.warp import warp_backward_catmull_rom
+
+    h, w = 6, 16
+    xs = torch.arange(w, dtype=torch.float64)
+    img = (0.002 * (xs + 3.0) ** 2).view(1, 1, 1, w).expand(1, 1, h, w).contiguous()
+    mv = torch.zeros(1, 2, h, w, dtype=torch.float64)
+    mv[:, 0] = 0.5
+    exact = 0.002 * (xs + 3.5) ** 2
+    out, _ = warp_backward_catmull_rom(img, mv)
+    bil, _ = warp_backward(img, mv)
+    interior = slice(1, w - 3)  # the 4 taps inside the image
+    assert torch.allclose(out[0, 0, :, interior], exact[interior].expand(h, -1), atol=1e-12)
+    assert (bil[0, 0, :, interior] - exact[interior]).abs().min() > 0.00049  # 0.004 / 8 = 0.0005
+
+
+def test_catmull_rom_never_overshoots_an_edge():
+    from qwplugin.ops.warp import warp_backward_catmull_rom
+    from qwplugin.taa import sample_catmull_rom
+
+    img = torch.zeros(1, 1, 4, 12, dtype=torch.float64)
+    img[..., 6:] = 0.9  # a step
+    mv = torch.zeros(1, 2, 4, 12, dtype=torch.float64)
+    mv[:, 0] = 0.25
+    raw = sample_catmull_rom(img, torch.stack(torch.meshgrid(torch.arange(12.0, dtype=torch.float64) + 0.75,
+                                                             torch.arange(4.0, dtype=torch.float64) + 0.5,
+                                                             indexing="xy"), 0).unsqueeze(0))
+    assert raw.min() < -0.01 and raw.max() > 0.91  # the unclamped kernel rings here
+    out, _ = warp_backward_catmull_rom(img, mv)
+    bil, _ = warp_backward(img, mv)
+    assert out.min() >= 0.0 and out.max() <= 0.9
+    # the clamp is to the bilinear footprint: where both of its taps agree the result equals them
+    flat = (img[..., :-1] == img[..., 1:])[..., :-1]
+    assert torch.equal(out[..., :-2][flat], bil[..., :-2][flat])
+
+
+def test_catmull_rom_gradients_reach_the_image():
+    from qwplugin.ops.warp import warp_backward_catmull_rom
+
+    torch.manual_seed(1)
+    img = torch.rand(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    mv = (torch.rand(1, 2, 5, 6, dtype=torch.float64) - 0.5) * 1.7
+    out, _ = warp_backward_catmull_rom(img, mv)
+    out.sum().backward()
+    assert img.grad is not None and img.grad.abs().sum() > 0
+
+
+def test_history_warp_config_and_dispatch():
+    from qwplugin.model.config import ModelConfig
+    from qwplugin.model.recurrent import warp_history_nw
+
+    cfg = ModelConfig.preset("tiny", history_warp="catmull_rom")
+    assert ModelConfig.from_dict(cfg.to_dict()).history_warp == "catmull_rom"
+    assert "history_warp" not in ModelConfig.preset("tiny").to_dict()  # old files stay byte-equal
+    with pytest.raises(InvalidArgument) as err:
+        ModelConfig.preset("tiny", history_warp="lanczos")
+    assert err.value.field == "history_warp"
+    torch.manual_seed(2)
+    prev = torch.rand(1, 3, 8, 8)
+    cur = torch.rand(1, 3, 8, 8)
+    mv = torch.full((1, 2, 8, 8), 0.4)
+    mv[..., -1] = 5.0  # out of frame: the current frame
+    bil = warp_history_nw(prev, mv, cur)
+    cr = warp_history_nw(prev, mv, cur, "catmull_rom")
+    assert torch.equal(bil[..., -1], cur[..., -1]) and torch.equal(cr[..., -1], cur[..., -1])
+    assert not torch.allclose(bil[..., :-1], cr[..., :-1], atol=1e-3)

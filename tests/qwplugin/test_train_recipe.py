@@ -214,9 +214,10 @@ def test_init_from_warm_starts_from_a_stage_file_or_weights_file_and_refuses_ano
     end = load_checkpoint(tmp_path / "warm_pt" / "checkpoint.pt")["model"]
     assert all(torch.allclose(end[k], stage["ema_model"][k], atol=1e-6) for k in stage["ema_model"])
 
-    # Display-only output sharpening changes no layer: a run with it may start from weights without it.
+    # Display-only output sharpening and the history warp change no layer: a run with them may start from
+    # weights without them.
     sharp = TrainConfig.from_dict({**cfg.to_dict(), "init_from": str(weights)})
-    sharp.model = {**sharp.model, "output_sharpen": 0.2}
+    sharp.model = {**sharp.model, "output_sharpen": 0.2, "history_warp": "catmull_rom"}
     sharp.stages[0].steps = 1
     assert train(sharp, tmp_path / "sharp", progress=False)["step"] == 1
 
