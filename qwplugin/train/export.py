@@ -47,7 +47,7 @@ def quantization_spec(config: ModelConfig, enabled: bool) -> dict:
 
 
 def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None,
-                 output_sharpen: float | None = None) -> Path:
+                 output_sharpen: float | None = None, history_warp: str | None = None) -> Path:
     """Write one stage file as ``<out_dir>/<name>-<fp32|int4>.safetensors`` and update the manifest.
 
     ``name`` is the built-in model name the files ship under (``qwnet``, ``qwnet-fast``, ...; see
@@ -55,6 +55,8 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
     the training config's) sets :attr:`ModelConfig.output_sharpen` of the written file: a display-only
     post-process that changes no weight, chosen after training on the validation split; the metadata's
     ``display`` entry records it next to the strength the training figures were measured with.
+    ``history_warp`` (None: the training config's) sets :attr:`ModelConfig.history_warp` the same way (it
+    changes no layer; the ``display`` entry records the warp training used).
 
     Returns:
         The written path.
@@ -70,9 +72,8 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
                               actual=str(stage_file))
     quantized = bool(stage["quantized"])
     config = ModelConfig.from_dict({**stage["model_config"], "quantized": quantized})
-    trained_sharpen = config.output_sharpen
-    if output_sharpen is not None:
-        config = ModelConfig.from_dict({**config.to_dict(), "output_sharpen": output_sharpen})
+    trained_sharpen, trained_warp = config.output_sharpen, config.history_warp
+    config = _with_inference_fields(config, output_sharpen, history_warp)
     model = build_model(config)
     use_ema = "ema_model" in stage
     model.load_state_dict(stage["ema_model"] if use_ema else stage["model"])
@@ -98,10 +99,7 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
     name = config.kind if name is None else name
     path = Path(out_dir) / f"{name}-{precision}.safetensors"
     metadata = {"quantization": quantization_spec(config, quantized), "training": training,
-                "display": {"output_sharpen": config.output_sharpen,
-                            "output_sharpen_in_training_figures": trained_sharpen,
-                            "note": "display-only sharpening of the output (the history stays unsharpened); "
-                                    "set at export when it differs from training (chosen on validation)"},
+                "display": _display_entry(config, trained_sharpen, trained_warp),
                 "metrics": {**figures, "measured": "by the training run on the held-out validation scenes; PSNR "
                                                    "and temporal error in the tonemapped domain, see docs/training.md"}}
     integer = quantized and config.kind == "qwnet"
@@ -114,6 +112,64 @@ def export_stage(stage_file: str | Path, out_dir: str | Path = DEFAULT_OUT, name
     for file in written + [path.parent / "manifest.json"]:  # package data: readable by everyone (mkstemp: 0600)
         os.chmod(file, 0o644)
     return path
+
+
+def _with_inference_fields(config: ModelConfig, output_sharpen: float | None,
+                           history_warp: str | None) -> ModelConfig:
+    """``config`` with the fields that change no layer replaced where given (validated by ModelConfig)."""
+    fields = {k: v for k, v in (("output_sharpen", output_sharpen), ("history_warp", history_warp)) if v is not None}
+    return ModelConfig.from_dict({**config.to_dict(), **fields}) if fields else config
+
+
+def _display_entry(config: ModelConfig, trained_sharpen: float, trained_warp: str) -> dict:
+    return {"output_sharpen": config.output_sharpen, "output_sharpen_in_training_figures": trained_sharpen,
+            "history_warp": config.history_warp, "history_warp_in_training": trained_warp,
+            "note": "display-only sharpening of the output (the history stays unsharpened) and the history warp; "
+                    "set at export when they differ from training (chosen on validation)"}
+
+
+def restamp_weights(path: str | Path, output_sharpen: float | None = None, history_warp: str | None = None,
+                    out_path: str | Path | None = None) -> Path:
+    """Rewrite a float weights file with new values of the fields that change no layer
+    (``output_sharpen``, ``history_warp``): same tensors, same training metadata, the ``display`` entry
+    updated (what training used is kept), the manifest of the written file's folder updated. For a shipped
+    file whose stage file is gone; a stage file is better exported again with :func:`export_stage`.
+
+    Args:
+        path: a float ``.safetensors`` weights file (FP32 or 4-bit QAT state, not an integer program).
+        output_sharpen, history_warp: the new values (None: unchanged).
+        out_path: where to write (default: ``path`` itself, in place).
+
+    Returns:
+        The written path.
+
+    Raises:
+        InvalidArgument: an unreadable file, an integer program (``field="file"``: export its stage file
+            instead), or an invalid value.
+    """
+    from qwplugin.runtime.weights import load_weights_file, save_weights
+
+    path = Path(path)
+    loaded = load_weights_file(path)
+    if loaded.integer:
+        raise InvalidArgument("an integer program cannot be restamped: export its stage file again with "
+                              "--file STAGE --history-warp / --output-sharpen", field="file",
+                              expected="a float weights file (*-fp32, *-int4-qat)", actual=str(path))
+    metadata = dict(loaded.metadata)
+    display = metadata.get("display") if isinstance(metadata.get("display"), dict) else {}
+    trained_sharpen = display.get("output_sharpen_in_training_figures", loaded.config.output_sharpen)
+    trained_warp = display.get("history_warp_in_training", loaded.config.history_warp)
+    config = _with_inference_fields(loaded.config, output_sharpen, history_warp)
+    model = build_model(config)
+    model.load_state_dict(loaded.model.state_dict())
+    precision = metadata.get("precision", "fp32")
+    extra = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config", "precision")}
+    extra["display"] = _display_entry(config, trained_sharpen, trained_warp)
+    out = path if out_path is None else Path(out_path)
+    save_weights(out, model, precision=precision, extra_metadata=extra)
+    os.chmod(out, 0o644)
+    os.chmod(out.parent / "manifest.json", 0o644)
+    return out
 
 
 def _loss_text(spatial_weight: float) -> str:
@@ -139,7 +195,7 @@ def export_integer(model, path: str | Path, extra_metadata: dict | None = None) 
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str | None = None,
-               output_sharpen: float | None = None) -> list[Path]:
+               output_sharpen: float | None = None, history_warp: str | None = None) -> list[Path]:
     """Export every finished stage of a run folder.
 
     Raises:
@@ -149,7 +205,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path = DEFAULT_OUT, name: str
     if not files:
         raise InvalidArgument("run folder has no finished stage", field="--run", expected="stage_*.pt files",
                               actual=str(run_dir))
-    return [export_stage(f, out_dir, name, output_sharpen) for f in files]
+    return [export_stage(f, out_dir, name, output_sharpen, history_warp) for f in files]
 
 
 @command("qw-export")
@@ -167,11 +223,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="display-only output sharpening strength written into the files' model config "
                              "(ModelConfig.output_sharpen; default: the training config's), chosen on validation "
                              "with scripts/val_error_breakdown.py --sharpen")
+    parser.add_argument("--history-warp", default=None, choices=("bilinear", "catmull_rom"),
+                        help="history warp written into the files' model config (ModelConfig.history_warp; "
+                             "default: the training config's), chosen on validation with "
+                             "scripts/val_baselines.py --history-warp")
+    parser.add_argument("--restamp", action="append", default=[],
+                        help="a float .safetensors file to rewrite in place with --output-sharpen / "
+                             "--history-warp (same tensors and training metadata; repeatable)")
     args = parser.parse_args(argv)
-    if not args.run and not args.file:
-        parser.error("give --run or --file")
-    paths = [p for run in args.run for p in export_run(run, args.out, args.name, args.output_sharpen)]
-    paths += [export_stage(f, args.out, args.name, args.output_sharpen) for f in args.file]
+    if not args.run and not args.file and not args.restamp:
+        parser.error("give --run, --file or --restamp")
+    paths = [p for run in args.run for p in export_run(run, args.out, args.name, args.output_sharpen,
+                                                       args.history_warp)]
+    paths += [export_stage(f, args.out, args.name, args.output_sharpen, args.history_warp) for f in args.file]
+    paths += [restamp_weights(f, args.output_sharpen, args.history_warp) for f in args.restamp]
     for path in paths:
         print(f"wrote {path}")
     return 0

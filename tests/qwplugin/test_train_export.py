@@ -105,3 +105,36 @@ def test_a_taa_candidate_run_trains_exports_under_its_name_and_loads_by_name(tmp
             first = reconstruct_step(loaded.model, color, motion, None, 1.0, depth, (0.25, -0.25))
             second = reconstruct_step(loaded.model, color, motion, first, 1.0, depth, (-0.25, 0.25), depth)
         assert torch.isfinite(second).all() and second.shape == color.shape
+
+
+def test_history_warp_and_sharpening_at_export_and_restamp(exported, tmp_path):
+    """Fields that change no layer can be set at export (a stage file) or written into a float file whose
+    stage file is gone (restamp): same tensors and training metadata, the new config, a valid manifest, and
+    the integer program carries the warp too (the Context runs it with that warp)."""
+    from qwplugin.runtime.weights import load_weights_file
+    from qwplugin.train.export import restamp_weights
+
+    root, _ = exported
+    out = tmp_path / "w"
+    path = export_stage(root / "run" / "stage_int4.pt", out, history_warp="catmull_rom", output_sharpen=0.3)
+    program = load_weights_file(path, require_manifest=True)
+    assert program.integer and program.config.history_warp == "catmull_rom" and program.config.output_sharpen == 0.3
+    qat = load_weights_file(out / "qwnet-int4-qat.safetensors", require_manifest=True)
+    assert qat.metadata["display"]["history_warp_in_training"] == "bilinear"
+
+    fp32 = export_stage(root / "run" / "stage_fp32.pt", out)
+    before = load_weights_file(fp32, require_manifest=True)
+    assert before.config.history_warp == "bilinear"
+    restamp_weights(fp32, output_sharpen=0.2, history_warp="catmull_rom")
+    after = load_weights_file(fp32, require_manifest=True)  # the manifest was updated with the new digest
+    assert after.config.history_warp == "catmull_rom" and after.config.output_sharpen == 0.2
+    assert after.metadata["training"] == before.metadata["training"]
+    assert after.metadata["display"]["history_warp_in_training"] == "bilinear"
+    sb, sa = before.model.state_dict(), after.model.state_dict()
+    assert sb.keys() == sa.keys() and all(torch.equal(sb[k], sa[k]) for k in sb)
+    with pytest.raises(InvalidArgument) as err:
+        restamp_weights(path, history_warp="bilinear")  # an integer program: export its stage file instead
+    assert err.value.field == "file"
+    with pytest.raises(InvalidArgument) as err:
+        restamp_weights(fp32, history_warp="lanczos")
+    assert err.value.field == "history_warp"
