@@ -170,6 +170,8 @@ def _load(path: str, history_warp: str | None):
 
 
 def main(argv=None) -> int:
+    from qwplugin.model.config import HISTORY_WARPS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="data/train_v2")
     ap.add_argument("--val-sequences", type=int, default=8)
@@ -177,7 +179,7 @@ def main(argv=None) -> int:
     ap.add_argument("--init", action="append", default=[], help="training config: its model at step 0")
     ap.add_argument("--weights", action="append", default=[],
                     help="an FP32 .safetensors weights file (e.g. a shipped one), run in FP32")
-    ap.add_argument("--history-warp", default=None, choices=("bilinear", "catmull_rom"),
+    ap.add_argument("--history-warp", default=None, choices=HISTORY_WARPS,
                     help="run every --checkpoint / --weights model with this ModelConfig.history_warp instead of "
                          "its own (to measure the warp alone, without retraining)")
     ap.add_argument("--no-baselines", action="store_true", help="only the --init / --checkpoint rows")

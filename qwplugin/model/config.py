@@ -17,7 +17,11 @@ HISTORY_WARPS = ("bilinear", "catmull_rom")
 """``ModelConfig.history_warp``: how the previous output is resampled at ``current + motion`` before the
 network sees it. ``bilinear`` = the released network's warp (:func:`qwplugin.ops.warp.warp_backward`);
 ``catmull_rom`` = the 16-tap Catmull-Rom of the TAA and TAAU (:func:`qwplugin.taa.sample_catmull_rom`),
-which blurs less at every fractional step, clamped to the network domain. Changes no layer."""
+which blurs less at every fractional step, clamped per channel to the bilinear warp's 2x2 texels
+(:func:`qwplugin.ops.warp.warp_backward_catmull_rom`). Changes no layer."""
+NO_LAYER_FIELDS = ("output_sharpen", "history_warp", "quantized")
+"""``ModelConfig`` fields that change no layer (the state dict is the same whatever their values): a weights
+file of one value can start training with another (``init_from``) and be exported or restamped with another."""
 FILTER_INITS = ("default", "taa")
 """``ModelConfig.filter_init``: ``default`` = Kaiming weights, zero biases (uniform kernels, as released);
 ``taa`` = small weights and biases that make every kernel start as a TAA blend (see

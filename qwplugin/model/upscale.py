@@ -87,19 +87,19 @@ def check_scale(config: ModelConfig, render_hw: tuple[int, int], display_hw: tup
                                   "size", field=field, expected=f"render {wd // 2}x{hd // 2} for display {wd}x{hd}",
                                   actual=f"render {w}x{h}, display {wd}x{hd}")
         return 2.0, 2.0
+    eh, ew = expected_render_size(config, (hd, wd))
+    trained = f"e.g. render {ew}x{eh} for display {wd}x{hd} ({config.upscale_factor:g}x, the scale it was trained at)"
     try:
         scale = scale_of((w, h), (wd, hd))
-        if scale == (1.0, 1.0):
-            raise InvalidArgument("an upscaling model needs a display larger than the render size (at 1x, "
-                                  "the anti-aliasing models)", field=field)
-        return scale
     except InvalidArgument as err:
-        eh, ew = expected_render_size(config, (hd, wd))
         raise InvalidArgument("an upscaling model takes the colour at a render size 1 to 3 times smaller than "
-                              "the display on each axis", field=field,
-                              expected=f"e.g. render {ew}x{eh} for display {wd}x{hd} ({config.upscale_factor:g}x, "
-                                       "the scale it was trained at)",
+                              "the display on each axis", field=field, expected=trained,
                               actual=f"render {w}x{h}, display {wd}x{hd}") from err
+    if scale == (1.0, 1.0):
+        raise InvalidArgument("an upscaling model needs a display larger than the render size (at 1x, the "
+                              "anti-aliasing models)", field=field, expected=trained,
+                              actual=f"render {w}x{h}, display {wd}x{hd}")
+    return scale
 
 
 def display_size_for(config: ModelConfig, render_hw: tuple[int, int]) -> tuple[int, int]:

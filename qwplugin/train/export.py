@@ -30,7 +30,7 @@ from qwplugin.cli import command, prog_name
 from qwplugin.data.index import read_index
 from qwplugin.errors import InvalidArgument, QWPluginError
 from qwplugin.model.build import build_model
-from qwplugin.model.config import ModelConfig
+from qwplugin.model.config import HISTORY_WARPS, ModelConfig
 from qwplugin.quant.switch import set_quantized
 from qwplugin.train.checkpoint import load_checkpoint
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="display-only output sharpening strength written into the files' model config "
                              "(ModelConfig.output_sharpen; default: the training config's), chosen on validation "
                              "with scripts/val_error_breakdown.py --sharpen")
-    parser.add_argument("--history-warp", default=None, choices=("bilinear", "catmull_rom"),
+    parser.add_argument("--history-warp", default=None, choices=HISTORY_WARPS,
                         help="history warp written into the files' model config (ModelConfig.history_warp; "
                              "default: the training config's), chosen on validation with "
                              "scripts/val_baselines.py --history-warp")

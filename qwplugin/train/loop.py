@@ -387,9 +387,10 @@ class Trainer:
             if state is None:
                 raise InvalidArgument("init_from file holds no model weights", field="init_from",
                                       expected="a stage file or checkpoint of qwplugin.train", actual=str(path))
-        def layers(cfg: dict | None) -> dict | None:  # fields that change no layer
-            skip = ("output_sharpen", "history_warp", "quantized")
-            return None if cfg is None else {k: v for k, v in cfg.items() if k not in skip}
+        from qwplugin.model.config import NO_LAYER_FIELDS
+
+        def layers(cfg: dict | None) -> dict | None:
+            return None if cfg is None else {k: v for k, v in cfg.items() if k not in NO_LAYER_FIELDS}
 
         if layers(config) != layers(self.model_config.to_dict()):
             raise InvalidArgument(f"init_from {path} holds a different model", field="init_from",
