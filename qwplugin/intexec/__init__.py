@@ -5,7 +5,7 @@
 - :mod:`~qwplugin.intexec.interpreter`: the one op loop; backends are sets of kernels.
 - :mod:`~qwplugin.intexec.reference`: the integer reference executor (defines the right answer).
 - :mod:`~qwplugin.intexec.network`: :class:`IntegerQWNet`, QW-Net run from its program alone.
-- :mod:`~qwplugin.intexec.cpu_backend`: fast CPU backend (FBGEMM int8 kernels holding 4-bit values).
+- :mod:`~qwplugin.intexec.cpu_backend`: fast CPU backend (oneDNN int8 convolutions, AMX / VNNI, on 4- and 8-bit codes).
 - :mod:`~qwplugin.intexec.triton_backend`: GPU backend (Triton int8 implicit-GEMM convolutions).
 - :mod:`~qwplugin.intexec.select`: backend selection with fallback and reasons.
 - :mod:`~qwplugin.intexec.bench`: ``python -m qwplugin.intexec.bench``.

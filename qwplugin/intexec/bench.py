@@ -2,7 +2,8 @@
 
 Per backend and size: median ms/frame of the feature extractor and of the whole QW-Net (extractor +
 filter network), effective integer MAC/s of the extractor, ratio to the FP32 path measured in the same
-run, the fraction of this machine's int8 GEMM rate (a large ``torch._int_mm``, same run) and the load
+run, the fraction of this machine's int8 rate (the fastest of three large int8 kernels, same run: see
+:func:`int8_rates`) and the load
 average when the row was measured, with `uptime` before and after each size. With ``--layers`` also a per-op
 table of the CPU backend (ms, share, GMAC/s and fraction of the int8 rate per op; the U-Net convs together; the
 float32 filter tail), with ``--startup`` the Context start-up time int4 vs FP32.
@@ -25,6 +26,12 @@ from tqdm import tqdm
 
 from qwplugin.cli import command, prog_name
 from qwplugin.intexec.reference import quantize_input
+
+
+ALLOCATOR_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "THP_MEM_ALLOC_ENABLE",
+                 "LD_PRELOAD", "OMP_NUM_THREADS")
+"""Environment variables that move CPU timings (glibc's allocator, torch's huge pages, a preloaded
+allocator, threads); the table header records the ones set."""
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -56,6 +63,42 @@ def int8_gemm_peak(m: int | None = None, k: int | None = None, n: int | None = N
     b = torch.randint(-8, 8, (n, k), dtype=torch.int8, device=dev).t()  # column-major B, as cuBLASLt wants
     ms = _median_ms(lambda: torch._int_mm(a, b), repeats)
     return m * k * n / (ms / 1e3)
+
+
+def int8_rates(repeats: int = 5) -> dict[str, float]:
+    """This machine's int8 rate by three large kernels, in MAC/s (name -> rate); the yardstick is the fastest.
+
+    On CPU: ``torch._int_mm`` 8192 x 1024 x 1024 (oneDNN's plain GEMM, which does not use AMX), oneDNN's
+    int8 matmul (``torch.ops.onednn.qlinear_pointwise``, u8 x s8 -> u8, AMX / VNNI brgemm) of the same
+    shape, and oneDNN's int8 3x3 convolution 256 -> 256 at 128 x 128 (u8 out), the kernel family the CPU
+    backend runs, at a shape wide enough to reach its peak. On CUDA only the ``torch._int_mm`` GEMM. A
+    kernel this torch build lacks is left out.
+    """
+    rates = {"torch._int_mm 8192x1024x1024" if not torch.cuda.is_available() else "torch._int_mm 16384x4096x4096":
+             int8_gemm_peak(repeats=repeats)}
+    if torch.cuda.is_available() or not hasattr(torch.ops.onednn, "qlinear_pointwise"):
+        return rates
+    g = torch.Generator().manual_seed(0)
+    m, k, n = 8192, 1024, 1024
+    a = torch.randint(0, 16, (m, k), generator=g, dtype=torch.uint8)
+    w = torch.randint(-8, 8, (n, k), generator=g, dtype=torch.int8)
+    scales, zeros = torch.full((n,), 1e-3), torch.zeros(n, dtype=torch.long)
+    packed = torch.ops.onednn.qlinear_prepack(w, None)
+    ms = _median_ms(lambda: torch.ops.onednn.qlinear_pointwise(a, 1.0, 0, packed, scales, zeros, None, 1.0, 0,
+                                                                torch.uint8, "none", [], ""), repeats)
+    rates["oneDNN int8 matmul 8192x1024x1024"] = m * k * n / (ms / 1e3)
+    c, hw = 256, 128
+    x = torch.randint(0, 16, (1, c, hw, hw), generator=g, dtype=torch.uint8).contiguous(
+        memory_format=torch.channels_last)
+    wc = torch.randint(-8, 8, (c, c, 3, 3), generator=g, dtype=torch.int8)
+    sc = torch.full((c,), 1e-3, dtype=torch.float64)
+    pc = torch.ops.onednn.qconv_prepack(wc, sc, 1.0, 0, [1, 1], [1, 1], [1, 1], 1, None)
+    zc = torch.zeros(c, dtype=torch.long)
+    ms = _median_ms(lambda: torch.ops.onednn.qconv_pointwise(x, 1.0, 0, pc, sc, zc, torch.zeros(c), [1, 1], [1, 1],
+                                                              [1, 1], 1, 1.0, 0, torch.uint8, "hardtanh",
+                                                              [0.0, 15.0], ""), repeats)
+    rates["oneDNN int8 conv 3x3 256->256 @128x128"] = c * c * 9 * hw * hw / (ms / 1e3)
+    return rates
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -161,7 +204,8 @@ def run(sizes, repeats: int, weights: str | None = None, layers: bool = False, s
         repeats_by_size: e.g. ``{"1920x1080": 1}``.
 
     Returns:
-        dict with ``rows``, ``layer_rows``, ``peaks`` (size -> (before, after) int8 MAC/s), ``macs_px``,
+        dict with ``rows``, ``layer_rows``, ``peaks`` (size -> (before, after) :func:`int8_rates` dicts),
+        ``macs_px``,
         ``uptime`` (size -> (before, after)), ``startup``.
     """
     from qwplugin.intexec.network import IntegerQWNet
@@ -185,7 +229,7 @@ def run(sizes, repeats: int, weights: str | None = None, layers: bool = False, s
         size = f"{w}x{h}"
         reps = (repeats_by_size or {}).get(size, repeats)
         out["repeats"][size] = reps
-        up_before, peak_before = uptime(), int8_gemm_peak()
+        up_before, peak_before = uptime(), int8_rates()
         pm = program.pad_multiple
         hp, wp = -(-h // pm) * pm, -(-w // pm) * pm
         g = torch.Generator().manual_seed(0)
@@ -206,12 +250,12 @@ def run(sizes, repeats: int, weights: str | None = None, layers: bool = False, s
                          "mac_per_s": macs_px * hp * wp / (ext / 1e3), "load": _load()})
         layer_rows = []
         if layers:
-            cpu = next((n for n in nets if n.backend.name == "cpu-int8-fbgemm"), None)
+            cpu = next((n for n in nets if n.backend.name == "cpu-int8-onednn"), None)
             if cpu is not None:
                 with torch.no_grad():
                     layer_rows = _layer_rows(cpu, program, x, size, reps, 0.0, hp, wp)
-        peak_after, up_after = int8_gemm_peak(), uptime()
-        peak = max(peak_before, peak_after)  # the faster yardstick: fractions are lower bounds
+        peak_after, up_after = int8_rates(), uptime()
+        peak = max(*peak_before.values(), *peak_after.values())  # the fastest yardstick: fractions are lower bounds
         out["peaks"][size] = (peak_before, peak_after)
         out["uptime"][size] = (up_before, up_after)
         base = rows[0]
@@ -251,16 +295,20 @@ def to_markdown(result: dict, command: str) -> str:
     rows, layer_rows, macs_px = result["rows"], result["layer_rows"], result["macs_px"]
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else \
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    knobs = [f"{k}={os.environ[k]}" for k in ALLOCATOR_ENV if k in os.environ]
     lines = [f"Command: `{command}`  ", f"Device: {dev}; torch {torch.__version__}  ",
-             f"Extractor: {macs_px / 1e3:.1f} kMAC/px. int8 rate = one large `torch._int_mm` "
-             "(8192 x 1024 x 1024 on CPU, median of 5) measured before and after each size's block; the "
-             "fractions use the faster of the two (on a loaded machine the rate swings, so a fraction is a "
+             f"Allocator / threading environment: {', '.join(knobs) if knobs else 'none set (glibc defaults)'}  ",
+             f"Extractor: {macs_px / 1e3:.1f} kMAC/px. int8 rate = the fastest of three large int8 kernels "
+             "(CPU: `torch._int_mm` 8192 x 1024 x 1024, oneDNN's int8 matmul of the same shape, oneDNN's int8 "
+             "3x3 conv 256->256 at 128x128; median of 5 each), measured before and after each size's block; "
+             "the fractions use the fastest of all (on a loaded machine the rate swings, so a fraction is a "
              "lower bound).", ""]
     for size in dict.fromkeys(r["size"] for r in rows):
         before, after = result["peaks"][size]
         up_before, up_after = result["uptime"][size]
-        lines += [f"**{size}** ({result['repeats'][size]} timed run(s) per cell after one warm-up; int8 rate "
-                  f"{before / 1e9:.1f} GMAC/s before, {after / 1e9:.1f} after)  ",
+        rates = "; ".join(f"{name} {before[name] / 1e9:.0f} / {after[name] / 1e9:.0f}" for name in before)
+        lines += [f"**{size}** ({result['repeats'][size]} timed run(s) per cell after one warm-up; int8 rates in "
+                  f"GMAC/s before / after: {rates})  ",
                   f"`uptime` before: `{up_before}`  ", f"`uptime` after: `{up_after}`", "",
                   "| backend | exact | extractor ms | whole net ms | extractor GMAC/s | x FP32 (extractor) "
                   "| x FP32 (whole) | extractor of int8 rate | load avg |", "|---|---|---|---|---|---|---|---|---|"]
@@ -273,7 +321,7 @@ def to_markdown(result: dict, command: str) -> str:
             notes = [r for r in sel if r["kind"] == "note"]
             sel = [r for r in sel if r["kind"] != "note"]
             total = sum(r["ms"] for r in sel)
-            lines += ["", f"Per op at {size}, CPU backend (`cpu-int8-fbgemm`), median ms of the op alone (program "
+            lines += ["", f"Per op at {size}, CPU backend (`cpu-int8-onednn`), median ms of the op alone (program "
                       "order), then the float32 filter tail on the same logits:", "",
                       "| op | ms | share | GMAC/s | of int8 rate |", "|---|---|---|---|---|"]
             for r in sel:

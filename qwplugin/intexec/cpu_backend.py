@@ -1,52 +1,44 @@
-"""Fast CPU backend: FBGEMM / oneDNN int8 kernels holding 4- and 8-bit values, bit-exact to the reference.
+"""Fast CPU backend: oneDNN int8 convolutions (AMX / VNNI where present) on 4- and 8-bit codes, bit-exact to
+the reference.
 
 Kernels for the one interpreter loop (:mod:`qwplugin.intexec.interpreter`). Activations are plain uint8
-NHWC (channels-last) tensors holding the bytes ``code + zero_point(bits)`` (240 for 4-bit codes, 0 for the
-8-bit input); FBGEMM sees them through zero-copy quint8 views (``_as_quint8`` / ``_as_uint8``), so no op
-repacks or copies between layers. Logits are float32 NCHW. Per op:
+NHWC (channels-last) tensors holding the codes themselves (zero point 0); logits are float32 NCHW. Per op:
 
-- **4-bit convs**: ``torch.ops.quantized.conv2d_relu`` (FBGEMM; quint8 activations, qint8 per-channel
-  weights holding -8..7, NHWC). FBGEMM's requantization with a float bias ``b_f`` is
-  ``round_half_even((float(acc) + b_f / s_acc) * m)`` in float32 with ``s_acc = f32(s_x * s_w)`` and
-  ``m = f32(s_acc / s_out)``: the reference executor's step 3 (see :mod:`qwplugin.intexec.reference`),
-  given ``b_f = f32(q_b * s_acc)``. Its input zero point is an exact int32 correction
-  (``acc = sum(byte * w) - 240 * sum(w)``); its output is ``clamp(round(.) + zp, zp, 255)`` with ReLU, which
-  for zp = 240 is **the reference's clamp to [0, 15] inside the kernel**: requantization, ReLU and the
-  4-bit clamp in one pass (before: a separate quantized ``clamp`` pass per conv). Bytes up to 255 times
-  4-bit weights cannot saturate int16 pair sums (2 * 255 * 8 = 4080).
-- **The first conv** (8-bit input codes 0..255 x 8-bit weights): on CPUs without VNNI, FBGEMM sums pairs
-  of u8 x s8 products in saturating int16 (``vpmaddubsw``), and 2 * 255 * 127 > 32767.
-  :func:`fbgemm_pair_sums_saturate` probes FBGEMM once per shape at start-up (worst case: all-255 input,
+- **Convs** (the 4-bit U-Net convs and the 8-bit first conv): oneDNN's int8 convolution
+  (``torch.ops.onednn.qconv_pointwise``) on the uint8 codes (scale 1, zero point 0) with int8 weights whose
+  per-channel scales are the multipliers ``m``, the float32 bias ``b_o`` (the bias in output steps), a
+  clip post-op (``hardtanh``) to [0, 2^bits - 1] and a uint8 output of scale 1 and zero point 0. oneDNN
+  computes ``round_half_even(clip(f32(f32(acc) * m) + b_o))``: the reference executor's step 3
+  (:mod:`qwplugin.intexec.reference`), requantization, ReLU and the 4-bit clamp fused into the conv.
+  Zero points stay 0 on purpose: oneDNN adds an output zero point before rounding (``round(t + zp)``,
+  which differs from ``round(t) + zp`` near ties), and an input zero point costs a compensation pass.
+- **The first conv** (8-bit input codes 0..255 x 8-bit weights): on CPUs without VNNI / AMX, oneDNN sums
+  pairs of u8 x s8 products in saturating int16 (``vpmaddubsw``), and 2 * 255 * 127 > 32767.
+  :func:`onednn_pair_sums_saturate` probes oneDNN once per shape at start-up (worst case: all-255 input,
   all-127 weights). Where it saturates, the input codes are split into two halves
   ``x = (x >> 1) + (x - (x >> 1))`` (0..127 and 0..128) stacked on the channel axis, with the weights
-  duplicated: the same integer sum, every pair within 2 * 128 * 127 = 32512, so the same FBGEMM integer
-  conv with fused requantization is exact on every x86 ISA. Where it does not (VNNI / AMX, this dev
-  machine), the conv runs unsplit (half the MACs). (A program whose weights reach -128 would not fit the
-  split; such an op falls back to an exact float32 convolution on the codes, partial sums below 2^24.)
+  duplicated: the same integer sum, every pair within 2 * 128 * 127 = 32512, so the same fused conv is
+  exact on every x86 ISA. Where it does not (VNNI / AMX, the dev machines), the conv runs unsplit. (A
+  program whose weights reach -128 would not fit the split; such an op falls back to an exact float32
+  convolution on the codes, partial sums below 2^24, and the reference's requantization in torch.)
 - **Kernel logits** (the filter network's 8-bit 1x1 convs on 4-bit features; the heads reading one
-  feature tensor, ``down{d}`` and ``up{d}``, stacked into one conv): oneDNN's int8 convolution
-  (``torch.ops.onednn.qconv_pointwise``, AMX / VNNI where present) with unit scales, the bias codes as its
-  float bias and a float32 output, which is ``f32(acc + q_b)`` exactly (integers below 2^24); then one
-  in-place multiply by ``s_acc`` (the reference's step 5) and a blocked 2-D transpose to NCHW. With VNNI /
-  AMX it reads the stored bytes with zero point 240; otherwise the codes (one subtract pass). Without
-  oneDNN: the exact float32 convolution on codes.
-- **Max-pool** through FBGEMM's quantized kernel on byte views (max commutes with the zero-point shift);
-  **nearest upsampling** is lazy (:class:`_Up2x`) and written by the following **concatenation**, one
-  ``torch.cat`` along the innermost channel axis of NHWC views (each output byte written once).
+  feature tensor, ``down{d}`` and ``up{d}``, stacked into one conv): the same oneDNN convolution with unit
+  scales, the bias codes as its float bias and a float32 output, which is ``f32(acc + q_b)`` exactly
+  (integers below 2^24); then one in-place multiply by ``s_acc`` (the reference's step 5) and a blocked
+  2-D transpose to NCHW.
+- **Max-pool** as two elementwise maxima of NHWC views; **nearest
+  upsampling** is lazy (:class:`_Up2x`) and written by the following **concatenation**, one ``torch.cat``
+  along the innermost channel axis of NHWC views (each output byte written once).
 
-Measured alternatives: ``torch._int_mm`` on an im2col matrix is exact too but several times slower than
-FBGEMM's direct quantized conv at these skinny shapes (10 GMAC/s at 518400 x 54 x 32 on the dev machine)
-and needs a separate requantization pass. oneDNN's (AMX) uint8-output conv requantizes as
-``(acc * s_acc + b) / s_out`` (scale before bias, another rounding), not the reference's arithmetic, so it
-is not bit-exact and not used for the U-Net convs.
+Measured alternatives (``docs/integer.md``): FBGEMM's quantized conv (this backend until quant spec
+version 1, whose requantization was FBGEMM's ``round(f32(f32(acc) + beta) * m)``) does not use AMX and
+was 3-13x slower per conv on the AMX Xeon; ``torch._int_mm`` on an im2col matrix is exact too but slower
+still at these skinny shapes and needs a separate requantization pass.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import warnings
 
 import numpy as np
 import torch
@@ -57,84 +49,55 @@ from qwplugin.intexec.interpreter import ProgramBackend
 from qwplugin.intexec.program import CODES, Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
 from qwplugin.intexec.reference import accumulator_scale, requant_constants
 
-ENGINE = "fbgemm"
-
-
-@contextlib.contextmanager
-def _quantized_engine(name: str):
-    """Temporarily select a torch quantized engine (weights are prepacked for the engine active then)."""
-    old = torch.backends.quantized.engine
-    torch.backends.quantized.engine = name
-    try:
-        yield
-    finally:
-        torch.backends.quantized.engine = old
-
-
-def fbgemm_available() -> tuple[bool, str]:
-    """Whether FBGEMM quantized kernels are usable here, with the reason when not."""
-    if ENGINE not in torch.backends.quantized.supported_engines:
-        return False, f"torch quantized engine {ENGINE!r} not built in " \
-                      f"(supported: {torch.backends.quantized.supported_engines})"
-    if not hasattr(torch.ops.quantized, "conv2d_relu"):
-        return False, "torch.ops.quantized.conv2d_relu is missing from this torch build"
-    return True, "FBGEMM quantized kernels available"
-
-
 PAIR_LIMIT = 32767
-"""int16 bound of FBGEMM's (non-VNNI) pair sums of u8 x s8 products."""
+"""int16 bound of the pair sums of u8 x s8 products on x86 CPUs without VNNI / AMX (``vpmaddubsw``)."""
+
+
+def onednn_available() -> tuple[bool, str]:
+    """Whether oneDNN's quantized conv ops exist in this torch build, with the reason when not."""
+    if not torch.backends.mkldnn.is_available():
+        return False, "torch was built without oneDNN (torch.backends.mkldnn is not available)"
+    if not (hasattr(torch.ops.onednn, "qconv_pointwise") and hasattr(torch.ops.onednn, "qconv_prepack")):
+        return False, "torch.ops.onednn.qconv_pointwise / qconv_prepack are missing from this torch build"
+    return True, "oneDNN int8 convolutions available"
+
+
+def _prepack(weight: torch.Tensor, scales: torch.Tensor, padding: int):
+    """oneDNN-prepacked int8 weights (Cout, Cin, k, k) with per-channel scales, for uint8 input codes of
+    scale 1 and zero point 0, stride 1."""
+    return torch.ops.onednn.qconv_prepack(weight.contiguous(), scales.to(torch.float64), 1.0, 0, [1, 1],
+                                          [padding] * 2, [1, 1], 1, None)
+
+
+def _qconv(x: torch.Tensor, packed, scales: torch.Tensor, bias: torch.Tensor, padding: int,
+           out_dtype: torch.dtype, clip_max: float | None) -> torch.Tensor:
+    """oneDNN int8 conv of uint8 NHWC codes ``x``: ``f32(f32(acc) * scales) + bias``, clipped to
+    [0, clip_max] and rounded half to even into uint8 (``out_dtype=torch.uint8``), or as float32."""
+    attr, scalars = ("hardtanh", [0.0, clip_max]) if clip_max is not None else ("none", [])
+    zeros = torch.zeros(scales.shape[0], dtype=torch.long)
+    return torch.ops.onednn.qconv_pointwise(x, 1.0, 0, packed, scales, zeros, bias, [1, 1], [padding] * 2,
+                                            [1, 1], 1, 1.0, 0, out_dtype, attr, scalars, "")
 
 
 @functools.lru_cache(maxsize=None)
-def fbgemm_pair_sums_saturate(cin: int, cout: int, k: int) -> bool:
-    """Probe whether FBGEMM's quantized conv of this shape sums u8 x s8 pairs in saturating int16 here.
+def onednn_pair_sums_saturate(cin: int, cout: int, k: int) -> bool:
+    """Probe whether oneDNN's int8 conv of this shape sums u8 x s8 pairs in saturating int16 here.
 
     A k x k conv (``cin`` -> ``cout``, zero padding ``k // 2``) with every weight +127 on all-255 inputs,
     at two sizes (one with edge tiles): the exact sum ``255 * 127 * cin * k * k`` is mapped to code 200,
     while saturated pairs (at most 32767 each, ~half the exact sum) would give ~100. With VNNI / AMX
-    (``vpdpbusd``: u8 x s8 products summed straight into int32) the answer is False and the 8-bit first conv
-    runs without the input split. The kernel FBGEMM picks depends on the conv's shape and the ISA, not on
-    values, so the probe's verdict holds for any weights of that shape."""
-    with warnings.catch_warnings(), _quantized_engine(ENGINE):
-        warnings.simplefilter("ignore", UserWarning)
-        w = torch.full((cout, cin, k, k), 127, dtype=torch.int8)
-        qw = torch._make_per_channel_quantized_tensor(w, torch.ones(cout, dtype=torch.float64),
-                                                      torch.zeros(cout, dtype=torch.long), 0)
-        packed = torch.ops.quantized.conv2d_prepack(qw, torch.zeros(cout), [1, 1], [k // 2] * 2, [1, 1], 1)
-        exact = 255 * 127 * cin * k * k
-        for h, wd in ((8, 8), (13, 37)):
-            x = torch.full((1, cin, h, wd), 255, dtype=torch.uint8)
-            x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.ops.quantized.conv2d_relu(_as_quint8(x, 1.0, 0), packed, exact / 200.0, 0)
-            if int(_as_uint8(y)[0, :, h // 2, wd // 2].min()) != 200:
-                return True
+    (``vpdpbusd`` / ``tdpbusd``: u8 x s8 products summed straight into int32) the answer is False and the
+    8-bit first conv runs without the input split. The kernel oneDNN picks depends on the conv's shape and
+    the ISA, not on values, so the probe's verdict holds for any weights of that shape."""
+    exact = 255 * 127 * cin * k * k
+    scales = torch.full((cout,), 200.0 / exact, dtype=torch.float64)
+    packed = _prepack(torch.full((cout, cin, k, k), 127, dtype=torch.int8), scales, k // 2)
+    for h, wd in ((8, 8), (13, 37)):
+        x = torch.full((1, cin, h, wd), 255, dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+        y = _qconv(x, packed, scales, torch.zeros(cout), k // 2, torch.uint8, 255.0)
+        if int(y[0, :, h // 2, wd // 2].min()) != 200:
+            return True
     return False
-
-
-def onednn_available() -> bool:
-    """Whether oneDNN's quantized conv ops (used for the logits) exist in this torch build."""
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qconv_pointwise") \
-        and hasattr(torch.ops.onednn, "qconv_prepack")
-
-
-def zero_point(bits: int) -> int:
-    """Raw-byte offset of ``bits``-bit codes in this backend: ``255 - (2^bits - 1)`` (240 for 4-bit codes,
-    0 for 8-bit). Code ``q`` is stored as the byte ``q + zero_point``, so FBGEMM's output clamp to [zp, 255]
-    of ``conv2d_relu`` is exactly the reference's clamp to [0, 2^bits - 1]: ReLU, requantization and the
-    upper clamp in one pass."""
-    return 255 - (2 ** bits - 1)
-
-
-def _as_quint8(u: torch.Tensor, scale: float, zp: int) -> torch.Tensor:
-    """A quint8 tensor sharing ``u``'s memory (uint8, any strides); no copy."""
-    q = torch._empty_affine_quantized([0], scale=scale, zero_point=zp, dtype=torch.quint8)
-    return q.set_(u.untyped_storage(), u.storage_offset(), u.shape, u.stride())
-
-
-def _as_uint8(q: torch.Tensor) -> torch.Tensor:
-    """The raw bytes of a quint8 tensor as a uint8 tensor sharing its memory; no copy."""
-    u = torch.empty(0, dtype=torch.uint8)
-    return u.set_(q.untyped_storage(), q.storage_offset(), q.shape, q.stride())
 
 
 def _empty_nhwc(n: int, c: int, h: int, w: int) -> torch.Tensor:
@@ -151,23 +114,6 @@ def _to_nchw(t: torch.Tensor) -> torch.Tensor:
     for i in range(n):
         out[i].view(c, h * w).copy_(t[i].permute(1, 2, 0).reshape(h * w, c).t())
     return out
-
-
-def cpu_has_int8_dot_products() -> bool:
-    """Whether this x86 CPU has VNNI or AMX int8 (u8 x s8 products summed in int32, no int16 pair sums):
-    then oneDNN may read raw bytes up to 255 against 8-bit weights without saturation. False when unknown
-    or when oneDNN's ISA is capped by ``ONEDNN_MAX_CPU_ISA`` / ``DNNL_MAX_CPU_ISA``."""
-    if os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA"):
-        return False
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
-    except OSError:
-        pass
-    return False
 
 
 class _Up2x:
@@ -203,78 +149,64 @@ def _dense(x):
 
 
 class CpuInt8Kernels:
-    """FBGEMM / oneDNN kernels of an :class:`IntProgram` (see the module docstring).
+    """oneDNN kernels of an :class:`IntProgram` (see the module docstring).
 
-    Native tensors: codes as uint8 (N, C, H, W) in channels-last memory holding ``code + zero_point(bits)``
-    (FBGEMM sees them through zero-copy quint8 views), an upsampled tensor as a lazy :class:`_Up2x` until
-    a concat or another op reads it, logits as float32 (N, C, H, W) contiguous NCHW.
+    Native tensors: codes as uint8 (N, C, H, W) in channels-last memory (zero point 0), an upsampled tensor
+    as a lazy :class:`_Up2x` until a concat or another op reads it, logits as float32 (N, C, H, W)
+    contiguous NCHW.
 
     Args:
         program: the integer program.
 
     Raises:
-        UnsupportedHardware: FBGEMM quantized kernels are not available in this torch build.
+        UnsupportedHardware: oneDNN's int8 convolutions are not available in this torch build.
     """
 
-    name = "cpu-int8-fbgemm"
+    name = "cpu-int8-onednn"
     exact = True
 
     def __init__(self, program: IntProgram):
-        ok, why = fbgemm_available()
+        ok, why = onednn_available()
         if not ok:
             raise UnsupportedHardware(why)
         self.program = program
-        self.onednn = onednn_available()
-        self.bytes_with_zero_point = cpu_has_int8_dot_products()  # logits read bytes + zero point directly
-        self._zp = {name: (zero_point(t.bits) if t.kind == CODES else 0)
-                    for name, t in program.tensors.items()}
         self._packed: dict[str, tuple] = {}
         self._float: dict[str, tuple] = {}
         self._logits: dict[str, tuple] = {}  # features name -> plan of the stacked heads reading it
         self._slices: dict[str, tuple[str, int, int]] = {}  # head -> (features name, first, end channel)
         self.split_input: set[str] = set()  # convs run on the split 8-bit input (see the module docstring)
-        with warnings.catch_warnings(), _quantized_engine(ENGINE):
-            warnings.simplefilter("ignore", UserWarning)  # quantized-tensor deprecation notices
-            for op in program.convs():
-                self._prepare_conv(op)
-            # Heads reading the same features (down{d} and up{d}) run as one conv with their output channels
-            # stacked: one read of the features, one oneDNN call; per-channel arithmetic is unchanged.
-            groups: dict[str, list[ConvLogits]] = {}
-            for op in program.logit_convs():
-                groups.setdefault(op.src, []).append(op)
-            for ops in groups.values():
-                self._prepare_logits(ops)
+        for op in program.convs():
+            self._prepare_conv(op)
+        # Heads reading the same features (down{d} and up{d}) run as one conv with their output channels
+        # stacked: one read of the features, one oneDNN call; per-channel arithmetic is unchanged.
+        groups: dict[str, list[ConvLogits]] = {}
+        for op in program.logit_convs():
+            groups.setdefault(op.src, []).append(op)
+        for ops in groups.values():
+            self._prepare_logits(ops)
         self._group_out: dict[str, tuple[int, torch.Tensor]] = {}  # src -> (id of its tensor, stacked logits)
 
     def _prepare_conv(self, op: Conv) -> None:
         src, dst = self.program.tensors[op.src], self.program.tensors[op.dst]
         qmax_in = 2 ** src.bits - 1
         wmax = int(np.abs(op.weight.numpy().astype(np.int16)).max())  # NumPy: no OpenMP wake-up at start-up
-        w, split = op.weight, False
-        # FBGEMM multiplies the stored bytes (code + zero point); its zero-point correction is exact int32,
-        # but the int16 pair sums see the bytes: bound them with the largest byte, 255 when zp > 0.
-        byte_max = 255 if self._zp[op.src] else qmax_in
-        if 2 * byte_max * wmax > PAIR_LIMIT and fbgemm_pair_sums_saturate(src.channels, dst.channels,
-                                                                          op.kernel_size):
-            if self._zp[op.src] == 0:
-                split = 2 * ((qmax_in + 1) // 2) * wmax <= PAIR_LIMIT
-        elif 2 * byte_max * wmax > PAIR_LIMIT:
-            byte_max = 0  # no int16 pair sums on this CPU (probed): FBGEMM's int32 sum is exact as it is
-        if split:
-            w = torch.cat([op.weight, op.weight], dim=1)
-        if 2 * byte_max * wmax <= PAIR_LIMIT or split:
-            qw = torch._make_per_channel_quantized_tensor(
-                w.contiguous(), op.weight_scale.double(), torch.zeros(w.shape[0], dtype=torch.long), 0)
-            b_f, _, _ = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
-            packed = torch.ops.quantized.conv2d_prepack(qw, b_f, [1, 1], [op.padding] * 2, [1, 1], 1)
-            self._packed[op.dst] = (packed, src.scale, self._zp[op.src], dst.scale, self._zp[op.dst])
+        _, m, b_o = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
+        use_int, split = True, False
+        if 2 * qmax_in * wmax > PAIR_LIMIT and onednn_pair_sums_saturate(src.channels, dst.channels,
+                                                                         op.kernel_size):
+            split = 2 * ((qmax_in + 1) // 2) * wmax <= PAIR_LIMIT
+            use_int = split
+        if use_int:
+            w = torch.cat([op.weight, op.weight], dim=1) if split else op.weight
+            scales = m.to(torch.float64)  # float32 -> float64 -> float32 inside oneDNN: exact
+            self._packed[op.dst] = (_prepack(w, scales, op.padding), scales, b_o, op.padding,
+                                    float(2 ** dst.bits - 1))
             if split:
                 self.split_input.add(op.dst)
         else:
-            # program.validate() checked |acc + bias| < 2^24: a float32 conv on codes is exact.
-            _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
+            # program.validate() checked |acc| < 2^24: a float32 conv on codes is exact.
             wf = op.weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
-            self._float[op.dst] = (wf, beta, m, dst.bits)
+            self._float[op.dst] = (wf, m, b_o, dst.bits)
 
     def _prepare_logits(self, ops: list[ConvLogits]) -> None:
         src = self.program.tensors[ops[0].src]
@@ -284,12 +216,9 @@ class CpuInt8Kernels:
         pad = ops[0].padding
         assert all(op.padding == pad for op in ops)
         wmax = int(np.abs(weight.numpy().astype(np.int16)).max())
-        if self.onednn and 2 * (2 ** src.bits - 1) * wmax <= PAIR_LIMIT:
-            cout = weight.shape[0]
-            ones = torch.ones(cout, dtype=torch.float64)
-            packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), ones, 1.0, 0, [1, 1], [pad] * 2,
-                                                    [1, 1], 1, None)
-            plan = ("onednn", packed, ones, torch.zeros(cout, dtype=torch.long), bias, s_acc, pad)
+        if 2 * (2 ** src.bits - 1) * wmax <= PAIR_LIMIT:  # 4-bit features: 2 * 15 * 127, never saturates
+            ones = torch.ones(weight.shape[0], dtype=torch.float64)
+            plan = ("onednn", _prepack(weight, ones, pad), ones, bias, s_acc, pad)
         else:
             wf = weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
             plan = ("float", wf, bias.view(1, -1, 1, 1), s_acc, pad)
@@ -299,42 +228,37 @@ class CpuInt8Kernels:
             self._slices[op.dst] = (op.src, start, start + op.weight.shape[0])
             start += op.weight.shape[0]
 
-    def _true_codes(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """uint8 codes of native tensor ``x`` (the stored bytes minus the zero point), same layout."""
-        zp = self._zp[name]
-        return x - zp if zp else x
-
     # -- kernels ---------------------------------------------------------------------------------------
     def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
         self._group_out.clear()
-        x = x_codes.cpu().contiguous(memory_format=torch.channels_last)
-        zp = self._zp[program.input_name]
-        return x + zp if zp else x
+        return x_codes.cpu().contiguous(memory_format=torch.channels_last)
 
     def conv(self, op: Conv, x) -> torch.Tensor:
         x = _dense(x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            if op.dst in self._packed:
-                packed, s_in, zp_in, s_out, zp_out = self._packed[op.dst]
-                if op.dst in self.split_input:  # zp_in == 0 here
-                    n, c, h, w = x.shape
-                    halves = _empty_nhwc(n, 2 * c, h, w)
-                    torch.bitwise_right_shift(x, 1, out=halves[:, :c])
-                    torch.sub(x, halves[:, :c], out=halves[:, c:])
-                    x = halves
-                y = torch.ops.quantized.conv2d_relu(_as_quint8(x, s_in, zp_in), packed, s_out, zp_out)
-                return _as_uint8(y)
-            w, beta, m, bits = self._float[op.dst]
-            # float32(acc) exactly (integer partial sums < 2^24), then the reference requantization in place:
-            # + beta, * m, round half to even, clamp; the same float32 ops as reference.requantize.
-            t = F.conv2d(self._true_codes(op.src, x).to(torch.float32), w, padding=op.padding)
-            t.add_(beta.view(1, -1, 1, 1)).mul_(m.view(1, -1, 1, 1)).round_().clamp_(0, 2 ** bits - 1)
-            return (t.to(torch.uint8) + self._zp[op.dst]).contiguous(memory_format=torch.channels_last)
+        if op.dst in self._packed:
+            packed, scales, b_o, pad, qmax = self._packed[op.dst]
+            if op.dst in self.split_input:
+                n, c, h, w = x.shape
+                halves = _empty_nhwc(n, 2 * c, h, w)
+                torch.bitwise_right_shift(x, 1, out=halves[:, :c])
+                torch.sub(x, halves[:, :c], out=halves[:, c:])
+                x = halves
+            return _qconv(x, packed, scales, b_o, pad, torch.uint8, qmax)
+        w, m, b_o, bits = self._float[op.dst]
+        # float32(acc) exactly (integer partial sums < 2^24), then the reference requantization in place:
+        # * m, + b_o, round half to even, clamp; the same float32 ops as reference.requantize.
+        t = F.conv2d(x.to(torch.float32), w, padding=op.padding)
+        t.mul_(m.view(1, -1, 1, 1)).add_(b_o.view(1, -1, 1, 1)).round_().clamp_(0, 2 ** bits - 1)
+        return t.to(torch.uint8).contiguous(memory_format=torch.channels_last)
 
     def maxpool(self, op: MaxPool, x) -> torch.Tensor:
+        # Two elementwise maxima on NHWC views (row pairs, then column pairs): as fast here as torch's
+        # quantized max-pool, with no quantized tensors (deprecated in torch).
         x = _dense(x)
-        return _as_uint8(F.max_pool2d(_as_quint8(x, 1.0, 0), 2))  # the quantized kernel: max on bytes
+        n, c, h, w = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w * c)
+        r = torch.maximum(rows[:, :, 0], rows[:, :, 1]).view(n, h // 2, w // 2, 2, c)
+        return torch.maximum(r[:, :, :, 0], r[:, :, :, 1]).permute(0, 3, 1, 2)
 
     def upsample(self, op: Upsample, x) -> _Up2x:
         return _Up2x(_dense(x))
@@ -342,8 +266,6 @@ class CpuInt8Kernels:
     def concat(self, op: Concat, xs: list) -> torch.Tensor:
         # One torch.cat along the innermost (channel) axis of NHWC views: every output byte written once.
         # A lazily upsampled source enters as a broadcast view over row pairs (see _Up2x.row_pairs).
-        zp = self._zp[op.dst]
-        xs = [x if self._zp[name] == zp else _dense(x) - self._zp[name] + zp for name, x in zip(op.srcs, xs)]
         n, _, h, w = xs[0].shape
         if any(isinstance(x, _Up2x) for x in xs):
             parts = [x.row_pairs() if isinstance(x, _Up2x)
@@ -363,30 +285,23 @@ class CpuInt8Kernels:
 
     def _stacked_logits(self, src: str, x: torch.Tensor) -> torch.Tensor:
         plan = self._logits[src]
+        x = x.contiguous(memory_format=torch.channels_last)
         if plan[0] == "onednn":
             # bias inside oneDNN: f32(acc) + q_b with unit scales is the exact integer acc + q_b (< 2^24).
-            # With VNNI / AMX (no int16 pair sums) oneDNN reads the stored bytes with their zero point
-            # (its correction is exact int32); otherwise it gets the codes themselves (bounded pair sums).
-            _, packed, ones, zeros, bias, s_acc, pad = plan
-            zp = self._zp[src] if self.bytes_with_zero_point else 0
-            codes = x if zp else self._true_codes(src, x)
-            codes = codes.contiguous(memory_format=torch.channels_last)
-            acc = torch.ops.onednn.qconv_pointwise(codes, 1.0, zp, packed, ones, zeros, bias, [1, 1],
-                                                   [pad] * 2, [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+            _, packed, ones, bias, s_acc, pad = plan
+            acc = _qconv(x, packed, ones, bias, pad, torch.float32, None)
         else:
             _, wf, bias, s_acc, pad = plan
-            codes = self._true_codes(src, x).contiguous(memory_format=torch.channels_last)
-            acc = F.conv2d(codes.to(torch.float32), wf, padding=pad).add_(bias)  # exact integers < 2^24
+            acc = F.conv2d(x.to(torch.float32), wf, padding=pad).add_(bias)  # exact integers < 2^24
         return _to_nchw(acc.mul_(s_acc))  # f32(acc + q_b) * s_acc: one rounding
 
     def codes(self, name: str, y) -> torch.Tensor:
-        return self._true_codes(name, _dense(y)).contiguous()
+        return _dense(y).contiguous()
 
     def values(self, name: str, y) -> torch.Tensor:
         if self.program.tensors[name].kind != CODES:
             return y.contiguous()
-        codes = self._true_codes(name, _dense(y)).to(torch.float32)
-        return (codes * self.program.tensors[name].scale).contiguous()
+        return (_dense(y).to(torch.float32) * self.program.tensors[name].scale).contiguous()
 
 
 class CpuInt8Backend(ProgramBackend):
@@ -397,11 +312,11 @@ class CpuInt8Backend(ProgramBackend):
         validated: the caller has just validated ``program``.
 
     Raises:
-        UnsupportedHardware: FBGEMM quantized kernels are not available in this torch build.
+        UnsupportedHardware: oneDNN's int8 convolutions are not available in this torch build.
         InvalidArgument: an inconsistent program.
     """
 
-    name = "cpu-int8-fbgemm"
+    name = "cpu-int8-onednn"
     exact = True
 
     def __init__(self, program: IntProgram, validated: bool = False):

@@ -37,14 +37,15 @@ from qwplugin.intexec.program import LOGITS, Concat, Conv, ConvLogits, IntProgra
 
 FORMAT = "qwplugin-int4"
 FORMAT_VERSION = "2"
-QUANT_SPEC_VERSION = "1"
+QUANT_SPEC_VERSION = "2"
 QUANT_SPEC = {
     "version": QUANT_SPEC_VERSION,
     "weights": "symmetric per output channel, zero point 0, int8 codes (4-bit packed two per byte)",
     "activations": "unsigned per tensor, zero point 0; network input 8-bit, conv outputs 4-bit",
     "bias": "int32 codes on the accumulator grid s_acc = f32(s_in * s_w)",
-    "requantization": "q = clamp(round_half_even(f32(f32(acc) + beta) * m), 0, 15), beta = f32(f32(q_b * s_acc) "
-                      "/ s_acc), m = f32(s_acc / s_out)",
+    "requantization": "q = clamp(round_half_even(f32(f32(f32(acc) * m) + b_o)), 0, 15), m = f32(s_acc / s_out), "
+                      "b_o = f32(f32(q_b * s_acc) / s_out) (oneDNN's int8 conv arithmetic; version 1 was FBGEMM's "
+                      "round(f32(f32(acc) + beta) * m))",
     "logits": "f32(acc + q_b) * s_acc (filter network 1x1 convs)",
     "reference": "qwplugin.intexec.reference",
 }

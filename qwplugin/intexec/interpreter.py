@@ -1,6 +1,6 @@
 """The one interpreter of an :class:`IntProgram`: a loop over its ops calling a backend's kernels.
 
-Every backend (the int32 reference, the FBGEMM/oneDNN CPU backend, the Triton GPU backend, the
+Every backend (the int32 reference, the oneDNN CPU backend, the Triton GPU backend, the
 fake-quant float executor) is a :class:`Kernels` object: how tensors are represented (NCHW int codes,
 NHWC quantized tensors, NHWC buffers in a per-size plan, floats) and one function per op. The loop, the
 boundary checks and the conversions to codes / features / logits live here once, in

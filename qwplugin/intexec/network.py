@@ -126,7 +126,7 @@ class IntegerQWNet(ReconstructionModel):
             device: the runtime's device (used by the float fallback).
 
         Returns:
-            ``(precision_detail, notes)``, e.g. ``("int4 (integer backend cpu-int8-fbgemm, exact)", [...])``.
+            ``(precision_detail, notes)``, e.g. ``("int4 (integer backend cpu-int8-onednn, exact)", [...])``.
 
         Raises:
             UnsupportedHardware: an explicit ``"triton"`` or ``"cpu"`` cannot be honoured.

@@ -13,15 +13,18 @@ Arithmetic, exactly (every backend must reproduce these codes bit for bit); it i
    ``QuantConv2d.bias_to_int``), constants computed once::
 
        b_f[c]  = f32(q_b[c] * s_acc[c])              # the real bias, float32
-       beta[c] = f32(b_f[c] / s_acc[c])              # bias in accumulator units (almost always == q_b)
        m[c]    = f32(s_acc[c] / s_out)               # output multiplier
-       q_out   = clamp(round_half_even(f32(f32(acc) + beta[c]) * m[c]), 0, 15)
+       b_o[c]  = f32(b_f[c] / s_out)                 # the bias in output steps
+       q_out   = clamp(round_half_even(f32(f32(f32(acc) * m[c]) + b_o[c])), 0, 15)
 
-   Add, multiply, round: no fused multiply-add. The clamp at 0 is the ReLU (ReLU then rounding then
-   clamping at 0 gives the same code). This is FBGEMM's requantization with a float bias
-   (``cvtps2dq((cvtdq2ps(acc) + bias / act_times_w_scale) * multiplier)``), which is why the CPU backend
-   matches it bit for bit; ``beta`` rather than ``q_b`` because no float32 ``b_f`` always gives ``q_b``
-   back through FBGEMM's division.
+   Multiply, add, round: two roundings, no fused multiply-add. The clamp at 0 is the ReLU (ReLU then
+   rounding then clamping at 0 gives the same code). This is oneDNN's requantization of an int8
+   convolution with per-channel weight scales ``m``, a float32 bias ``b_o``, unit source and destination
+   scales, zero points 0 and a clip post-op to [0, 15] before the rounding (measured bit for bit, ties
+   included, in ``tests/qwplugin/test_intexec_onednn.py``), which is why the CPU backend runs every conv
+   through oneDNN (AMX / VNNI) and matches it exactly. (Quant spec version 1 used FBGEMM's
+   ``round(f32(f32(acc) + q_b) * m)``: FBGEMM does not use AMX, oneDNN does, and is 3-13x faster here;
+   see ``docs/integer.md``.)
 4. **Max-pool 2x2, nearest 2x upsampling, concatenation** act on codes directly (exact: dequantization is
    monotonic and all concatenated tensors share one scale).
 5. **Kernel logits** (:class:`~qwplugin.intexec.program.ConvLogits`, the filter network's 8-bit 1x1
@@ -61,19 +64,21 @@ def accumulator_scale(in_scale: float, weight_scale: torch.Tensor) -> torch.Tens
 
 def requant_constants(in_scale: float, weight_scale: torch.Tensor, bias_codes: torch.Tensor,
                       out_scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Step 3's per-channel constants ``(b_f, beta, m)``, float32 (Cout,) each."""
+    """Step 3's per-channel constants ``(b_f, m, b_o)``, float32 (Cout,) each: the real bias, the output
+    multiplier and the bias in output steps."""
     s_acc = accumulator_scale(in_scale, weight_scale)
+    s_out = torch.tensor(out_scale, dtype=torch.float32)
     b_f = bias_codes.to(torch.float32) * s_acc
-    return b_f, b_f / s_acc, s_acc / torch.tensor(out_scale, dtype=torch.float32)
+    return b_f, s_acc / s_out, b_f / s_out
 
 
-def requantize(acc: torch.Tensor, beta: torch.Tensor, m: torch.Tensor, bits: int = 4,
+def requantize(acc: torch.Tensor, m: torch.Tensor, b_o: torch.Tensor, bits: int = 4,
                channel_dim: int = 1) -> torch.Tensor:
     """Step 3: int32 accumulators (without bias) -> unsigned codes (uint8).
 
     Args:
         acc: int32 accumulators, channels on ``channel_dim``.
-        beta, m: float32 (C,) from :func:`requant_constants`.
+        m, b_o: float32 (C,) from :func:`requant_constants`.
         bits: output bit width (codes in [0, 2^bits - 1]).
         channel_dim: axis of ``acc`` holding the channels (1 for NCHW, -1 for NHWC).
 
@@ -83,7 +88,8 @@ def requantize(acc: torch.Tensor, beta: torch.Tensor, m: torch.Tensor, bits: int
     assert acc.dtype == torch.int32
     shape = [1] * acc.dim()
     shape[channel_dim] = -1
-    t = (acc.to(torch.float32) + beta.view(shape)) * m.view(shape)
+    t = acc.to(torch.float32) * m.view(shape)  # eager torch: one rounding per op, never fused
+    t.add_(b_o.view(shape))
     return torch.round(t).clamp_(0, 2 ** bits - 1).to(torch.uint8)
 
 
@@ -159,16 +165,16 @@ class ReferenceKernels:
         self.program = program
         self._consts = {}
         for op in program.convs():
-            _, beta, m = requant_constants(program.tensors[op.src].scale, op.weight_scale, op.bias,
-                                           program.tensors[op.dst].scale)
-            self._consts[op.dst] = (beta, m, program.tensors[op.dst].bits)
+            _, m, b_o = requant_constants(program.tensors[op.src].scale, op.weight_scale, op.bias,
+                                          program.tensors[op.dst].scale)
+            self._consts[op.dst] = (m, b_o, program.tensors[op.dst].bits)
 
     def begin(self, program: IntProgram, x_codes: torch.Tensor) -> torch.Tensor:
         return x_codes.cpu()
 
     def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:
-        beta, m, bits = self._consts[op.dst]
-        return requantize(conv_int32(x, op.weight), beta, m, bits)
+        m, b_o, bits = self._consts[op.dst]
+        return requantize(conv_int32(x, op.weight), m, b_o, bits)
 
     def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
         return logits_from_acc(conv_int32(x, op.weight), op.bias, self.program.tensors[op.src].scale,

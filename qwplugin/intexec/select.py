@@ -3,7 +3,7 @@
 Order for ``preference="auto"``:
 
 1. ``triton-int8`` (exact) when Triton imports and a CUDA device of sm_80+ is present;
-2. ``cpu-int8-fbgemm`` (exact) when torch has FBGEMM quantized kernels;
+2. ``cpu-int8-onednn`` (exact) when torch has oneDNN int8 convolutions;
 3. ``fakequant-float`` (not exact: float convolutions with fake-quant rounding) otherwise.
 
 Every integer candidate must also pass a self-test at creation (a small random input, codes compared
@@ -36,7 +36,7 @@ class IntBackendChoice:
     :class:`qwplugin.runtime.backend.BackendInfo`).
 
     Attributes:
-        name: "triton-int8", "cpu-int8-fbgemm" or "fakequant-float".
+        name: "triton-int8", "cpu-int8-onednn" or "fakequant-float".
         exact: True when its codes equal the reference executor's bit for bit.
         reason: why this one was chosen, including why better candidates were skipped.
     """

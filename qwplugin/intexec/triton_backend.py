@@ -6,8 +6,9 @@ Activations live as NHWC uint8 codes. A conv is an implicit GEMM: output tile = 
 int8 exactly, so s8 x s8 -> s32 is the 4-bit integer product). The first conv's 8-bit input codes
 (0..255) do not fit int8: they are loaded as ``code - 128`` and ``128 * sum(w)`` per output channel is
 added back (padding reads as code 0, i.e. -128, so the correction is exact at borders too). The epilogue
-is the reference requantization (:mod:`qwplugin.intexec.reference`): ``(f32(acc) + beta) * m``, round half
-to even written with floor and an explicit tie rule (no reliance on a libdevice ``rint``), clamp to
+is the reference requantization (:mod:`qwplugin.intexec.reference`): ``f32(f32(acc) * m) + b_o`` (the
+kernel is launched with ``enable_fp_fusion=False``, so the multiply and the add are not contracted into
+one fused multiply-add), round half to even written with floor and an explicit tie rule (no reliance on a libdevice ``rint``), clamp to
 [0, 15], store uint8 into a channel slice of the destination buffer. Concatenation is free: both sources
 are written straight into their slices of the concat buffer (planned once per input size). Max-pool and
 nearest upsampling are small elementwise kernels on codes.
@@ -74,7 +75,8 @@ if triton is not None:
                      KS: tl.constexpr, IN_OFFSET: tl.constexpr, QMAX: tl.constexpr,
                      BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, LOGITS: tl.constexpr = False):
         # LOGITS: beta_ptr holds int32 bias codes q_b, m_ptr the float32 s_acc; the output is float32
-        # f32(acc + q_b) * s_acc (reference step 5). Otherwise: requantized uint8 codes (step 3).
+        # f32(acc + q_b) * s_acc (reference step 5). Otherwise beta_ptr holds b_o, m_ptr m: requantized uint8
+        # codes f32(f32(acc) * m) + b_o rounded (step 3).
         pid_m = tl.program_id(0)
         pid_n = tl.program_id(1)
         offs_m = pid_m * BM + tl.arange(0, BM)
@@ -109,9 +111,9 @@ if triton is not None:
             logits = (acc + qb[None, :]).to(tl.float32) * s_acc[None, :]
             tl.store(y_ptr + offs_m[:, None] * Y_PIX + offs_n[None, :], logits, mask=m_ok[:, None] & n_ok[None, :])
         else:
-            beta = tl.load(beta_ptr + offs_n, mask=n_ok, other=0.0)
+            b_o = tl.load(beta_ptr + offs_n, mask=n_ok, other=0.0)
             mult = tl.load(m_ptr + offs_n, mask=n_ok, other=0.0)
-            t = (acc.to(tl.float32) + beta[None, :]) * mult[None, :]
+            t = acc.to(tl.float32) * mult[None, :] + b_o[None, :]  # two roundings: launched without fp fusion
             t = tl.minimum(tl.maximum(t, 0.0), QMAX + 1.0)  # round(clamp(t, 0, QMAX+1)) then clamp == clamp(round(t))
             fl = tl.floor(t)
             frac = t - fl  # exact: 0 <= t < 2^23
@@ -166,9 +168,9 @@ class TritonInt8Kernels:
         self._params = {}
         for op in program.convs():
             src, dst = program.tensors[op.src], program.tensors[op.dst]
-            _, beta, m = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
+            _, m, b_o = requant_constants(src.scale, op.weight_scale, op.bias, dst.scale)
             assert src.bits in (4, 8)
-            self._params[op.dst] = self._weights(op) + tuple(t.to(device).contiguous() for t in (beta, m)) + (
+            self._params[op.dst] = self._weights(op) + tuple(t.to(device).contiguous() for t in (b_o, m)) + (
                 128 if src.bits == 8 else 0, 2 ** dst.bits - 1, False)
         for op in program.logit_convs():
             src = program.tensors[op.src]
@@ -245,7 +247,7 @@ class TritonInt8Kernels:
         grid = (triton.cdiv(npix, BLOCK_M), triton.cdiv(cout, BLOCK_N))
         _conv_kernel[grid](x, w, wsum, beta, m, y, npix, h, wd, cin, cout, x.stride(2), y.stride(2),
                            KS=op.kernel_size, IN_OFFSET=in_offset, QMAX=qmax, BM=BLOCK_M, BN=BLOCK_N, BK=BLOCK_K,
-                           LOGITS=logits)
+                           LOGITS=logits, enable_fp_fusion=False)  # the reference's two roundings, no FMA
         return y
 
     def conv(self, op: Conv, x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ def attach_int4_backend(model: torch.nn.Module, preference: str,
     Replaces ``model.features`` in place (the model must be the context's own copy).
 
     Returns:
-        ``(precision_detail, notes)``, e.g. ``("int4 (integer backend cpu-int8-fbgemm, exact)", [reason])``
+        ``(precision_detail, notes)``, e.g. ``("int4 (integer backend cpu-int8-onednn, exact)", [reason])``
         or ``(INT4_FAKE_QUANT, [why no integer backend])``.
 
     Raises:

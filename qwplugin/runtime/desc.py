@@ -27,7 +27,7 @@ reversed-Z window-space depth (1 = near; ``camera_far`` may be ``inf``)."""
 
 INT4_BACKENDS = ("auto", "triton", "cpu", "fakequant")
 """How ``precision="int4"`` executes the feature extractor (:mod:`qwplugin.intexec.select`): ``auto`` = the
-fastest exact integer backend that passes its self-test (Triton int8 on sm_80+ CUDA, FBGEMM int8 on CPU),
+fastest exact integer backend that passes its self-test (Triton int8 on sm_80+ CUDA, oneDNN int8 on CPU),
 else the fake-quant float simulation; ``triton``/``cpu`` = that integer backend or UnsupportedHardware;
 ``fakequant`` = the quantization-aware model's fake-quant forward (4-bit values in float arithmetic)."""
 

@@ -172,6 +172,53 @@ def restamp_weights(path: str | Path, output_sharpen: float | None = None, histo
     return out
 
 
+INTEGER_CORE_KEYS = ("format", "format_version", "quant_spec", "program", "config", "precision", "self_test",
+                     "payload_sha256")
+"""Metadata keys :func:`qwplugin.intexec.export.save_program` writes itself (the rest is carried over)."""
+
+
+def reexport_integer(path: str | Path) -> tuple[Path, bool]:
+    """Rewrite a shipped integer file under the current quant spec, from the float QAT checkpoint its
+    metadata names (``float_checkpoint.file``, next to it): after a change of the integer arithmetic
+    (``QUANT_SPEC_VERSION``) the codes and scales stay, the spec and the self-test's known answer change.
+    The training metadata is carried over unchanged; the manifest is updated.
+
+    Returns:
+        ``(path, same_payload)``: ``same_payload`` is True when the tensors (codes, scales) are byte for
+        byte the old file's (the payload checksum is unchanged), as they should be.
+
+    Raises:
+        InvalidArgument: not a safetensors integer file, or its float checkpoint is missing.
+    """
+    from safetensors import safe_open
+
+    from qwplugin.runtime.weights import load_weights_file
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            old = dict(f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same error for the user
+        raise InvalidArgument(f"cannot read {path}: {e}", field="file", expected="an integer .safetensors file",
+                              actual=str(path)) from e
+    if old.get("format") != "qwplugin-int4":
+        raise InvalidArgument("not an integer program file", field="file", expected="format qwplugin-int4",
+                              actual=str(old.get("format")))
+    try:
+        qat_name = json.loads(old["float_checkpoint"])["file"]
+    except (KeyError, ValueError, TypeError) as e:
+        raise InvalidArgument("the file names no float checkpoint to export from", field="file",
+                              expected="metadata float_checkpoint.file", actual=str(path)) from e
+    qat = load_weights_file(path.parent / qat_name, require_manifest=True).model
+    extra = {k: v for k, v in old.items() if k not in INTEGER_CORE_KEYS}
+    export_integer(qat, path, extra_metadata=extra)
+    with safe_open(str(path), "pt") as f:
+        same = f.metadata().get("payload_sha256") == old.get("payload_sha256")
+    os.chmod(path, 0o644)
+    os.chmod(path.parent / "manifest.json", 0o644)
+    return path, same
+
+
 def _loss_text(spatial_weight: float) -> str:
     return (f"{spatial_weight:g} * spatial L1 + {1 - spatial_weight:g} * temporal L1 of frame differences, "
             "tonemapped x/(1+x)")
@@ -230,15 +277,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restamp", action="append", default=[],
                         help="a float .safetensors file to rewrite in place with --output-sharpen / "
                              "--history-warp (same tensors and training metadata; repeatable)")
+    parser.add_argument("--reexport-integer", action="append", default=[], metavar="FILE",
+                        help="a shipped integer *-int4 file to write again from the float QAT checkpoint its "
+                             "metadata names, under the current quant spec (after a change of the integer "
+                             "arithmetic; same codes, new spec and known answer; repeatable)")
     args = parser.parse_args(argv)
-    if not args.run and not args.file and not args.restamp:
-        parser.error("give --run, --file or --restamp")
+    if not args.run and not args.file and not args.restamp and not args.reexport_integer:
+        parser.error("give --run, --file, --restamp or --reexport-integer")
     paths = [p for run in args.run for p in export_run(run, args.out, args.name, args.output_sharpen,
                                                        args.history_warp)]
     paths += [export_stage(f, args.out, args.name, args.output_sharpen, args.history_warp) for f in args.file]
     paths += [restamp_weights(f, args.output_sharpen, args.history_warp) for f in args.restamp]
     for path in paths:
         print(f"wrote {path}")
+    for f in args.reexport_integer:
+        path, same = reexport_integer(f)
+        print(f"wrote {path} ({'same codes and scales' if same else 'CODES OR SCALES CHANGED'})")
     return 0
 
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from qwplugin.errors import InvalidArgument, UnsupportedHardware
-from qwplugin.intexec.cpu_backend import CpuInt8Backend, fbgemm_available
+from qwplugin.intexec.cpu_backend import CpuInt8Backend, onednn_available
 from qwplugin.intexec.fakequant import FakeQuantExecutor
 from qwplugin.intexec.reference import run_reference
 from qwplugin.intexec.select import IntegerFeatureExtractor, make_extractor_backend
 from qwplugin.intexec.synthetic import random_unet_program
 
-needs_fbgemm = pytest.mark.skipif(not fbgemm_available()[0], reason=fbgemm_available()[1])
+needs_onednn = pytest.mark.skipif(not onednn_available()[0], reason=onednn_available()[1])
 
 
 def _input(program, n, h, w, seed):
@@ -20,7 +20,7 @@ def _input(program, n, h, w, seed):
     return torch.randint(0, 256, (n, program.input_spec.channels, h, w), generator=g, dtype=torch.uint8)
 
 
-@needs_fbgemm
+@needs_onednn
 @pytest.mark.parametrize("seed,n,h,w", [(0, 1, 4, 4), (1, 2, 12, 20), (2, 1, 28, 36), (3, 3, 8, 44)])
 def test_cpu_backend_bit_exact(seed, n, h, w):
     # Odd sizes at every level: 12x20 -> 6x10 -> 3x5 (tiny program has 3 levels, pad multiple 4).
@@ -33,7 +33,7 @@ def test_cpu_backend_bit_exact(seed, n, h, w):
         assert ref[name].float().std() > 0.3  # non-degenerate codes
 
 
-@needs_fbgemm
+@needs_onednn
 def test_cpu_backend_bit_exact_paper_shape():
     from qwplugin.intexec.synthetic import PAPER_DECODER, PAPER_ENCODER
 
@@ -58,12 +58,12 @@ def test_fakequant_float_bounded_difference():
         assert (diff > 1).float().mean() <= 0.01 and (diff > 0).float().mean() <= 0.05
 
 
-@needs_fbgemm
+@needs_onednn
 def test_selection_auto_picks_exact_cpu_backend_and_says_why():
     program = random_unet_program(seed=5)
     backend, info = make_extractor_backend(program)
     if not torch.cuda.is_available():
-        assert info.name == "cpu-int8-fbgemm" and info.exact
+        assert info.name == "cpu-int8-onednn" and info.exact
         assert "triton" in info.reason  # the reason names the skipped GPU candidate
     assert backend.name == info.name
 
@@ -72,19 +72,19 @@ def test_selection_falls_back_to_float_with_reason(monkeypatch):
     import qwplugin.intexec.select as select
 
     def broken(program, **kwargs):
-        raise UnsupportedHardware("FBGEMM missing (simulated)")
+        raise UnsupportedHardware("oneDNN missing (simulated)")
 
     monkeypatch.setattr(select, "CpuInt8Backend", broken)
     backend, info = make_extractor_backend(random_unet_program(seed=6))
     assert info.name == "fakequant-float" and not info.exact
-    assert "FBGEMM missing (simulated)" in info.reason
+    assert "oneDNN missing (simulated)" in info.reason
     with pytest.raises(UnsupportedHardware):
         make_extractor_backend(random_unet_program(seed=6), preference="cpu")
     with pytest.raises(InvalidArgument):
         make_extractor_backend(random_unet_program(seed=6), preference="fastest")
 
 
-@needs_fbgemm
+@needs_onednn
 def test_selection_self_test_catches_a_wrong_backend(monkeypatch):
     import qwplugin.intexec.select as select
 
@@ -97,7 +97,7 @@ def test_selection_self_test_catches_a_wrong_backend(monkeypatch):
     assert info.name == "fakequant-float" and "self-test mismatch" in info.reason
 
 
-@needs_fbgemm
+@needs_onednn
 def test_integer_extractor_runs_inside_qwnet():
     """The whole QWNet with its extractor swapped for the integer backend equals the fake-quant model
     up to the documented rounding differences (mean |output difference| small, same shape)."""

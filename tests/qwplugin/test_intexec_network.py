@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from qwplugin import Context, ContextDesc
-from qwplugin.intexec.cpu_backend import CpuInt8Backend, fbgemm_available
+from qwplugin.intexec.cpu_backend import CpuInt8Backend, onednn_available
 from qwplugin.intexec.export import export_network, load_program
 from qwplugin.intexec.fakequant import FakeQuantExecutor
 from qwplugin.intexec.network import IntegerQWNet, filter_from_logits
@@ -20,7 +20,7 @@ from qwplugin.ops.colour import to_network
 from qwplugin.runtime.weights import SHIPPED_DIR, load_weights_file
 from runtime_frames import pan_frame
 
-needs_fbgemm = pytest.mark.skipif(not fbgemm_available()[0], reason=fbgemm_available()[1])
+needs_onednn = pytest.mark.skipif(not onednn_available()[0], reason=onednn_available()[1])
 INT4 = SHIPPED_DIR / "qwnet-int4.safetensors"
 QAT = SHIPPED_DIR / "qwnet-int4-qat.safetensors"
 FP32 = SHIPPED_DIR / "qwnet-fp32.safetensors"
@@ -54,7 +54,7 @@ def test_shipped_int4_file_is_integers_and_small(shipped):
     assert INT4.stat().st_size * 6 <= FP32.stat().st_size  # issue target: at most 1/6 (measured 1/7.6)
     loaded = load_weights_file(INT4, require_manifest=True)
     assert loaded.integer and isinstance(loaded.model, IntegerQWNet)
-    assert loaded.metadata["format"] == "qwplugin-int4" and loaded.metadata["quant_spec"]["version"] == "1"
+    assert loaded.metadata["format"] == "qwplugin-int4" and loaded.metadata["quant_spec"]["version"] == "2"
     assert loaded.metadata["float_checkpoint"]["file"] == QAT.name
     assert loaded.metadata["metrics"]["val_psnr_db"] > 0  # the training figures travel with the file
     convs = shipped.convs()
@@ -74,34 +74,29 @@ def test_shipped_int4_file_is_the_export_of_the_shipped_qat_file(shipped):
             assert torch.equal(a.weight_scale, b.weight_scale)
 
 
-@needs_fbgemm
+@needs_onednn
 @pytest.mark.parametrize("variant", ["this-cpu", "portable"])
 def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, variant, monkeypatch):
     """Every tensor (first conv, every 4-bit conv, pool/upsample/concat, the 9 filter logits) equals the
     reference: codes bit for bit, float32 logits bit for bit; a batch of two frames (the per-image NCHW
-    transpose of the logits). ``this-cpu``: the paths this CPU gets (with VNNI / AMX: the first conv unsplit,
-    the logits on the stored bytes with their zero point); ``portable``: the paths of a CPU with int16 pair
-    sums (first conv on the split input, logits on the codes), forced here."""
+    transpose of the logits). ``this-cpu``: the paths this CPU gets (with VNNI / AMX: the first conv
+    unsplit); ``portable``: the path of a CPU with int16 pair sums (first conv on the split input), forced."""
     import qwplugin.intexec.cpu_backend as cpu
-    from qwplugin.intexec.cpu_backend import zero_point
 
     if variant == "portable":
-        monkeypatch.setattr(cpu, "fbgemm_pair_sums_saturate", lambda *shape: True)
-        monkeypatch.setattr(cpu, "cpu_has_int8_dot_products", lambda: False)
+        monkeypatch.setattr(cpu, "onednn_pair_sums_saturate", lambda *shape: True)
     x = torch.cat([real_input()[0], real_input(shift=-5)[0]])
     codes = quantize_input(x, shipped.input_spec.scale)
     ref = run_reference(shipped, codes)
     backend = CpuInt8Backend(shipped)
-    assert "enc0_0" in backend.kernels._packed  # the 8-bit first conv runs on FBGEMM integers
+    assert set(backend.kernels._packed) == {op.dst for op in shipped.convs()}  # every conv on oneDNN integers
     if variant == "portable":
-        assert "enc0_0" in backend.kernels.split_input and not backend.kernels.bytes_with_zero_point
+        assert backend.kernels.split_input == {"enc0_0"}
     got = native_env_as_reference(backend, shipped, backend.run(codes))
     assert set(got) == set(ref)
     bad = [n for n in ref if not torch.equal(got[n], ref[n])]
     assert not bad, bad
-    # the frame exercises the arithmetic: codes spread, logits vary, and FBGEMM's fused clamp of the bytes
-    # code + 240 to [240, 255] (zero_point(4)) is the reference's clamp to [0, 15] at both ends
-    assert zero_point(4) == 240 and zero_point(8) == 0
+    # the frame exercises the arithmetic: codes spread, logits vary, the fused clip reaches both ends
     assert len(torch.unique(ref["enc0_0"])) >= 8 and all(ref[h].std() > 0.1 for h in shipped.heads)
     convs = [op.dst for op in shipped.convs()]
     assert sum(int(ref[n].max()) == 15 for n in convs) >= 5 and all(int(ref[n].min()) == 0 for n in convs)
@@ -118,7 +113,7 @@ def test_fakequant_backend_is_close_but_not_claimed_exact(shipped):
         assert (got[n] - ref[n]).abs().max() < 1e-3 * ref[n].abs().max()
 
 
-@needs_fbgemm
+@needs_onednn
 @pytest.mark.parametrize("split", [True, False])
 def test_first_conv_split_is_exact_at_the_saturation_worst_case(split, monkeypatch):
     """All-255 input codes against +-127 weights: the u8 x s8 pair sums would exceed int16 (2 * 255 * 127)
@@ -126,11 +121,11 @@ def test_first_conv_split_is_exact_at_the_saturation_worst_case(split, monkeypat
     the probe found no saturation (the probe's verdict is checked against this worst case)."""
     import qwplugin.intexec.cpu_backend as cpu
 
-    saturates = cpu.fbgemm_pair_sums_saturate(6, 4, 3)
+    saturates = cpu.onednn_pair_sums_saturate(6, 4, 3)
     if split:
-        monkeypatch.setattr(cpu, "fbgemm_pair_sums_saturate", lambda *shape: True)
+        monkeypatch.setattr(cpu, "onednn_pair_sums_saturate", lambda *shape: True)
     elif saturates:
-        pytest.skip("FBGEMM sums u8 x s8 pairs in int16 on this CPU: the first conv is always split")
+        pytest.skip("oneDNN sums u8 x s8 pairs in int16 on this CPU: the first conv is always split")
     w = torch.full((4, 6, 3, 3), 127, dtype=torch.int8)
     w[1] = -127
     w[2, ::2] = -127
@@ -166,7 +161,7 @@ def test_filter_tail_equals_the_float_filter_network_operation_for_operation():
     assert torch.equal(got, want)
 
 
-@needs_fbgemm
+@needs_onednn
 def test_integer_qwnet_matches_the_fake_quant_model_closely():
     qat = load_weights_file(QAT, require_manifest=True).model
     from qwplugin.quant import set_quantized
@@ -174,7 +169,7 @@ def test_integer_qwnet_matches_the_fake_quant_model_closely():
     set_quantized(qat, True)
     net = load_weights_file(INT4, require_manifest=True).model
     detail, notes = net.use_backend("cpu")
-    assert detail == "int4 (integer backend cpu-int8-fbgemm, exact)"
+    assert detail == "int4 (integer backend cpu-int8-onednn, exact)"
     _, color, history = real_input(32, 48)
     with torch.no_grad():
         want, got = qat(color, history), net(color, history)
@@ -183,7 +178,7 @@ def test_integer_qwnet_matches_the_fake_quant_model_closely():
     assert got.shape == want.shape and (got - want).abs().mean() < 1e-3
 
 
-@needs_fbgemm
+@needs_onednn
 def test_context_int4_never_builds_a_float_extractor(monkeypatch):
     """Checked, not assumed: constructing a float FeatureExtractor or a QuantConv2d raises here."""
     import qwplugin.model.unet as unet
@@ -196,7 +191,7 @@ def test_context_int4_never_builds_a_float_extractor(monkeypatch):
     monkeypatch.setattr(layers.QuantConv2d, "__init__", refuse)
     ctx = Context(ContextDesc(render_size=(24, 16), model="qwnet", precision="int4", backend="cpu"))
     info = ctx.backend_info
-    assert info.precision_detail == "int4 (integer backend cpu-int8-fbgemm, exact)"
+    assert info.precision_detail == "int4 (integer backend cpu-int8-onednn, exact)"
     assert info.weights.startswith("trained: qwnet-int4.safetensors")
     assert any("no float feature extractor" in n for n in info.notes)
     assert not any(isinstance(m, torch.nn.Conv2d) for m in ctx._model.modules())
@@ -208,7 +203,7 @@ def test_context_int4_never_builds_a_float_extractor(monkeypatch):
     ctx.close()
 
 
-@needs_fbgemm
+@needs_onednn
 def test_context_int4_and_its_fakequant_simulation_agree():
     frames = [pan_frame(t, h=16, w=24) for t in range(3)]
     integer = Context(ContextDesc(render_size=(24, 16), model="qwnet", precision="int4", backend="cpu"))
@@ -220,7 +215,7 @@ def test_context_int4_and_its_fakequant_simulation_agree():
         assert np.abs(a - b).mean() < 1e-3
 
 
-@needs_fbgemm
+@needs_onednn
 def test_known_answer_is_the_reference_answer_and_a_wrong_one_fails_the_self_test(shipped):
     """The start-up self-test compares against the reference digest stored at export: it must be the real
     reference answer, and a backend that disagrees with it must be refused."""
@@ -230,7 +225,7 @@ def test_known_answer_is_the_reference_answer_and_a_wrong_one_fails_the_self_tes
 
     assert shipped.known_answer == known_answer(shipped)  # recomputed with the reference executor now
     backend, info = make_extractor_backend(shipped, preference="auto")
-    assert info.exact and info.name == "cpu-int8-fbgemm"
+    assert info.exact and info.name == "cpu-int8-onednn"
     forged = dataclasses.replace(shipped, known_answer={**shipped.known_answer, "sha256": "0" * 64})
     _, info = make_extractor_backend(forged, preference="auto")
     assert info.name == "fakequant-float" and "known-answer digest" in info.reason

@@ -10,7 +10,7 @@ import torch
 
 from qwplugin import Context, ContextDesc, Frame
 from qwplugin.errors import InvalidArgument
-from qwplugin.intexec.cpu_backend import fbgemm_available
+from qwplugin.intexec.cpu_backend import onednn_available
 from qwplugin.model import ModelConfig, build_model, reconstruct_step, run_sequence
 from qwplugin.model.taa_candidate import taa_candidate_nw
 from qwplugin.ops.colour import from_network, to_network
@@ -126,7 +126,7 @@ def test_training_recurrence_equals_the_inference_steps():
     assert (other[:, 1:] - seq[:, 1:]).abs().max() > 1e-3
 
 
-@pytest.mark.skipif(not fbgemm_available()[0], reason=fbgemm_available()[1])
+@pytest.mark.skipif(not onednn_available()[0], reason=onednn_available()[1])
 def test_integer_network_filters_the_candidate_like_the_fake_quant_model():
     from qwplugin.intexec.export import export_network, program_from_bytes, program_to_bytes
     from qwplugin.intexec.network import IntegerQWNet

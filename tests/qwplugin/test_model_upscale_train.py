@@ -8,7 +8,7 @@ import torch
 from qwplugin.data.dataset import SequenceDataset, to_tensors
 from qwplugin.data.synthetic import write_synthetic_upscale_dataset
 from qwplugin.errors import InvalidArgument
-from qwplugin.intexec.cpu_backend import fbgemm_available
+from qwplugin.intexec.cpu_backend import onednn_available
 from qwplugin.intexec.export import export_network, load_program, save_program
 from qwplugin.model.build import build_model
 from qwplugin.model.config import ModelConfig
@@ -102,7 +102,7 @@ def test_qat_model_and_its_integer_program_agree(run, tmp_path):
     assert float(diff.mean()) < 1e-5 and float(diff.max()) < 1e-3, (float(diff.mean()), float(diff.max()))
     ref_nw = to_network(block["reference"][None])
     assert float((fake - ref_nw).abs().mean()) > 20 * float(diff.mean())  # the bound is not vacuous
-    if fbgemm_available()[0]:
+    if onednn_available()[0]:
         cpu = IntegerUpscaleQWNet(program, model.config)
         cpu.use_backend("cpu")
         c_nw = to_network(colors[:, 0])

@@ -331,7 +331,7 @@ def test_check_sh_dry_run_end_to_end(tmp_path):
                                          "float bfloat16"]
     assert all("error" not in r for r in nets), nets
     int4 = nets[0]
-    assert int4["backend"] == "cpu-int8-fbgemm" and int4["extractor_macs"] == 81748 * 64 * 48
+    assert int4["backend"] == "cpu-int8-onednn" and int4["extractor_macs"] == 81748 * 64 * 48
     assert int4["extractor_mac_per_s"] == pytest.approx(int4["extractor_macs"] / (int4["extractor_ms"]["median"] / 1e3))
     assert parts["interop"]["status"] == "skipped" and "needs CUDA" in parts["interop"]["error"]
     if gl_ok:
