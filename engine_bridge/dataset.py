@@ -206,7 +206,7 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
 
     Raises:
         InvalidArgument: bad counts or scene names, the validation seed, a test-set scene, a validation-set
-            scene in the train split.
+            scene in the train split, a non-positive ``fps``.
         UnsupportedHardware: no OpenGL context.
     """
     from tqdm import tqdm
@@ -217,6 +217,9 @@ def generate_dataset(out: str | os.PathLike, sequences: int, frames: int = 8, wi
     if int(phase_count) < 1:
         raise InvalidArgument("phase_count must be >= 1", field="--phase-count", expected=">= 1",
                               actual=repr(phase_count))
+    if not (math.isfinite(float(fps)) and float(fps) > 0):
+        raise InvalidArgument("fps must be a positive number", field="--fps", expected="> 0 frames per second",
+                              actual=repr(fps))
     if not math.isfinite(float(mip_bias)):
         raise InvalidArgument("mip_bias must be finite", field="--mip-bias", expected="finite float",
                               actual=repr(mip_bias))
@@ -294,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase-count", type=int, default=None,
                         help="Halton jitter cycle length (default max(16, int(8 * ratio^2)), 16 at native "
                              "size); sequences start at random phases")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="frames per second of the sequences (time step 1/fps; default 30): lower it for "
+                             "longer motion per frame")
     parser.add_argument("--backend", default="auto", choices=["auto", "glfw", "egl", "osmesa"])
     args = parser.parse_args(argv)
     (width, height), display, mip_bias, phase_count = upscale_settings(
@@ -302,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out, args.sequences, args.frames, width, height, args.spp, args.seed,
         val_scenes=args.val_scenes.split(",") if args.val_scenes else None,
         val_sequences=args.val_sequences, scenes=args.scenes.split(",") if args.scenes else None,
-        backend=args.backend, mip_bias=mip_bias, phase_count=phase_count, display_size=display)
+        fps=args.fps, backend=args.backend, mip_bias=mip_bias, phase_count=phase_count, display_size=display)
     n_val = len(index.split("val"))
     print(f"wrote {len(index.sequences)} sequences ({n_val} validation, scenes {', '.join(index.validation_scenes)})"
           f" to {args.out}")

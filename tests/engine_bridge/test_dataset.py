@@ -156,6 +156,15 @@ def test_cli_then_training_a_tiny_model(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "1 validation" in proc.stdout
     assert read_sequence(root / "seq_0000").input_mip_bias == -0.5
+    slow = [sys.executable, "-m", "engine_bridge.dataset", "--out", str(tmp_path / "fps"), "--sequences", "2",
+            "--frames", "2", "--size", "16x16", "--spp", "1", "--scenes", "specular,mixed"]
+    proc = subprocess.run(slow + ["--fps", "24"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((tmp_path / "fps" / "seq_0000" / "sequence.json").read_text())
+    assert meta["fps"] == 24.0  # --fps reaches the renderer and the record
+    for fps in ("0", "nan"):
+        refused = subprocess.run(slow + ["--fps", fps], capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "fps" in refused.stderr
     bad = subprocess.run(cmd[:-2] + ["--seed", str(sets.VALIDATION_SEED)], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and "seed" in bad.stderr
