@@ -25,7 +25,8 @@ NHWC (channels-last) tensors holding the codes themselves (zero point 0); logits
   feature tensor, ``down{d}`` and ``up{d}``, stacked into one conv): the same oneDNN convolution with unit
   scales, the bias codes as its float bias and a float32 output, which is ``f32(acc + q_b)`` exactly
   (integers below 2^24); then one in-place multiply by ``s_acc`` (the reference's step 5) and a blocked
-  2-D transpose to NCHW.
+  2-D transpose to NCHW, in bands of rows (1x1 convs are row-local) so that the float32 conv output stays
+  small enough for the allocator to reuse.
 - **Max-pool** as two elementwise maxima of NHWC views; **nearest
   upsampling** is lazy (:class:`_Up2x`) and written by the following **concatenation**, one ``torch.cat``
   along the innermost channel axis of NHWC views (each output byte written once).
@@ -48,6 +49,9 @@ from qwplugin.errors import UnsupportedHardware
 from qwplugin.intexec.interpreter import ProgramBackend
 from qwplugin.intexec.program import CODES, Concat, Conv, ConvLogits, IntProgram, MaxPool, Upsample
 from qwplugin.intexec.reference import accumulator_scale, requant_constants
+
+LOGIT_BAND_BYTES = 2 << 20
+"""Float32 output bytes of one band of rows of the filter's 1x1 logit convs (see ``_stacked_logits``)."""
 
 PAIR_LIMIT = 32767
 """int16 bound of the pair sums of u8 x s8 products on x86 CPUs without VNNI / AMX (``vpmaddubsw``)."""
@@ -286,6 +290,25 @@ class CpuInt8Kernels:
     def _stacked_logits(self, src: str, x: torch.Tensor) -> torch.Tensor:
         plan = self._logits[src]
         x = x.contiguous(memory_format=torch.channels_last)
+        if plan[0] != "onednn" or plan[-1] != 0:
+            return _to_nchw(self._logits_rows(plan, x))
+        # 1x1 convs are row-local: run them on bands of rows of at most LOGIT_BAND_BYTES of float32 output,
+        # each transposed into its rows of the NCHW result. A band's output is small enough for the
+        # allocator to reuse the same block band after band (a whole-frame float32 output is a fresh mmap,
+        # zero-filled page by page on first touch: that, not the conv, was most of the level-0 logits' time).
+        n, _, h, w = x.shape
+        c = plan[2].shape[0]  # the unit scales, one per stacked output channel
+        out = torch.empty((n, c, h, w), dtype=torch.float32)
+        rows = max(1, LOGIT_BAND_BYTES // (4 * c * w * n))
+        for r0 in range(0, h, rows):
+            band = self._logits_rows(plan, x[:, :, r0:r0 + rows])
+            for i in range(n):
+                out[i, :, r0:r0 + band.shape[2]].view(c, -1).copy_(band[i].permute(1, 2, 0).reshape(-1, c).t())
+        return out
+
+    @staticmethod
+    def _logits_rows(plan: tuple, x: torch.Tensor) -> torch.Tensor:
+        """The stacked heads' logits ``f32(acc + q_b) * s_acc`` of NHWC codes ``x``, float32 channels-last."""
         if plan[0] == "onednn":
             # bias inside oneDNN: f32(acc) + q_b with unit scales is the exact integer acc + q_b (< 2^24).
             _, packed, ones, bias, s_acc, pad = plan
@@ -293,7 +316,7 @@ class CpuInt8Kernels:
         else:
             _, wf, bias, s_acc, pad = plan
             acc = F.conv2d(x.to(torch.float32), wf, padding=pad).add_(bias)  # exact integers < 2^24
-        return _to_nchw(acc.mul_(s_acc))  # f32(acc + q_b) * s_acc: one rounding
+        return acc.mul_(s_acc)  # f32(acc + q_b) * s_acc: one rounding
 
     def codes(self, name: str, y) -> torch.Tensor:
         return _dense(y).contiguous()

@@ -80,11 +80,14 @@ def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, vari
     """Every tensor (first conv, every 4-bit conv, pool/upsample/concat, the 9 filter logits) equals the
     reference: codes bit for bit, float32 logits bit for bit; a batch of two frames (the per-image NCHW
     transpose of the logits). ``this-cpu``: the paths this CPU gets (with VNNI / AMX: the first conv
-    unsplit); ``portable``: the path of a CPU with int16 pair sums (first conv on the split input), forced."""
+    unsplit; here also the logit convs in one-row bands); ``portable``: the path of a CPU with int16 pair
+    sums (first conv on the split input), forced, with the default bands (one band at this size)."""
     import qwplugin.intexec.cpu_backend as cpu
 
     if variant == "portable":
         monkeypatch.setattr(cpu, "onednn_pair_sums_saturate", lambda *shape: True)
+    else:
+        monkeypatch.setattr(cpu, "LOGIT_BAND_BYTES", 1)  # the logit convs one row at a time: every band edge
     x = torch.cat([real_input()[0], real_input(shift=-5)[0]])
     codes = quantize_input(x, shipped.input_spec.scale)
     ref = run_reference(shipped, codes)
