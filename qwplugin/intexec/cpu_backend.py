@@ -29,7 +29,10 @@ NHWC (channels-last) tensors holding the codes themselves (zero point 0); logits
   small enough for the allocator to reuse.
 - **Max-pool** as two elementwise maxima of NHWC views; **nearest
   upsampling** is lazy (:class:`_Up2x`) and written by the following **concatenation**, one ``torch.cat``
-  along the innermost channel axis of NHWC views (each output byte written once).
+  along the innermost channel axis of NHWC views (each output byte written once). A concatenation whose
+  only reader is a 1x1 conv (the decoder's projections) stays lazy too (:class:`_Concat`): the conv
+  builds it and convolves it in bands of rows of at most ``CONCAT_BAND_BYTES`` (1x1 convs are row-local),
+  so the whole-frame concat (50 MB at 960x540 level 0) is never written.
 
 Measured alternatives (``docs/integer.md``): FBGEMM's quantized conv (this backend until quant spec
 version 1, whose requantization was FBGEMM's ``round(f32(f32(acc) + beta) * m)``) does not use AMX and
@@ -52,6 +55,9 @@ from qwplugin.intexec.reference import accumulator_scale, requant_constants
 
 LOGIT_BAND_BYTES = 2 << 20
 """Float32 output bytes of one band of rows of the filter's 1x1 logit convs (see ``_stacked_logits``)."""
+
+CONCAT_BAND_BYTES = 8 << 20
+"""Bytes of one band of rows of a concat read by a 1x1 conv (see ``CpuInt8Kernels._conv_bands``)."""
 
 PAIR_LIMIT = 32767
 """int16 bound of the pair sums of u8 x s8 products on x86 CPUs without VNNI / AMX (``vpmaddubsw``)."""
@@ -148,8 +154,53 @@ class _Up2x:
         return self.row_pairs().contiguous().view(n, h, w, c).permute(0, 3, 1, 2)
 
 
+def _cat_rows(xs: list) -> torch.Tensor:
+    """Channel concatenation of NHWC codes / lazy upsamplings (same N, H, W): one ``torch.cat`` along the
+    innermost axis of NHWC views, every output byte written once; a lazily upsampled source enters as a
+    broadcast view over row pairs (see :meth:`_Up2x.row_pairs`)."""
+    n, _, h, w = xs[0].shape
+    if any(isinstance(x, _Up2x) for x in xs):
+        parts = [x.row_pairs() if isinstance(x, _Up2x)
+                 else x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w, -1) for x in xs]
+    else:
+        parts = [x.permute(0, 2, 3, 1) for x in xs]
+    out = torch.cat(parts, dim=-1)
+    return out.view(n, h, w, out.shape[-1]).permute(0, 3, 1, 2)
+
+
+class _Concat:
+    """A concatenation not yet materialised, read by a 1x1 conv in bands of rows (see
+    ``CpuInt8Kernels.conv``): the whole-frame concat is never written. Anything else materialises it with
+    :meth:`dense`."""
+
+    __slots__ = ("xs",)
+
+    def __init__(self, xs: list):
+        self.xs = xs
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        n, _, h, w = self.xs[0].shape
+        return n, sum(x.shape[1] for x in self.xs), h, w
+
+    def rows(self, r0: int, r1: int) -> torch.Tensor:
+        """Rows ``r0:r1`` of the concatenation (``r0`` even, and ``r1`` too unless it is the last row when a
+        source is a lazy upsampling), NHWC."""
+        parts = []
+        for x in self.xs:
+            if isinstance(x, _Up2x):
+                assert r0 % 2 == 0 and (r1 % 2 == 0 or r1 == self.shape[2])
+                parts.append(_Up2x(x.x[:, :, r0 // 2:(r1 + 1) // 2]))
+            else:
+                parts.append(x[:, :, r0:r1])
+        return _cat_rows(parts)
+
+    def dense(self) -> torch.Tensor:
+        return _cat_rows([x for x in self.xs])
+
+
 def _dense(x):
-    return x.dense() if isinstance(x, _Up2x) else x
+    return x.dense() if isinstance(x, (_Up2x, _Concat)) else x
 
 
 class CpuInt8Kernels:
@@ -181,6 +232,17 @@ class CpuInt8Kernels:
         self.split_input: set[str] = set()  # convs run on the split 8-bit input (see the module docstring)
         for op in program.convs():
             self._prepare_conv(op)
+        # Concats read only by one 1x1 conv (the decoder's projections) stay lazy and are read in bands.
+        readers: dict[str, list] = {}
+        for op in program.ops:
+            for name in (op.srcs if isinstance(op, Concat) else [op.src]):
+                readers.setdefault(name, []).append(op)
+        exposed = set(program.outputs) | set(program.heads)
+        self._banded_concats = {
+            op.dst for op in program.ops if isinstance(op, Concat) and op.dst not in exposed
+            and len(readers.get(op.dst, [])) == 1 and isinstance(readers[op.dst][0], Conv)
+            and readers[op.dst][0].kernel_size == 1 and readers[op.dst][0].dst in self._packed
+            and readers[op.dst][0].dst not in self.split_input}
         # Heads reading the same features (down{d} and up{d}) run as one conv with their output channels
         # stacked: one read of the features, one oneDNN call; per-channel arithmetic is unchanged.
         groups: dict[str, list[ConvLogits]] = {}
@@ -238,6 +300,8 @@ class CpuInt8Kernels:
         return x_codes.cpu().contiguous(memory_format=torch.channels_last)
 
     def conv(self, op: Conv, x) -> torch.Tensor:
+        if isinstance(x, _Concat) and op.dst in self._packed and op.dst not in self.split_input:
+            return self._conv_bands(op, x)
         x = _dense(x)
         if op.dst in self._packed:
             packed, scales, b_o, pad, qmax = self._packed[op.dst]
@@ -255,6 +319,19 @@ class CpuInt8Kernels:
         t.mul_(m.view(1, -1, 1, 1)).add_(b_o.view(1, -1, 1, 1)).round_().clamp_(0, 2 ** bits - 1)
         return t.to(torch.uint8).contiguous(memory_format=torch.channels_last)
 
+    def _conv_bands(self, op: Conv, x: _Concat) -> torch.Tensor:
+        """A 1x1 conv of a lazy concat, band by band of rows (1x1 convs are row-local, so every output row is
+        the same as from the whole concat): each band's concat is a small block the allocator reuses."""
+        assert op.kernel_size == 1 and op.padding == 0
+        packed, scales, b_o, pad, qmax = self._packed[op.dst]
+        n, cin, h, w = x.shape
+        out = _empty_nhwc(n, scales.shape[0], h, w)
+        rows = max(2, (CONCAT_BAND_BYTES // (cin * w * n)) // 2 * 2)  # even: lazily upsampled sources
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            out[:, :, r0:r1] = _qconv(x.rows(r0, r1), packed, scales, b_o, pad, torch.uint8, qmax)
+        return out
+
     def maxpool(self, op: MaxPool, x) -> torch.Tensor:
         # Two elementwise maxima on NHWC views (row pairs, then column pairs): as fast here as torch's
         # quantized max-pool, with no quantized tensors (deprecated in torch).
@@ -267,17 +344,10 @@ class CpuInt8Kernels:
     def upsample(self, op: Upsample, x) -> _Up2x:
         return _Up2x(_dense(x))
 
-    def concat(self, op: Concat, xs: list) -> torch.Tensor:
-        # One torch.cat along the innermost (channel) axis of NHWC views: every output byte written once.
-        # A lazily upsampled source enters as a broadcast view over row pairs (see _Up2x.row_pairs).
-        n, _, h, w = xs[0].shape
-        if any(isinstance(x, _Up2x) for x in xs):
-            parts = [x.row_pairs() if isinstance(x, _Up2x)
-                     else x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w, -1) for x in xs]
-        else:
-            parts = [x.permute(0, 2, 3, 1) for x in xs]
-        out = torch.cat(parts, dim=-1)
-        return out.view(n, h, w, out.shape[-1]).permute(0, 3, 1, 2)
+    def concat(self, op: Concat, xs: list):
+        if op.dst in self._banded_concats:
+            return _Concat(xs)  # read band by band by its only consumer, a 1x1 conv
+        return _cat_rows(xs)
 
     def conv_logits(self, op: ConvLogits, x: torch.Tensor) -> torch.Tensor:
         src, first, end = self._slices[op.dst]

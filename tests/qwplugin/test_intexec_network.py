@@ -80,7 +80,8 @@ def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, vari
     """Every tensor (first conv, every 4-bit conv, pool/upsample/concat, the 9 filter logits) equals the
     reference: codes bit for bit, float32 logits bit for bit; a batch of two frames (the per-image NCHW
     transpose of the logits). ``this-cpu``: the paths this CPU gets (with VNNI / AMX: the first conv
-    unsplit; here also the logit convs in one-row bands); ``portable``: the path of a CPU with int16 pair
+    unsplit; here also the logit convs in one-row bands and the decoder's concat + 1x1 projection in
+    two-row bands); ``portable``: the path of a CPU with int16 pair
     sums (first conv on the split input), forced, with the default bands (one band at this size)."""
     import qwplugin.intexec.cpu_backend as cpu
 
@@ -88,11 +89,14 @@ def test_cpu_backend_bit_exact_on_shipped_weights_and_a_real_image(shipped, vari
         monkeypatch.setattr(cpu, "onednn_pair_sums_saturate", lambda *shape: True)
     else:
         monkeypatch.setattr(cpu, "LOGIT_BAND_BYTES", 1)  # the logit convs one row at a time: every band edge
+        monkeypatch.setattr(cpu, "CONCAT_BAND_BYTES", 1)  # the decoder's concat + 1x1 projection, 2 rows a band
     x = torch.cat([real_input()[0], real_input(shift=-5)[0]])
     codes = quantize_input(x, shipped.input_spec.scale)
     ref = run_reference(shipped, codes)
     backend = CpuInt8Backend(shipped)
     assert set(backend.kernels._packed) == {op.dst for op in shipped.convs()}  # every conv on oneDNN integers
+    concats = {op.dst for op in shipped.ops if type(op).__name__ == "Concat"}
+    assert len(concats) == 4 and backend.kernels._banded_concats == concats  # each read by one 1x1 projection
     if variant == "portable":
         assert backend.kernels.split_input == {"enc0_0"}
     got = native_env_as_reference(backend, shipped, backend.run(codes))
