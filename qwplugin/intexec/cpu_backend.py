@@ -196,7 +196,7 @@ class _Concat:
         return _cat_rows(parts)
 
     def dense(self) -> torch.Tensor:
-        return _cat_rows([x for x in self.xs])
+        return _cat_rows(self.xs)
 
 
 def _dense(x):
