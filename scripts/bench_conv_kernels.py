@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -23,19 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qwplugin.intexec.cpu_backend import _prepack, _qconv  # noqa: E402
+from qwplugin.intexec.bench import _median_ms, uptime  # noqa: E402
+from qwplugin.intexec.cpu_backend import OneDnnConv  # noqa: E402
 from qwplugin.intexec.program import MaxPool, Upsample  # noqa: E402
 from qwplugin.runtime.weights import SHIPPED_DIR, load_weights_file  # noqa: E402
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def _fbgemm_ms(x: torch.Tensor, w: torch.Tensor, pad: int, repeats: int) -> float:
@@ -48,10 +37,8 @@ def _fbgemm_ms(x: torch.Tensor, w: torch.Tensor, pad: int, repeats: int) -> floa
 
 
 def _onednn_ms(x: torch.Tensor, w: torch.Tensor, pad: int, repeats: int) -> float:
-    scales = torch.full((w.shape[0],), 1e-3, dtype=torch.float64)
-    packed = _prepack(w, scales, pad)
-    bias = torch.zeros(w.shape[0])
-    return _median_ms(lambda: _qconv(x, packed, scales, bias, pad, torch.uint8, 15.0), repeats)
+    conv = OneDnnConv(w, torch.full((w.shape[0],), 1e-3), torch.zeros(w.shape[0]), pad, 15.0)
+    return _median_ms(lambda: conv(x), repeats)
 
 
 def main(argv=None) -> int:
@@ -68,7 +55,7 @@ def main(argv=None) -> int:
     g = torch.Generator().manual_seed(0)
     rows = []
     warnings.simplefilter("ignore", UserWarning)  # quantized-tensor deprecation notices (FBGEMM side)
-    before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    before = uptime()
     for op in program.extractor_ops():
         src = op.srcs[0] if hasattr(op, "srcs") else op.src
         level[op.dst] = level[src] + (1 if isinstance(op, MaxPool) else -1 if isinstance(op, Upsample) else 0)
@@ -82,7 +69,7 @@ def main(argv=None) -> int:
         fb = _fbgemm_ms(x, op.weight, op.padding, args.repeats)
         od = _onednn_ms(x, op.weight, op.padding, args.repeats)
         rows.append((f"{op.name} ({k}x{k} {cin}->{cout}, w{op.weight_bits}) @{w}x{h}", fb, od))
-    after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    after = uptime()
     lines = [f"Command: `python scripts/bench_conv_kernels.py {' '.join(argv if argv is not None else sys.argv[1:])}`  ",
              f"torch {torch.__version__}, {torch.get_num_threads()} threads; `uptime` before: `{before}`, "
              f"after: `{after}`", "", "| conv | FBGEMM ms | oneDNN ms | FBGEMM / oneDNN |", "|---|---|---|---|"]

@@ -87,16 +87,14 @@ def int8_rates(repeats: int = 5) -> dict[str, float]:
     ms = _median_ms(lambda: torch.ops.onednn.qlinear_pointwise(a, 1.0, 0, packed, scales, zeros, None, 1.0, 0,
                                                                 torch.uint8, "none", [], ""), repeats)
     rates["oneDNN int8 matmul 8192x1024x1024"] = m * k * n / (ms / 1e3)
+    from qwplugin.intexec.cpu_backend import OneDnnConv
+
     c, hw = 256, 128
     x = torch.randint(0, 16, (1, c, hw, hw), generator=g, dtype=torch.uint8).contiguous(
         memory_format=torch.channels_last)
-    wc = torch.randint(-8, 8, (c, c, 3, 3), generator=g, dtype=torch.int8)
-    sc = torch.full((c,), 1e-3, dtype=torch.float64)
-    pc = torch.ops.onednn.qconv_prepack(wc, sc, 1.0, 0, [1, 1], [1, 1], [1, 1], 1, None)
-    zc = torch.zeros(c, dtype=torch.long)
-    ms = _median_ms(lambda: torch.ops.onednn.qconv_pointwise(x, 1.0, 0, pc, sc, zc, torch.zeros(c), [1, 1], [1, 1],
-                                                              [1, 1], 1, 1.0, 0, torch.uint8, "hardtanh",
-                                                              [0.0, 15.0], ""), repeats)
+    conv = OneDnnConv(torch.randint(-8, 8, (c, c, 3, 3), generator=g, dtype=torch.int8), torch.full((c,), 1e-3),
+                      torch.zeros(c), 1, 15.0)  # the CPU backend's fused 4-bit conv
+    ms = _median_ms(lambda: conv(x), repeats)
     rates["oneDNN int8 conv 3x3 256->256 @128x128"] = c * c * 9 * hw * hw / (ms / 1e3)
     return rates
 

@@ -72,21 +72,42 @@ def onednn_available() -> tuple[bool, str]:
     return True, "oneDNN int8 convolutions available"
 
 
-def _prepack(weight: torch.Tensor, scales: torch.Tensor, padding: int):
-    """oneDNN-prepacked int8 weights (Cout, Cin, k, k) with per-channel scales, for uint8 input codes of
-    scale 1 and zero point 0, stride 1."""
-    return torch.ops.onednn.qconv_prepack(weight.contiguous(), scales.to(torch.float64), 1.0, 0, [1, 1],
-                                          [padding] * 2, [1, 1], 1, None)
+class OneDnnConv:
+    """A oneDNN int8 conv of uint8 NHWC codes (scale 1, zero point 0, stride 1), prepacked once:
+    ``f32(f32(acc) * scales) + bias``, clipped to [0, ``clip_max``] and rounded half to even into uint8, or
+    (``clip_max=None``) as float32.
+
+    Args:
+        weight: int8 (Cout, Cin, k, k); scales, bias: float (Cout,); padding: zero padding.
+    """
+
+    def __init__(self, weight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor, padding: int,
+                 clip_max: float | None):
+        self.scales = scales.to(torch.float64)  # float32 -> float64 -> float32 inside oneDNN: exact
+        self.zero_points = torch.zeros(weight.shape[0], dtype=torch.long)
+        self.bias = bias.to(torch.float32)
+        self.padding = [padding] * 2
+        self.packed = torch.ops.onednn.qconv_prepack(weight.contiguous(), self.scales, 1.0, 0, [1, 1],
+                                                     self.padding, [1, 1], 1, None)
+        self.out_dtype = torch.uint8 if clip_max is not None else torch.float32
+        self.attr, self.scalars = ("hardtanh", [0.0, clip_max]) if clip_max is not None else ("none", [])
+
+    @property
+    def out_channels(self) -> int:
+        return self.zero_points.shape[0]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.onednn.qconv_pointwise(x, 1.0, 0, self.packed, self.scales, self.zero_points, self.bias,
+                                                [1, 1], self.padding, [1, 1], 1, 1.0, 0, self.out_dtype,
+                                                self.attr, self.scalars, "")
 
 
-def _qconv(x: torch.Tensor, packed, scales: torch.Tensor, bias: torch.Tensor, padding: int,
-           out_dtype: torch.dtype, clip_max: float | None) -> torch.Tensor:
-    """oneDNN int8 conv of uint8 NHWC codes ``x``: ``f32(f32(acc) * scales) + bias``, clipped to
-    [0, clip_max] and rounded half to even into uint8 (``out_dtype=torch.uint8``), or as float32."""
-    attr, scalars = ("hardtanh", [0.0, clip_max]) if clip_max is not None else ("none", [])
-    zeros = torch.zeros(scales.shape[0], dtype=torch.long)
-    return torch.ops.onednn.qconv_pointwise(x, 1.0, 0, packed, scales, zeros, bias, [1, 1], [padding] * 2,
-                                            [1, 1], 1, 1.0, 0, out_dtype, attr, scalars, "")
+def _row_bands(h: int, row_bytes: int, budget: int, step: int = 1):
+    """``(r0, r1)`` bands of rows covering ``0..h``, each at most ``budget`` bytes (at least ``step`` rows;
+    band starts multiples of ``step``)."""
+    rows = max(step, budget // max(1, row_bytes) // step * step)
+    for r0 in range(0, h, rows):
+        yield r0, min(h, r0 + rows)
 
 
 @functools.lru_cache(maxsize=None)
@@ -100,11 +121,11 @@ def onednn_pair_sums_saturate(cin: int, cout: int, k: int) -> bool:
     8-bit first conv runs without the input split. The kernel oneDNN picks depends on the conv's shape and
     the ISA, not on values, so the probe's verdict holds for any weights of that shape."""
     exact = 255 * 127 * cin * k * k
-    scales = torch.full((cout,), 200.0 / exact, dtype=torch.float64)
-    packed = _prepack(torch.full((cout, cin, k, k), 127, dtype=torch.int8), scales, k // 2)
+    conv = OneDnnConv(torch.full((cout, cin, k, k), 127, dtype=torch.int8), torch.full((cout,), 200.0 / exact),
+                      torch.zeros(cout), k // 2, 255.0)
     for h, wd in ((8, 8), (13, 37)):
         x = torch.full((1, cin, h, wd), 255, dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
-        y = _qconv(x, packed, scales, torch.zeros(cout), k // 2, torch.uint8, 255.0)
+        y = conv(x)
         if int(y[0, :, h // 2, wd // 2].min()) != 200:
             return True
     return False
@@ -112,18 +133,6 @@ def onednn_pair_sums_saturate(cin: int, cout: int, k: int) -> bool:
 
 def _empty_nhwc(n: int, c: int, h: int, w: int) -> torch.Tensor:
     return torch.empty((n, c, h, w), dtype=torch.uint8, memory_format=torch.channels_last)
-
-
-def _to_nchw(t: torch.Tensor) -> torch.Tensor:
-    """Contiguous NCHW copy of a channels-last float tensor through torch's blocked 2-D transpose (each
-    image a (H*W, C) -> (C, H*W) transpose): about 2x faster here than a strided ``.contiguous()``."""
-    n, c, h, w = t.shape
-    if t.is_contiguous() or not t.is_contiguous(memory_format=torch.channels_last):
-        return t.contiguous()
-    out = torch.empty((n, c, h, w), dtype=t.dtype)
-    for i in range(n):
-        out[i].view(c, h * w).copy_(t[i].permute(1, 2, 0).reshape(h * w, c).t())
-    return out
 
 
 class _Up2x:
@@ -264,9 +273,7 @@ class CpuInt8Kernels:
             use_int = split
         if use_int:
             w = torch.cat([op.weight, op.weight], dim=1) if split else op.weight
-            scales = m.to(torch.float64)  # float32 -> float64 -> float32 inside oneDNN: exact
-            self._packed[op.dst] = (_prepack(w, scales, op.padding), scales, b_o, op.padding,
-                                    float(2 ** dst.bits - 1))
+            self._packed[op.dst] = OneDnnConv(w, m, b_o, op.padding, float(2 ** dst.bits - 1))
             if split:
                 self.split_input.add(op.dst)
         else:
@@ -279,15 +286,13 @@ class CpuInt8Kernels:
         weight = torch.cat([op.weight for op in ops])
         s_acc = torch.cat([accumulator_scale(src.scale, op.weight_scale) for op in ops]).view(1, -1, 1, 1)
         bias = torch.cat([op.bias for op in ops]).to(torch.float32)  # exact: |q_b| < 2^24
-        pad = ops[0].padding
-        assert all(op.padding == pad for op in ops)
+        assert all(op.kernel_size == 1 and op.padding == 0 for op in ops)  # row-local: run in bands of rows
         wmax = int(np.abs(weight.numpy().astype(np.int16)).max())
         if 2 * (2 ** src.bits - 1) * wmax <= PAIR_LIMIT:  # 4-bit features: 2 * 15 * 127, never saturates
-            ones = torch.ones(weight.shape[0], dtype=torch.float64)
-            plan = ("onednn", _prepack(weight, ones, pad), ones, bias, s_acc, pad)
+            plan = ("onednn", OneDnnConv(weight, torch.ones(weight.shape[0]), bias, 0, None), s_acc)
         else:
             wf = weight.to(torch.float32).contiguous(memory_format=torch.channels_last)
-            plan = ("float", wf, bias.view(1, -1, 1, 1), s_acc, pad)
+            plan = ("float", (wf, bias.view(1, -1, 1, 1)), s_acc)
         self._logits[ops[0].src] = plan
         start = 0
         for op in ops:
@@ -300,18 +305,17 @@ class CpuInt8Kernels:
         return x_codes.cpu().contiguous(memory_format=torch.channels_last)
 
     def conv(self, op: Conv, x) -> torch.Tensor:
-        if isinstance(x, _Concat) and op.dst in self._packed and op.dst not in self.split_input:
+        if isinstance(x, _Concat):  # only for the convs of _banded_concats (1x1, oneDNN, unsplit)
             return self._conv_bands(op, x)
         x = _dense(x)
         if op.dst in self._packed:
-            packed, scales, b_o, pad, qmax = self._packed[op.dst]
             if op.dst in self.split_input:
                 n, c, h, w = x.shape
                 halves = _empty_nhwc(n, 2 * c, h, w)
                 torch.bitwise_right_shift(x, 1, out=halves[:, :c])
                 torch.sub(x, halves[:, :c], out=halves[:, c:])
                 x = halves
-            return _qconv(x, packed, scales, b_o, pad, torch.uint8, qmax)
+            return self._packed[op.dst](x)
         w, m, b_o, bits = self._float[op.dst]
         # float32(acc) exactly (integer partial sums < 2^24), then the reference requantization in place:
         # * m, + b_o, round half to even, clamp; the same float32 ops as reference.requantize.
@@ -323,13 +327,11 @@ class CpuInt8Kernels:
         """A 1x1 conv of a lazy concat, band by band of rows (1x1 convs are row-local, so every output row is
         the same as from the whole concat): each band's concat is a small block the allocator reuses."""
         assert op.kernel_size == 1 and op.padding == 0
-        packed, scales, b_o, pad, qmax = self._packed[op.dst]
+        conv = self._packed[op.dst]
         n, cin, h, w = x.shape
-        out = _empty_nhwc(n, scales.shape[0], h, w)
-        rows = max(2, (CONCAT_BAND_BYTES // (cin * w * n)) // 2 * 2)  # even: lazily upsampled sources
-        for r0 in range(0, h, rows):
-            r1 = min(h, r0 + rows)
-            out[:, :, r0:r1] = _qconv(x.rows(r0, r1), packed, scales, b_o, pad, torch.uint8, qmax)
+        out = _empty_nhwc(n, conv.out_channels, h, w)
+        for r0, r1 in _row_bands(h, cin * w * n, CONCAT_BAND_BYTES, step=2):  # even: lazy upsampled sources
+            out[:, :, r0:r1] = conv(x.rows(r0, r1))
         return out
 
     def maxpool(self, op: MaxPool, x) -> torch.Tensor:
@@ -358,35 +360,28 @@ class CpuInt8Kernels:
         return cached[1][:, first:end]
 
     def _stacked_logits(self, src: str, x: torch.Tensor) -> torch.Tensor:
-        plan = self._logits[src]
-        x = x.contiguous(memory_format=torch.channels_last)
-        if plan[0] != "onednn" or plan[-1] != 0:
-            return _to_nchw(self._logits_rows(plan, x))
-        # 1x1 convs are row-local: run them on bands of rows of at most LOGIT_BAND_BYTES of float32 output,
-        # each transposed into its rows of the NCHW result. A band's output is small enough for the
-        # allocator to reuse the same block band after band (a whole-frame float32 output is a fresh mmap,
-        # zero-filled page by page on first touch: that, not the conv, was most of the level-0 logits' time).
-        n, _, h, w = x.shape
-        c = plan[2].shape[0]  # the unit scales, one per stacked output channel
-        out = torch.empty((n, c, h, w), dtype=torch.float32)
-        rows = max(1, LOGIT_BAND_BYTES // (4 * c * w * n))
-        for r0 in range(0, h, rows):
-            band = self._logits_rows(plan, x[:, :, r0:r0 + rows])
-            for i in range(n):
-                out[i, :, r0:r0 + band.shape[2]].view(c, -1).copy_(band[i].permute(1, 2, 0).reshape(-1, c).t())
-        return out
+        """The stacked heads' logits ``f32(acc + q_b) * s_acc`` of NHWC codes ``x``, float32 NCHW.
 
-    @staticmethod
-    def _logits_rows(plan: tuple, x: torch.Tensor) -> torch.Tensor:
-        """The stacked heads' logits ``f32(acc + q_b) * s_acc`` of NHWC codes ``x``, float32 channels-last."""
-        if plan[0] == "onednn":
-            # bias inside oneDNN: f32(acc) + q_b with unit scales is the exact integer acc + q_b (< 2^24).
-            _, packed, ones, bias, s_acc, pad = plan
-            acc = _qconv(x, packed, ones, bias, pad, torch.float32, None)
-        else:
-            _, wf, bias, s_acc, pad = plan
-            acc = F.conv2d(x.to(torch.float32), wf, padding=pad).add_(bias)  # exact integers < 2^24
-        return acc.mul_(s_acc)  # f32(acc + q_b) * s_acc: one rounding
+        The 1x1 convs are row-local: they run on bands of rows of at most LOGIT_BAND_BYTES of float32
+        output, each transposed into its rows of the NCHW result. A band's output is small enough for the
+        allocator to reuse the same block band after band (a whole-frame float32 output is a fresh mmap,
+        zero-filled page by page on first touch: that, not the conv, was most of the level-0 logits' time).
+        """
+        kind, conv, s_acc = self._logits[src]
+        x = x.contiguous(memory_format=torch.channels_last)
+        n, _, h, w = x.shape
+        c = s_acc.shape[1]
+        out = torch.empty((n, c, h, w), dtype=torch.float32)
+        for r0, r1 in _row_bands(h, 4 * c * w * n, LOGIT_BAND_BYTES):
+            if kind == "onednn":
+                acc = conv(x[:, :, r0:r1])  # unit scales, bias q_b: f32(acc) + q_b is the exact acc + q_b
+            else:
+                wf, bias = conv
+                acc = F.conv2d(x[:, :, r0:r1].to(torch.float32), wf).add_(bias)  # exact integers < 2^24
+            band = acc.mul_(s_acc)  # f32(acc + q_b) * s_acc: one rounding
+            for i in range(n):
+                out[i, :, r0:r1].view(c, -1).copy_(band[i].permute(1, 2, 0).reshape(-1, c).t())
+        return out
 
     def codes(self, name: str, y) -> torch.Tensor:
         return _dense(y).contiguous()
